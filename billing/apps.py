@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+
+    def ready(self) -> None:
+        from billing.emails import CARD_REQUEST, CARD_REQUEST_EMAIL, INVOICE, INVOICE_EMAIL
+        from opus.mail import register_email
+
+        register_email(CARD_REQUEST, CARD_REQUEST_EMAIL)
+        register_email(INVOICE, INVOICE_EMAIL)

@@ -1,0 +1,165 @@
+"""The "add a payment card" email, as an outbox email kind (registered in
+BillingConfig.ready). The outbox row holds only the request's id; the link is
+re-derived from the request when the worker renders the email."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import PaymentCardRequest
+from billing.tokens import token_for
+from clients.models import ClientEvent
+from clients.services import record_event
+from opus.mail import EmailKind
+
+logger = logging.getLogger(__name__)
+
+CARD_REQUEST = "card_request"
+
+
+def _card_request(row) -> PaymentCardRequest | None:
+    pk = (row.context or {}).get("card_request_id")
+    if not isinstance(pk, int):
+        return None
+    return (
+        PaymentCardRequest.objects.select_related(
+            "client", "relationship__practitioner", "created_by"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def practitioner_name(card_request: PaymentCardRequest) -> str:
+    """Who the email names: the relationship's practitioner, else the practitioner
+    who asked, else the one who leads the client's current sessions."""
+    from opus.models import User
+    from scheduling.models import Subscription
+
+    relationship = card_request.relationship
+    if relationship is not None and relationship.practitioner is not None:
+        return relationship.practitioner.display_name
+    asker = card_request.created_by
+    if asker is not None and asker.role == User.Role.PRACTITIONER:
+        return asker.display_name
+    subscription = (
+        Subscription.objects.covering(timezone.localdate())
+        .filter(relationship__payer=card_request.client)
+        .select_related("session__practitioner")
+        .order_by("-first_date", "-pk")
+        .first()
+    ) or (
+        Subscription.objects.filter(client=card_request.client)
+        .select_related("session__practitioner")
+        .order_by("-first_date", "-pk")
+        .first()
+    )
+    return subscription.session.practitioner.display_name if subscription else ""
+
+
+def card_request_context(row) -> dict | None:
+    card_request = _card_request(row)
+    if card_request is None or not card_request.is_live_at(timezone.now()):
+        return None  # used, replaced or expired meanwhile: nothing to send
+    token = token_for(card_request)
+    if token is None:
+        logger.warning("card request %s: no configured key rebuilds its link", card_request.pk)
+        return None
+    link = settings.OPUS_PUBLIC_URL.rstrip("/") + reverse("billing:card-link", args=[token])
+    return {
+        "first_name": card_request.client.first_name,
+        "practitioner_name": practitioner_name(card_request),
+        "reason": card_request.reason,
+        "link": link,
+        "expires_at": card_request.expires_at,
+    }
+
+
+def card_request_sent(row) -> None:
+    card_request = _card_request(row)
+    if card_request is None:
+        return
+    card_request.sent_at = row.sent_at
+    card_request.provider_message_id = row.provider_message_id
+    card_request.email_failed_at = None
+    card_request.save(update_fields=["sent_at", "provider_message_id", "email_failed_at"])
+    record_event(
+        client=card_request.client,
+        kind=ClientEvent.Kind.EMAIL_SENT,
+        summary=f"Emailed the link to add a card to {row.to_address}",
+    )
+
+
+def card_request_failed(row) -> None:
+    card_request = _card_request(row)
+    if card_request is None:
+        return
+    card_request.email_failed_at = timezone.now()
+    card_request.save(update_fields=["email_failed_at"])
+    record_event(
+        client=card_request.client,
+        kind=ClientEvent.Kind.EMAIL_FAILED,
+        summary=(
+            f"The email with the link to add a card could not be delivered to "
+            f"{row.to_address}. Check the address, then resend."
+        ),
+    )
+
+
+CARD_REQUEST_EMAIL = EmailKind(
+    context=card_request_context, on_sent=card_request_sent, on_failed=card_request_failed
+)
+
+
+# --- an issued invoice, emailed to its payer ("Enroll and Pay Later") ------------------------
+INVOICE = "invoice"
+
+
+def _invoice(row):
+    from billing.models import Invoice
+
+    pk = (row.context or {}).get("invoice_id")
+    if not isinstance(pk, int):
+        return None
+    return Invoice.objects.select_related("payer").filter(pk=pk).first()
+
+
+def invoice_context(row) -> dict | None:
+    from billing.selectors import balance_due
+
+    invoice = _invoice(row)
+    if invoice is None or invoice.status != invoice.Status.OPEN:
+        return None  # paid, voided or closed meanwhile: nothing to ask for
+    return {
+        "first_name": invoice.payer.first_name,
+        "invoice": invoice,
+        "lines": list(invoice.lines.all()),
+        "balance": balance_due(invoice),
+    }
+
+
+def invoice_sent(row) -> None:
+    invoice = _invoice(row)
+    if invoice is not None:
+        record_event(
+            client=invoice.payer,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=f"Emailed invoice {invoice.display_number} to {row.to_address}",
+        )
+
+
+def invoice_failed(row) -> None:
+    invoice = _invoice(row)
+    if invoice is not None:
+        record_event(
+            client=invoice.payer,
+            kind=ClientEvent.Kind.EMAIL_FAILED,
+            summary=f"Invoice {invoice.display_number} could not be emailed to {row.to_address}",
+        )
+
+
+INVOICE_EMAIL = EmailKind(context=invoice_context, on_sent=invoice_sent, on_failed=invoice_failed)

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from billing.gateway import CardDetails
+from billing.models import Invoice, Payment
+from billing.services import MAX_AMOUNT
+
+
+class SecretTextInput(forms.TextInput):
+    """A text box that never renders its value back: after an error the card
+    number and security code are typed again, never echoed into the page."""
+
+    def format_value(self, value):
+        return None
+
+
+class InvoiceFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Invoice.Status.choices], required=False
+    )
+    payer = forms.CharField(
+        label="Payer or number",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or INV-000123"}),
+    )
+    overdue = forms.BooleanField(label="Overdue only", required=False)
+
+    def filters(self):
+        from billing.selectors import InvoiceFilters
+
+        if not self.is_valid():
+            return InvoiceFilters()
+        data = self.cleaned_data
+        return InvoiceFilters(
+            status=data["status"], payer=data["payer"].strip(), overdue=data["overdue"]
+        )
+
+
+def _money_field(label: str, **kwargs) -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label,
+        min_value=Decimal("0.001"),
+        max_value=MAX_AMOUNT,
+        decimal_places=3,
+        max_digits=14,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+        **kwargs,
+    )
+
+
+class PaymentForm(forms.Form):
+    amount = _money_field("Amount received")
+    method = forms.ChoiceField(
+        label="Paid by",
+        choices=[c for c in Payment.Method.choices if c[0] != Payment.Method.CARD],
+    )
+    reference = forms.CharField(
+        label="Reference",
+        required=False,
+        max_length=200,
+        help_text="A receipt number, the bank transfer's reference…",
+    )
+
+
+class ChargeForm(forms.Form):
+    """The key is made when the page is drawn: submitting the same page twice
+    charges once."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label="Reason", max_length=300)
+
+
+class IssueForm(forms.Form):
+    due_on = forms.DateField(
+        label="Due on", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def clean_due_on(self):
+        due_on = self.cleaned_data["due_on"]
+        if due_on < timezone.localdate():
+            raise forms.ValidationError("The due date is in the past.")
+        if due_on > timezone.localdate() + timedelta(days=366):
+            raise forms.ValidationError("The due date is more than a year away.")
+        return due_on
+
+
+class CardRequestForm(forms.Form):
+    reason = forms.CharField(
+        label="Why the card is needed",
+        max_length=300,
+        help_text="The email tells the client this.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "card-request-%s")  # unique on a client's profile
+        super().__init__(*args, **kwargs)
+
+
+def _month_choices():
+    return [("", "Month")] + [(m, f"{m:02d}") for m in range(1, 13)]
+
+
+def _year_choices():
+    year = date.today().year
+    return [("", "Year")] + [(y, str(y)) for y in range(year, year + 16)]
+
+
+class CardForm(forms.Form):
+    """The card form of the emailed link (simulated gateway: the card is posted to
+    Opus and handed straight to the gateway; nothing of it is stored)."""
+
+    name = forms.CharField(
+        label="Name on card",
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "cc-name"}),
+    )
+    number = forms.CharField(
+        label="Card number",
+        max_length=30,
+        widget=SecretTextInput(
+            attrs={"autocomplete": "cc-number", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+    exp_month = forms.TypedChoiceField(
+        label="Expiry month",
+        coerce=int,
+        choices=_month_choices,
+        widget=forms.Select(attrs={"autocomplete": "cc-exp-month"}),
+    )
+    exp_year = forms.TypedChoiceField(
+        label="Expiry year",
+        coerce=int,
+        choices=_year_choices,
+        widget=forms.Select(attrs={"autocomplete": "cc-exp-year"}),
+    )
+    cvc = forms.CharField(
+        label="Security code",
+        max_length=4,
+        min_length=3,
+        help_text="3 digits on the back; 4 on the front of an American Express card.",
+        widget=SecretTextInput(
+            attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "size": "4"}
+        ),
+    )
+
+    def clean_number(self):
+        number = "".join(ch for ch in self.cleaned_data["number"] if ch not in " -")
+        if not number.isdigit() or not 12 <= len(number) <= 19:
+            raise forms.ValidationError("Enter the card number: 12 to 19 digits.")
+        return number
+
+    def clean_cvc(self):
+        cvc = self.cleaned_data["cvc"].strip()
+        if not cvc.isdigit():
+            raise forms.ValidationError("Enter the 3 or 4 digits of the security code.")
+        return cvc
+
+    def card(self) -> CardDetails:
+        data = self.cleaned_data
+        return CardDetails(
+            number=data["number"],
+            exp_month=data["exp_month"],
+            exp_year=data["exp_year"],
+            cvc=data["cvc"],
+            name=data["name"],
+        )

@@ -1,0 +1,354 @@
+"""The payment-gateway interface, and the simulated processor that ships with Opus.
+
+Opus keeps only what a processor hands back: a token, the brand, the last four
+digits and the expiry. A card number or a security code exists only in the
+request that carries it to ``confirm_setup`` (a :class:`CardDetails`, whose
+repr hides both) and never reaches a log, the database or an error page.
+
+Callers use three calls, whatever the processor:
+
+``create_setup(*, reference)``
+    Start saving a card for someone (Stripe: a SetupIntent; its ``client_secret``
+    goes to Stripe.js in the page, and the card form is Stripe's own fields).
+``confirm_setup(*, setup, card=None, confirmation="")``
+    Finish it and return a :class:`SavedCard`. The simulated gateway receives the
+    card itself (``card``); Stripe would receive the confirmed SetupIntent id
+    from the browser (``confirmation``), retrieve it server-side and read the
+    PaymentMethod's id, brand, last4 and expiry: the card never touches Opus.
+``charge(*, token, amount, currency, idempotency_key, description="")``
+    Charge a saved card off-session (Stripe: a PaymentIntent with ``confirm=True,
+    off_session=True``, the amount in minor units, and ``idempotency_key`` passed
+    through as Stripe's Idempotency-Key header). Returns a :class:`ChargeResult`;
+    a decline is a result, not an exception, so that it can be recorded.
+
+Adding Stripe is a ``StripeGateway`` class with these methods, a branch in
+:func:`get_gateway` and, in the card-link page, a template that mounts Stripe.js
+when ``gateway.collects_card_in_page`` is False. No caller changes.
+
+The simulated gateway's test cards (the same numbers Stripe documents):
+
+================  ===========  =============================================
+number            brand        behaviour
+================  ===========  =============================================
+4242424242424242  visa         succeeds
+4000056655665556  visa         succeeds (debit)
+5555555555554444  mastercard   succeeds
+2223003122003222  mastercard   succeeds
+378282246310005   amex         succeeds (4-digit security code)
+6011111111111117  discover     succeeds
+4000000000000002  visa         declined when saved: ``card_declined``
+4000000000000069  visa         declined when saved: ``expired_card``
+4000000000000127  visa         declined when saved: ``incorrect_cvc``
+4000000000009995  visa         saved; every charge declined: ``insufficient_funds``
+4000000000000341  visa         saved; every charge declined: ``card_declined``
+================  ===========  =============================================
+
+A processor checks the security code and the card's validity when the card is
+saved (Stripe verifies a card on a SetupIntent), so those declines happen at
+setup; insufficient funds can only show when money is asked for. Any other
+number that passes the Luhn check is refused as a live card in a test
+environment, as Stripe's test mode does. A number that fails the Luhn check is
+``incorrect_number``; an expiry in the past is ``invalid_expiry``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from opus.lib.errors import BusinessRuleError
+from opus.lib.money import round_money
+
+
+class CardError(BusinessRuleError):
+    """The processor refused the card; ``code`` is the processor's reason and the
+    message is for the person typing the card (or the staff charging it)."""
+
+    def __init__(self, message: str, *, code: str, field: str | None = None):
+        super().__init__(message, field=field)
+        self.code = code
+
+
+class CardDeclined(CardError):
+    """The card's bank refused: when saving it, or when charging it."""
+
+
+class GatewayError(Exception):
+    """The processor could not be reached or answered nonsense: nothing happened,
+    try again with the same idempotency key."""
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """A card as typed. Lives only for one request; its repr hides the secrets."""
+
+    number: str = field(repr=False)
+    exp_month: int
+    exp_year: int
+    cvc: str = field(repr=False)
+    name: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"CardDetails(number=[hidden], exp={self.exp_month:02d}/{self.exp_year}, cvc=[hidden])"
+        )
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """A started card setup. ``client_secret`` is for a processor's script in the
+    page (empty for the simulated gateway, which takes the card server-side)."""
+
+    id: str
+    client_secret: str = ""
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    """What Opus may keep of a card."""
+
+    gateway: str
+    token: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    succeeded: bool
+    charge_id: str
+    amount: Decimal
+    currency: str
+    decline_code: str = ""
+    message: str = ""
+
+
+class PaymentGateway(Protocol):
+    name: str
+    collects_card_in_page: bool
+
+    def create_setup(self, *, reference: str) -> CardSetup: ...
+
+    def confirm_setup(
+        self, *, setup: CardSetup, card: CardDetails | None = None, confirmation: str = ""
+    ) -> SavedCard: ...
+
+    def charge(
+        self,
+        *,
+        token: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        description: str = "",
+    ) -> ChargeResult: ...
+
+
+# --- the simulated processor ------------------------------------------------------------------
+
+SUCCEEDS = "succeed"
+TEST_CARDS: dict[str, tuple[str, str]] = {
+    "4242424242424242": ("visa", SUCCEEDS),
+    "4000056655665556": ("visa", SUCCEEDS),
+    "5555555555554444": ("mastercard", SUCCEEDS),
+    "2223003122003222": ("mastercard", SUCCEEDS),
+    "378282246310005": ("amex", SUCCEEDS),
+    "6011111111111117": ("discover", SUCCEEDS),
+    "4000000000000002": ("visa", "setup:card_declined"),
+    "4000000000000069": ("visa", "setup:expired_card"),
+    "4000000000000127": ("visa", "setup:incorrect_cvc"),
+    "4000000000009995": ("visa", "charge:insufficient_funds"),
+    "4000000000000341": ("visa", "charge:card_declined"),
+}
+DECLINE_MESSAGES = {
+    "card_declined": "The card was declined by the bank. Try another card.",
+    "expired_card": "The card has expired. Try another card.",
+    "incorrect_cvc": "The security code is not right. Check it and try again.",
+    "insufficient_funds": "The card was declined: insufficient funds.",
+    "live_card_in_test_mode": ("This card was declined: only test cards work in this environment."),
+}
+
+
+def luhn_valid(number: str) -> bool:
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for position, char in enumerate(reversed(number)):
+        digit = int(char)
+        if position % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in {"34", "37"}:
+        return "amex"
+    if 51 <= int(number[:2] or 0) <= 55 or 2221 <= int(number[:4] or 0) <= 2720:
+        return "mastercard"
+    if number.startswith(("6011", "65")):
+        return "discover"
+    return "unknown"
+
+
+class SimulatedGateway:
+    """Behaves like a processor in test mode, with its vault and ledger in its
+    own tables (SimulatedGatewayCard, SimulatedGatewayCharge).
+
+    One difference from a real processor: its ledger is written in the caller's
+    database transaction, so a rolled-back caller also rolls back the simulated
+    charge. A real processor's charge survives the caller's rollback; that is why
+    callers pass an idempotency key that stays the same when they retry.
+    """
+
+    name = "simulated"
+    collects_card_in_page = True
+
+    def create_setup(self, *, reference: str) -> CardSetup:
+        return CardSetup(id=f"seti_sim_{secrets.token_hex(12)}")
+
+    @sensitive_variables("card", "number")
+    def confirm_setup(
+        self, *, setup: CardSetup, card: CardDetails | None = None, confirmation: str = ""
+    ) -> SavedCard:
+        from billing.models import SimulatedGatewayCard
+
+        if card is None:
+            raise CardError("Enter the card's details.", code="missing_card", field="number")
+        number = "".join(card.number.split())
+        if not luhn_valid(number):
+            raise CardError(
+                "This card number is not valid. Check it and try again.",
+                code="incorrect_number",
+                field="number",
+            )
+        today = timezone.localdate()
+        if not 1 <= card.exp_month <= 12 or (card.exp_year, card.exp_month) < (
+            today.year,
+            today.month,
+        ):
+            raise CardError(
+                "The expiry date is in the past. Check it and try again.",
+                code="invalid_expiry",
+                field="exp_month",
+            )
+        if card.exp_year > today.year + 20:
+            raise CardError(
+                "The expiry year is too far ahead. Check it and try again.",
+                code="invalid_expiry",
+                field="exp_year",
+            )
+        brand, behaviour = TEST_CARDS.get(
+            number, (card_brand(number), "setup:live_card_in_test_mode")
+        )
+        cvc_length = 4 if brand == "amex" else 3
+        if not (card.cvc.isdigit() and len(card.cvc) == cvc_length):
+            raise CardError(
+                f"The security code of this card has {cvc_length} digits.",
+                code="invalid_cvc",
+                field="cvc",
+            )
+        if behaviour.startswith("setup:"):
+            code = behaviour.removeprefix("setup:")
+            raise CardDeclined(
+                DECLINE_MESSAGES[code],
+                code=code,
+                field="cvc" if code == "incorrect_cvc" else "number",
+            )
+        token = f"sim_tok_{secrets.token_hex(16)}"
+        SimulatedGatewayCard.objects.create(
+            token=token,
+            brand=brand,
+            last4=number[-4:],
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            behaviour=behaviour,
+        )
+        return SavedCard(
+            gateway=self.name,
+            token=token,
+            brand=brand,
+            last4=number[-4:],
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+        )
+
+    def charge(
+        self,
+        *,
+        token: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        description: str = "",
+    ) -> ChargeResult:
+        """Charge once per idempotency key: a retry returns the first result. A
+        retry with the same key but another card or amount is refused, as Stripe
+        refuses a reused key with different parameters."""
+        from billing.models import SimulatedGatewayCard, SimulatedGatewayCharge
+
+        if not idempotency_key:
+            raise GatewayError("an idempotency key is required")
+        amount = round_money(amount, currency)
+        if amount <= 0:
+            raise GatewayError("a charge is more than zero")
+        existing = SimulatedGatewayCharge.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            card = SimulatedGatewayCard.objects.filter(token=token).first()
+            if card is None:
+                code = "card_declined"
+                succeeded = False
+            else:
+                today = timezone.localdate()
+                behaviour = card.behaviour
+                if (card.exp_year, card.exp_month) < (today.year, today.month):
+                    behaviour = "charge:expired_card"
+                succeeded = behaviour == SUCCEEDS
+                code = "" if succeeded else behaviour.removeprefix("charge:")
+            try:
+                with transaction.atomic():
+                    existing = SimulatedGatewayCharge.objects.create(
+                        idempotency_key=idempotency_key,
+                        charge_id=f"ch_sim_{secrets.token_hex(12)}",
+                        token=token,
+                        amount=amount,
+                        currency=currency,
+                        succeeded=succeeded,
+                        decline_code=code,
+                    )
+            except IntegrityError:  # a concurrent retry with the same key won the race
+                existing = SimulatedGatewayCharge.objects.get(idempotency_key=idempotency_key)
+        if existing.token != token or existing.amount != amount or existing.currency != currency:
+            raise GatewayError("idempotency key reused with different parameters")
+        return ChargeResult(
+            succeeded=existing.succeeded,
+            charge_id=existing.charge_id,
+            amount=existing.amount,
+            currency=existing.currency,
+            decline_code=existing.decline_code,
+            message=DECLINE_MESSAGES.get(existing.decline_code, "")
+            if existing.decline_code
+            else "",
+        )
+
+
+def get_gateway() -> PaymentGateway:
+    """The processor chosen by settings.OPUS_PAYMENT_GATEWAY."""
+    name = getattr(settings, "OPUS_PAYMENT_GATEWAY", "simulated")
+    if name == "simulated":
+        return SimulatedGateway()
+    raise ImproperlyConfigured(f"unknown OPUS_PAYMENT_GATEWAY {name!r}; known: 'simulated'")

@@ -1,0 +1,355 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from opus.lib.fields import currency_field, money_field
+
+
+class InvoiceSequence(models.Model):
+    """The counter row locked by the issuing transaction: gapless numbering."""
+
+    name = models.CharField(max_length=30, primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_number}"
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "InvoiceQuerySet":
+        """A practitioner sees the invoices of the relationships they can see."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        from relationships.models import Relationship
+
+        return self.filter(
+            Exists(Relationship.objects.visible_to(user).filter(pk=OuterRef("relationship_id")))
+        )
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+        CLOSED = "closed", "Closed"
+
+    number = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    payer = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="invoices")
+    relationship = models.ForeignKey(
+        "relationships.Relationship",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoices",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    currency = currency_field()
+    total = money_field(default=0)
+    issued_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    void_reason = models.CharField(max_length=300, blank=True)
+    close_reason = models.CharField(max_length=300, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-number", "-pk"]
+        indexes = [models.Index(fields=["payer", "status"], name="invoice_payer_status_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(status="draft", number__isnull=True, issued_on__isnull=True)
+                | (~Q(status="draft") & Q(number__isnull=False, issued_on__isnull=False)),
+                name="invoice_issued_has_number",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="open") | Q(due_on__isnull=False),
+                name="invoice_open_has_due_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="void") | ~Q(void_reason=""), name="invoice_void_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="closed") | ~Q(close_reason=""),
+                name="invoice_closed_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(number__isnull=True) | Q(number__gte=1), name="invoice_number_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"INV-{self.number:06d}" if self.number else f"Draft #{self.pk}"
+
+
+class InvoiceLine(models.Model):
+    """A charge, a discount (a price cut) or a credit (money owed back). Amounts are
+    stored positive; the kind gives the sign."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        DISCOUNT = "discount", "Discount"
+        CREDIT = "credit", "Credit"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=8, decimal_places=2, default=1)
+    unit_price = money_field(default=0)
+    percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount = money_field()
+    reason = models.CharField(max_length=300, blank=True)
+    subscription = models.ForeignKey(
+        "scheduling.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoice_lines",
+    )
+    booking = models.ForeignKey(
+        "scheduling.Booking",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoice_lines",
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="line_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="line_unit_price_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(kind="charge") | ~Q(reason=""), name="line_adjustment_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=Q(percent__isnull=True)
+                | Q(kind="discount", percent__gt=0, percent__lte=100),
+                name="line_percent_only_on_discount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class Payment(models.Model):
+    class Method(models.TextChoices):
+        CARD = "card", "Card on file"
+        CASH = "cash", "Cash"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        CARD_TERMINAL = "card_terminal", "Card terminal"
+        OTHER = "other", "Other"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    amount = money_field()
+    currency = currency_field()
+    method = models.CharField(max_length=20, choices=Method.choices)
+    reference = models.CharField(max_length=200, blank=True)
+    payment_method = models.ForeignKey(
+        "billing.PaymentMethod",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+    )
+    gateway_charge_id = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    received_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(method="card")
+                | (Q(payment_method__isnull=False) & ~Q(gateway_charge_id="")),
+                name="payment_card_has_charge",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} on {self.invoice}"
+
+
+class PaymentMethodQuerySet(models.QuerySet):
+    def usable(self, today=None) -> "PaymentMethodQuerySet":
+        """Not removed and not expired: a card works to the end of its expiry month."""
+        from django.utils import timezone
+
+        today = today or timezone.localdate()
+        return self.filter(removed_at__isnull=True).filter(
+            Q(exp_year__gt=today.year) | Q(exp_year=today.year, exp_month__gte=today.month)
+        )
+
+
+class PaymentMethod(models.Model):
+    """A card on file: the gateway's token and what may be shown. Never a card
+    number or a security code."""
+
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.PROTECT, related_name="payment_methods"
+    )
+    gateway = models.CharField(max_length=30)
+    token = models.CharField(max_length=200, unique=True)
+    brand = models.CharField(max_length=30)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PaymentMethodQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last4__regex=r"^[0-9]{4}$"), name="payment_method_last4_is_four_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(exp_month__gte=1, exp_month__lte=12),
+                name="payment_method_exp_month_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(exp_year__gte=2000, exp_year__lte=2200),
+                name="payment_method_exp_year_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"
+
+
+class PaymentCardRequest(models.Model):
+    """A single-use, expiring link emailed to a client to add a card. The token
+    is never stored: only its SHA-256 hash, and a nonce from which the worker
+    re-derives it with the server's key when it sends the email."""
+
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.CASCADE, related_name="card_requests"
+    )
+    relationship = models.ForeignKey(
+        "relationships.Relationship",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="card_requests",
+    )
+    reason = models.CharField(max_length=300)
+    nonce = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    email_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The provider refused the email for good."
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    payment_method = models.OneToOneField(
+        PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL, related_name="card_request"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client"],
+                condition=Q(used_at__isnull=True, superseded_at__isnull=True),
+                name="card_request_one_live_per_client",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="card_request_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(used_at__isnull=True) | Q(payment_method__isnull=False),
+                name="card_request_used_has_card",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Card request for {self.client}"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Email could not be delivered"
+        EXPIRED = "expired", "Expired"
+        USED = "used", "Card added"
+        SUPERSEDED = "superseded", "Replaced by a newer request"
+
+    def state_at(self, now) -> str:
+        """Where this request stands; the link works only while pending or sent."""
+        if self.used_at:
+            return self.State.USED
+        if self.superseded_at:
+            return self.State.SUPERSEDED
+        if self.expires_at <= now:
+            return self.State.EXPIRED
+        if self.email_failed_at:
+            return self.State.FAILED
+        if self.sent_at:
+            return self.State.SENT
+        return self.State.PENDING
+
+    def is_live_at(self, now) -> bool:
+        return self.used_at is None and self.superseded_at is None and self.expires_at > now
+
+
+class SimulatedGatewayCard(models.Model):
+    """The simulated processor's vault: what a real processor would keep on its
+    side. Opus's own tables only ever see the token."""
+
+    token = models.CharField(max_length=64, unique=True)
+    brand = models.CharField(max_length=30)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    behaviour = models.CharField(max_length=30, default="succeed")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.brand} {self.last4}"
+
+
+class SimulatedGatewayCharge(models.Model):
+    """The simulated processor's ledger; the idempotency key makes a retried
+    charge return the first result instead of charging again."""
+
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    charge_id = models.CharField(max_length=64, unique=True)
+    token = models.CharField(max_length=64)
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    succeeded = models.BooleanField()
+    decline_code = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.charge_id

@@ -1,0 +1,203 @@
+"""Reads worth a name: balances, cards on file, the invoice list, the card panel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import (
+    Case,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Concat
+from django.utils import timezone
+
+from billing.models import Invoice, Payment, PaymentCardRequest, PaymentMethod
+from billing.tokens import hash_token, looks_like_token
+from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS
+
+MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+
+
+def with_balance(invoices: QuerySet) -> QuerySet:
+    """Annotate ``paid_amount`` (sum of payments) and ``balance`` (what is still
+    expected: the total less payments on an open invoice, nothing otherwise)."""
+    paid = (
+        Payment.objects.filter(invoice_id=OuterRef("pk"))
+        .order_by()
+        .values("invoice_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    return invoices.annotate(
+        paid_amount=Coalesce(
+            Subquery(paid, output_field=MONEY), Value(Decimal(0)), output_field=MONEY
+        )
+    ).annotate(
+        balance=Case(
+            When(
+                status=Invoice.Status.OPEN,
+                then=ExpressionWrapper(F("total") - F("paid_amount"), output_field=MONEY),
+            ),
+            default=Value(Decimal(0)),
+            output_field=MONEY,
+        )
+    )
+
+
+def amount_paid(invoice: Invoice) -> Decimal:
+    annotated = getattr(invoice, "paid_amount", None)
+    if annotated is not None:
+        return annotated
+    return invoice.payments.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+
+
+def balance_due(invoice: Invoice) -> Decimal:
+    """What the payer still owes: the total less payments while the invoice is
+    open; nothing for a draft (not issued yet), or a paid, void or closed one."""
+    if invoice.status != Invoice.Status.OPEN:
+        return Decimal(0)
+    annotated = getattr(invoice, "balance", None)
+    if annotated is not None:
+        return annotated
+    return invoice.total - amount_paid(invoice)
+
+
+def is_overdue(invoice: Invoice, today: date | None = None) -> bool:
+    today = today or timezone.localdate()
+    return (
+        invoice.status == Invoice.Status.OPEN
+        and invoice.due_on is not None
+        and invoice.due_on < today
+    )
+
+
+def card_on_file(client) -> PaymentMethod | None:
+    """The newest card of the client that is neither removed nor expired."""
+    return (
+        PaymentMethod.objects.filter(client=client).usable().order_by("-created_at", "-pk").first()
+    )
+
+
+# --- the invoice list ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceFilters:
+    status: str = ""
+    payer: str = ""
+    overdue: bool = False
+
+
+def invoice_list(user, filters: InvoiceFilters, *, today: date | None = None) -> QuerySet:
+    """The invoices ``user`` may see, filtered, with balances, newest number first
+    (drafts, which have none, come first)."""
+    today = today or timezone.localdate()
+    invoices = Invoice.objects.visible_to(user)
+    if filters.status:
+        invoices = invoices.filter(status=filters.status)
+    if filters.overdue:
+        invoices = invoices.filter(status=Invoice.Status.OPEN, due_on__lt=today)
+    term = " ".join(filters.payer.split())
+    if term:
+        match = (
+            Q(payer__first_name__icontains=term)
+            | Q(payer__last_name__icontains=term)
+            | Q(payer_full_name__icontains=term)
+        )
+        number = term.upper().removeprefix("INV-").lstrip("0")
+        if number.isdigit() and len(number) <= 9:
+            match |= Q(number=int(number))
+        invoices = invoices.annotate(
+            payer_full_name=Concat("payer__first_name", Value(" "), "payer__last_name")
+        ).filter(match)
+    return with_balance(invoices.select_related("payer")).order_by(
+        F("number").desc(nulls_first=True), "-pk"
+    )
+
+
+def invoice_sums(invoices: QuerySet) -> list[dict]:
+    """Sum of totals and of balances of a filtered list, one row per currency,
+    in one query whatever the number of invoices."""
+    rows = (
+        invoices.order_by()
+        .values("currency")
+        .annotate(total_sum=Sum("total"), balance_sum=Sum("balance"))
+        .order_by("currency")
+    )
+    return [
+        {"currency": r["currency"], "total": r["total_sum"], "balance": r["balance_sum"]}
+        for r in rows
+    ]
+
+
+# --- card requests -------------------------------------------------------------------------
+
+
+def card_request_for_token(token: str) -> PaymentCardRequest | None:
+    """The request a link token belongs to, whatever its state; None if unknown."""
+    if not looks_like_token(token):
+        return None
+    return (
+        PaymentCardRequest.objects.select_related("client")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
+def with_panel_flags(clients):
+    """Annotate whether each client ever had a card request, so that the card
+    panel can skip looking for the latest one (most clients never had one)."""
+    from django.db.models import Exists, OuterRef
+
+    return clients.annotate(
+        has_card_requests=Exists(PaymentCardRequest.objects.filter(client_id=OuterRef("pk")))
+    )
+
+
+def latest_card_request(client) -> PaymentCardRequest | None:
+    return PaymentCardRequest.objects.filter(client=client).order_by("-created_at", "-pk").first()
+
+
+def card_panel_context(client, user) -> dict:
+    """Everything ``templates/billing/_card_panel.html`` needs, as ``panel``:
+
+    - ``client``: the client;
+    - ``cards``: their usable cards, newest first;
+    - ``card_request``: their latest card request (or None) and ``state``, one of
+      PaymentCardRequest.State (pending, sent, failed, expired, used, superseded);
+    - ``can_request``: whether ``user`` may request a card or resend the email
+      (staff, and the practitioners who can see the client);
+    - ``has_email``: whether the client has an address to send the link to.
+
+    The including view must have fetched ``client`` through
+    ``Client.objects.visible_to(user)``. Two queries; one when the client was
+    fetched with ``has_card_requests`` annotated False (see ``with_panel_flags``).
+    """
+    from billing.permissions import can_request_card
+
+    now = timezone.now()
+    known_none = getattr(client, "has_card_requests", None) is False
+    card_request = None if known_none else latest_card_request(client)
+    return {
+        "client": client,
+        "cards": list(
+            PaymentMethod.objects.filter(client=client)
+            .usable()
+            .only("pk", "brand", "last4", "exp_month", "exp_year", "created_at")
+        ),
+        "card_request": card_request,
+        "state": card_request.state_at(now) if card_request else None,
+        "can_request": can_request_card(user, client, visible=True),
+        "has_email": bool(client.email),
+    }

@@ -1,0 +1,37 @@
+from django.urls import path
+
+from billing import views
+
+app_name = "billing"
+
+# Included at the site's root: staff pages live under billing/, the client's
+# card link at /card/<token>/ (the path the log redaction filter knows).
+urlpatterns = [
+    path("billing/invoices/", views.invoice_list, name="invoice-list"),
+    path("billing/invoices/<int:invoice_id>/", views.invoice_detail, name="invoice-detail"),
+    path("billing/invoices/<int:invoice_id>/issue/", views.invoice_issue, name="invoice-issue"),
+    path(
+        "billing/invoices/<int:invoice_id>/payments/",
+        views.invoice_record_payment,
+        name="invoice-record-payment",
+    ),
+    path(
+        "billing/invoices/<int:invoice_id>/charge/",
+        views.invoice_charge_card,
+        name="invoice-charge-card",
+    ),
+    path("billing/invoices/<int:invoice_id>/void/", views.invoice_void, name="invoice-void"),
+    path("billing/invoices/<int:invoice_id>/close/", views.invoice_close, name="invoice-close"),
+    path("billing/clients/<int:client_id>/cards/", views.client_cards, name="client-cards"),
+    path(
+        "billing/clients/<int:client_id>/card-requests/",
+        views.card_request_create,
+        name="card-request-create",
+    ),
+    path(
+        "billing/card-requests/<int:request_id>/resend/",
+        views.card_request_resend,
+        name="card-request-resend",
+    ),
+    path("card/<str:token>/", views.card_link, name="card-link"),
+]

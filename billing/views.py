@@ -1,0 +1,393 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseLocation
+
+from billing import ratelimit, selectors, services
+from billing.forms import (
+    CardForm,
+    CardRequestForm,
+    ChargeForm,
+    InvoiceFilterForm,
+    IssueForm,
+    PaymentForm,
+    ReasonForm,
+)
+from billing.gateway import CardError, get_gateway
+from billing.models import Invoice, PaymentCardRequest
+from billing.permissions import can_manage_billing
+from clients.models import Client
+from opus.lib.errors import BusinessRuleError
+from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.money import format_money, round_money
+
+INVOICES_PER_PAGE = 50
+
+# --- invoices ----------------------------------------------------------------------------------
+
+
+@require_GET
+def invoice_list(request):
+    form = InvoiceFilterForm(request.GET or None)
+    invoices = selectors.invoice_list(request.user, form.filters())
+    page = Paginator(invoices, INVOICES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "section": "invoices",
+        "form": form,
+        "page": page,
+        "sums": selectors.invoice_sums(invoices),
+        "today": timezone.localdate(),
+    }
+    return render(
+        request, page_or_fragment(request, "billing/invoice_list.html", "results"), context
+    )
+
+
+def _visible_invoice(request, invoice_id: int) -> Invoice:
+    invoices = selectors.with_balance(
+        Invoice.objects.visible_to(request.user).select_related("payer", "relationship__attendee")
+    )
+    return get_object_or_404(invoices, pk=invoice_id)
+
+
+def _detail_context(request, invoice: Invoice, **forms) -> dict:
+    lines = list(invoice.lines.all())
+    card = selectors.card_on_file(invoice.payer) if invoice.status == Invoice.Status.OPEN else None
+    balance = selectors.balance_due(invoice)
+    return {
+        "section": "invoices",
+        "invoice": invoice,
+        "lines": lines,
+        "totals": services.invoice_totals(lines),
+        "payments": list(invoice.payments.select_related("recorded_by")),
+        "balance": balance,
+        "overdue": selectors.is_overdue(invoice),
+        "card": card,
+        "can_manage": can_manage_billing(request.user),
+        "fragment": is_fragment_request(request),
+        "payment_form": forms.get("payment_form")
+        or PaymentForm(initial={"amount": round_money(balance, invoice.currency) or None}),
+        "charge_form": forms.get("charge_form")
+        or ChargeForm(initial={"idempotency_key": uuid.uuid4().hex}),
+        "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
+        "close_form": forms.get("close_form") or ReasonForm(prefix="close"),
+        "issue_form": forms.get("issue_form")
+        or IssueForm(
+            initial={"due_on": timezone.localdate() + timedelta(days=services.DEFAULT_DUE_DAYS)}
+        ),
+        "open_action": forms.get("open_action", ""),
+        "action_error": forms.get("action_error", ""),
+    }
+
+
+def _render_detail(request, invoice, **forms):
+    template = page_or_fragment(request, "billing/invoice_detail.html", "invoice")
+    return render(request, template, _detail_context(request, invoice, **forms))
+
+
+@require_GET
+def invoice_detail(request, invoice_id: int):
+    return _render_detail(request, _visible_invoice(request, invoice_id))
+
+
+def _staff_invoice(request, invoice_id: int) -> Invoice:
+    """404 when the user cannot see the invoice, 403 when they may not act on it."""
+    invoice = _visible_invoice(request, invoice_id)
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can change invoices and payments.")
+    return invoice
+
+
+def _done(request, invoice: Invoice, message: str):
+    messages.success(request, message)
+    url = reverse("billing:invoice-detail", args=[invoice.pk])
+    if is_fragment_request(request):
+        return HttpResponseLocation(url, target="#invoice", swap="outerHTML")
+    return redirect(url)
+
+
+def _invoice_action(request, invoice_id, form, form_name, action):
+    """Validate, call the service, and answer: the shared shape of every action."""
+    invoice = _staff_invoice(request, invoice_id)
+    action_error = ""
+    if form.is_valid():
+        try:
+            message = action(invoice, form.cleaned_data)
+        except BusinessRuleError as error:
+            if error.field in form.fields:
+                form.add_error(error.field, error.message)
+            else:  # about the invoice, not a field: shown above the actions
+                action_error = error.message
+        else:
+            return _done(request, invoice, message)
+    invoice = _visible_invoice(request, invoice_id)
+    return _render_detail(
+        request,
+        invoice,
+        **{form_name: form, "open_action": form_name, "action_error": action_error},
+    )
+
+
+@require_POST
+def invoice_issue(request, invoice_id: int):
+    def action(invoice, data):
+        issued = services.issue_invoice(invoice=invoice, due_on=data["due_on"], actor=request.user)
+        return f"{issued.display_number} issued."
+
+    return _invoice_action(request, invoice_id, IssueForm(request.POST), "issue_form", action)
+
+
+@require_POST
+def invoice_record_payment(request, invoice_id: int):
+    def action(invoice, data):
+        payment = services.record_payment(
+            invoice=invoice,
+            amount=data["amount"],
+            method=data["method"],
+            reference=data["reference"],
+            actor=request.user,
+        )
+        return f"Payment of {format_money(payment.amount, payment.currency)} recorded."
+
+    return _invoice_action(request, invoice_id, PaymentForm(request.POST), "payment_form", action)
+
+
+@require_POST
+def invoice_charge_card(request, invoice_id: int):
+    def action(invoice, data):
+        card = selectors.card_on_file(invoice.payer)
+        if card is None:
+            raise BusinessRuleError("The payer has no usable card on file.")
+        payment = services.charge_card(
+            invoice=invoice,
+            payment_method=card,
+            idempotency_key=data["idempotency_key"],
+            actor=request.user,
+        )
+        return f"{format_money(payment.amount, payment.currency)} charged to {payment.reference}."
+
+    return _invoice_action(request, invoice_id, ChargeForm(request.POST), "charge_form", action)
+
+
+@require_POST
+def invoice_void(request, invoice_id: int):
+    def action(invoice, data):
+        voided = services.void_invoice(invoice=invoice, reason=data["reason"], actor=request.user)
+        return f"{voided.display_number} voided."
+
+    form = ReasonForm(request.POST, prefix="void")
+    return _invoice_action(request, invoice_id, form, "void_form", action)
+
+
+@require_POST
+def invoice_close(request, invoice_id: int):
+    def action(invoice, data):
+        closed = services.close_invoice(invoice=invoice, reason=data["reason"], actor=request.user)
+        return f"{closed.display_number} closed."
+
+    form = ReasonForm(request.POST, prefix="close")
+    return _invoice_action(request, invoice_id, form, "close_form", action)
+
+
+# --- cards on file and card requests (staff and the client's practitioner) ---------------------
+
+
+def _visible_client(request, client_id: int) -> Client:
+    return get_object_or_404(Client.objects.visible_to(request.user), pk=client_id)
+
+
+def _panel_response(request, client: Client, *, form=None, error: str = "", notice: str = ""):
+    context = {
+        "panel": selectors.card_panel_context(client, request.user),
+        "panel_form": form or CardRequestForm(initial={"reason": DEFAULT_CARD_REASON}),
+        "panel_error": error,
+        "panel_notice": notice,
+        "panel_next": _safe_next(request),
+    }
+    return render(request, "billing/_card_panel.html", context)
+
+
+DEFAULT_CARD_REASON = "So that your sessions can be charged to your card."
+
+
+def _safe_next(request) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
+
+
+def _after_panel_action(request, client, *, error: str = "", notice: str = "", form=None):
+    if is_fragment_request(request):
+        return _panel_response(request, client, form=form, error=error, notice=notice)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect(_safe_next(request) or reverse("billing:client-cards", args=[client.pk]))
+
+
+@require_GET
+def client_cards(request, client_id: int):
+    client = _visible_client(request, client_id)
+    return render(
+        request,
+        "billing/client_cards.html",
+        {
+            "section": "clients",
+            "client": client,
+            "panel": selectors.card_panel_context(client, request.user),
+            "panel_form": CardRequestForm(initial={"reason": DEFAULT_CARD_REASON}),
+            "panel_next": request.get_full_path(),
+        },
+    )
+
+
+@require_POST
+def card_request_create(request, client_id: int):
+    client = _visible_client(request, client_id)
+    form = CardRequestForm(request.POST)
+    if not form.is_valid():
+        return _after_panel_action(
+            request,
+            client,
+            error="Say why the card is needed: the email tells the client.",
+            form=form,
+        )
+    try:
+        services.request_payment_card(
+            client=client, actor=request.user, reason=form.cleaned_data["reason"]
+        )
+    except BusinessRuleError as error:
+        return _after_panel_action(request, client, error=error.message, form=form)
+    return _after_panel_action(
+        request, client, notice=f"A link to add a card is on its way to {client.first_name}."
+    )
+
+
+@require_POST
+def card_request_resend(request, request_id: int):
+    card_request = get_object_or_404(
+        PaymentCardRequest.objects.filter(
+            client__in=Client.objects.visible_to(request.user)
+        ).select_related("client"),
+        pk=request_id,
+    )
+    client = card_request.client
+    try:
+        services.resend_payment_card_request(card_request=card_request, actor=request.user)
+    except BusinessRuleError as error:
+        return _after_panel_action(request, client, error=error.message)
+    return _after_panel_action(
+        request, client, notice=f"The email is on its way to {client.first_name} again."
+    )
+
+
+# --- the public card link --------------------------------------------------------------------
+
+IP_SCOPE = "card-link-ip"
+CARD_SCOPE = "card-link-card"
+
+
+def _link_response(request, template: str, context: dict, *, status: int = 200):
+    response = render(
+        request,
+        template,
+        {"practice_name": settings.OPUS_PRACTICE_NAME, "dev_hide_nav": True, **context},
+        status=status,
+    )
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store, private"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+# CSRF protection guards what a browser's cookies authorise; this page uses no
+# cookie at all: the secret token in its URL is the whole authority, and a
+# forger who knows it has no need of the client's browser. Its responses also
+# carry Referrer-Policy: no-referrer, with which Chromium posts the form with
+# "Origin: null", which Django's origin check would refuse.
+@csrf_exempt
+@login_not_required
+@csrf_exempt
+@sensitive_post_parameters("number", "cvc")
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_variables("form", "card")
+def card_link(request, token: str):
+    """GET and HEAD change nothing (mail scanners open links); POST adds the card.
+
+    Not CSRF-checked: the unguessable token in the path is the secret a CSRF
+    token stands in for (a forged POST needs the token, and with it one can post
+    directly), and ``Referrer-Policy: no-referrer`` makes browsers send
+    ``Origin: null``, which Django's origin check refuses. No cookie is set.
+    """
+    ip_limit, card_limit, window = settings.OPUS_CARD_LINK_LIMITS
+    ip = ratelimit.client_ip(request)
+    if ratelimit.is_blocked(IP_SCOPE, ip, limit=ip_limit):
+        return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+    card_request = selectors.card_request_for_token(token)
+    if card_request is None:
+        ratelimit.record_failure(IP_SCOPE, ip, window=window)
+        return _link_response(request, "billing/card_link_unknown.html", {}, status=404)
+    now = timezone.now()
+    if not card_request.is_live_at(now):
+        return _gone(request, card_request, card_request.state_at(now))
+    form = CardForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if ratelimit.is_blocked(CARD_SCOPE, card_request.token_hash, limit=card_limit):
+            return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+        if form.is_valid():
+            card = form.card()
+            try:
+                method = services.add_card_from_link(token=token, card=card)
+            except services.CardLinkGone as gone:
+                return _gone(request, gone.card_request, gone.state)
+            except CardError as error:
+                ratelimit.record_failure(CARD_SCOPE, card_request.token_hash, window=window)
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                return _link_response(
+                    request,
+                    "billing/card_link_done.html",
+                    {"card_request": card_request, "method": method},
+                )
+    return _link_response(
+        request,
+        "billing/card_link.html",
+        {
+            "card_request": card_request,
+            "form": form,
+            "gateway": get_gateway(),
+        },
+    )
+
+
+def _gone(request, card_request, state: str):
+    return _link_response(
+        request,
+        "billing/card_link_gone.html",
+        {
+            "card_request": card_request,
+            "state": state,
+            "ttl_days": settings.OPUS_CARD_REQUEST_TTL.days,
+        },
+        status=410,
+    )

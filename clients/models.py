@@ -1,0 +1,121 @@
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
+
+
+class ClientQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ClientQuerySet":
+        """Staff see every client; a practitioner sees the clients of the
+        relationships they can see (as attendee or as payer)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        from relationships.models import Relationship
+
+        visible = Relationship.objects.visible_to(user)
+        return self.filter(
+            Exists(visible.filter(attendee_id=OuterRef("pk")))
+            | Exists(visible.filter(payer_id=OuterRef("pk")))
+        )
+
+
+# What a client needs before they can pay for their own sessions: the one
+# definition, used by the migration to first party.
+PAYING_CLIENT_FIELDS = ("email", "date_of_birth", "phone", "address")
+
+
+class Client(models.Model):
+    """A person who attends sessions, pays for them, or both."""
+
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    address = models.TextField("postal address", blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "pk"]
+        indexes = [
+            models.Index(Lower("last_name"), Lower("first_name"), name="client_name_idx"),
+            models.Index(Lower("email"), name="client_email_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(first_name="") & ~Q(last_name=""), name="client_has_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def missing_paying_details(self) -> list[str]:
+        return [name for name in PAYING_CLIENT_FIELDS if not getattr(self, name)]
+
+    def birthday_on(self, years: int) -> date | None:
+        """The date this client turns ``years`` old (29 February -> 1 March)."""
+        if self.date_of_birth is None:
+            return None
+        year = self.date_of_birth.year + years
+        try:
+            return self.date_of_birth.replace(year=year)
+        except ValueError:
+            return date(year, 3, 1)
+
+    def age_on(self, day: date) -> int | None:
+        if self.date_of_birth is None:
+            return None
+        born = self.date_of_birth
+        age = day.year - born.year
+        birthday = self.birthday_on(age)
+        return age if birthday is not None and birthday <= day else age - 1
+
+
+class ClientEvent(models.Model):
+    """What happened to a client, newest first: the client's history."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Client created"
+        UPDATED = "updated", "Details updated"
+        ENROLLED = "enrolled", "Enrolled"
+        UNENROLLED_DATE = "unenrolled_date", "Unenrolled from one date"
+        REENROLLED_DATE = "reenrolled_date", "Unenrolment undone"
+        BOOKED = "booked", "Session booked"
+        BOOKING_CANCELLED = "booking_cancelled", "Booking cancelled"
+        TRANSFERRED = "transferred", "Transferred"
+        RELATIONSHIP = "relationship", "Relationship"
+        MIGRATED = "migrated", "Migrated to first party"
+        INVOICE = "invoice", "Invoice"
+        PAYMENT = "payment", "Payment"
+        CARD = "card", "Card on file"
+        EMAIL_SENT = "email_sent", "Email sent"
+        EMAIL_FAILED = "email_failed", "Email could not be delivered"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    summary = models.CharField(max_length=300)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["client", "-created_at"], name="client_event_recent_idx")]
+
+    def __str__(self) -> str:
+        return self.summary

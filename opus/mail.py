@@ -1,0 +1,89 @@
+"""Email: one helper that renders a message from templates/emails/<name>/, a
+development backend that keeps sent mail for the in-browser mailbox, and the
+registry of email kinds the outbox knows how to send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import make_msgid
+from django.template.loader import render_to_string
+from django.utils.crypto import get_random_string
+
+
+def build_message(name: str, *, to: str, context: dict) -> EmailMultiAlternatives:
+    context = {"practice_name": settings.OPUS_PRACTICE_NAME, **context}
+    subject = " ".join(render_to_string(f"emails/{name}/subject.txt", context).split())
+    text = render_to_string(f"emails/{name}/body.txt", context)
+    html = render_to_string(f"emails/{name}/body.html", context)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        # our own id, so that even a backend that reports none (SMTP) leaves one to store
+        headers={"Message-ID": make_msgid(domain="opus.localhost")},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def provider_message_id(message: EmailMultiAlternatives) -> str:
+    """The id the provider gave the message (anymail), or the Message-ID we set."""
+    status = getattr(message, "anymail_status", None)
+    if status is not None and status.message_id:
+        return str(status.message_id)
+    return message.extra_headers.get("Message-ID", "")
+
+
+class DevMailboxBackend(BaseEmailBackend):
+    """Development: 'sends' by storing the message, for staff to read at /dev/mail/."""
+
+    def send_messages(self, email_messages):
+        from opus.models import DevMail
+
+        for message in email_messages:
+            message_id = f"<{get_random_string(24)}@opus.localhost>"
+            message.extra_headers["Message-ID"] = message_id
+            html = next(
+                (
+                    body
+                    for body, kind in getattr(message, "alternatives", [])
+                    if kind == "text/html"
+                ),
+                "",
+            )
+            DevMail.objects.create(
+                to=", ".join(message.to),
+                from_email=message.from_email,
+                subject=message.subject,
+                body_text=message.body,
+                body_html=html,
+                message_id=message_id,
+            )
+        return len(email_messages)
+
+
+@dataclass(frozen=True)
+class EmailKind:
+    """How the outbox renders and finishes one kind of email.
+
+    ``context`` builds the template context from the outbox row (ids in, objects
+    out); it returns None when the email no longer needs sending. ``on_sent``
+    and ``on_failed`` run in the sending transaction.
+    """
+
+    context: Callable
+    on_sent: Callable | None = None
+    on_failed: Callable | None = None
+
+
+EMAIL_KINDS: dict[str, EmailKind] = {}
+
+
+def register_email(name: str, kind: EmailKind) -> None:
+    EMAIL_KINDS[name] = kind

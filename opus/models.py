@@ -1,0 +1,107 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+class User(AbstractUser):
+    """A person who logs in: staff (everything) or a practitioner (their own sessions)."""
+
+    class Role(models.TextChoices):
+        STAFF = "staff", "Staff"
+        PRACTITIONER = "practitioner", "Practitioner"
+
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.PRACTITIONER)
+
+    class Meta:
+        ordering = ["first_name", "last_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["staff", "practitioner"]), name="user_role_valid"
+            ),
+        ]
+
+    @property
+    def is_practice_staff(self) -> bool:
+        return self.is_active and (self.role == self.Role.STAFF or self.is_superuser)
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class OutboundEmail(models.Model):
+    """The outbox: written in the same transaction as what caused the email.
+
+    A task claims a row and sends it; a periodic sweep picks up rows the broker
+    never delivered. ``sent_at`` is stamped once, so a redelivered task sends nothing.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Could not be delivered"
+
+    template = models.CharField(max_length=80)
+    to_address = models.EmailField()
+    client = models.ForeignKey(
+        "clients.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="emails"
+    )
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claims = models.PositiveSmallIntegerField(
+        default=0, help_text="Sends started; more than attempts when a worker died mid-send."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=Q(status="pending"), name="outbox_pending_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="sent", sent_at__isnull=False) | ~Q(status="sent"),
+                name="outbox_sent_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} #{self.pk} ({self.status})"
+
+
+class DevMail(models.Model):
+    """A message 'sent' in development, readable by staff at /dev/mail/."""
+
+    to = models.TextField()
+    from_email = models.CharField(max_length=255)
+    subject = models.CharField(max_length=500)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by the worker every minute (and on demand): /healthz tells how long
+    ago a worker last ran a task."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at}"

@@ -1,0 +1,98 @@
+import logging
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET
+
+from opus.models import DevMail, WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
+
+
+def home(request):
+    return redirect("scheduling:schedule")
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Django keeps this session and ends every other one: the password hash is
+    part of each session's auth hash."""
+
+    success_url = reverse_lazy("password_change_done")
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    """Database and broker reachability, and how long ago a worker ran a task."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:
+        logger.exception("health check: database unreachable")
+        checks["database"] = "unavailable"
+    checks["broker"] = _broker_status()
+    beat = (
+        WorkerHeartbeat.objects.filter(name="worker").first()
+        if checks["database"] == "ok"
+        else None
+    )
+    checks["worker_last_seen_seconds"] = (
+        round((timezone.now() - beat.beat_at).total_seconds()) if beat else None
+    )
+    healthy = checks["database"] == "ok" and checks["broker"] == "ok"
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
+    )
+
+
+def _broker_status() -> str:
+    from opus.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1)
+        return "ok"
+    except Exception:
+        logger.warning("health check: broker unreachable")
+        return "unavailable"
+
+
+def _require_mailbox(request) -> None:
+    if not settings.DEV_MAILBOX_ENABLED or not request.user.is_practice_staff:
+        raise Http404
+
+
+def dev_mailbox(request):
+    _require_mailbox(request)
+    mails = DevMail.objects.only("pk", "to", "subject", "sent_at")[:100]
+    return render(request, "opus/dev_mailbox.html", {"mails": mails, "section": "mail"})
+
+
+def dev_mail(request, mail_id: int):
+    _require_mailbox(request)
+    mail = get_object_or_404(DevMail, pk=mail_id)
+    return render(request, "opus/dev_mail.html", {"mail": mail, "section": "mail"})
+
+
+@xframe_options_sameorigin
+def dev_mail_html(request, mail_id: int):
+    """The HTML body, shown in a sandboxed frame of the mail page."""
+    _require_mailbox(request)
+    mail = get_object_or_404(DevMail, pk=mail_id)
+    response = HttpResponse(mail.body_html)
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
+    )
+    return response

@@ -1,0 +1,122 @@
+import re
+from datetime import date
+
+from django import forms
+from django.utils import timezone
+
+from relationships.models import Relationship, RelationshipMigration
+
+PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,}[0-9]$")
+
+
+def validate_phone(value: str) -> None:
+    if not PHONE.match(value.strip()) or sum(ch.isdigit() for ch in value) < 7:
+        raise forms.ValidationError("Enter a phone number, e.g. 07700 900123 or +44 7700 900123.")
+
+
+class MigrationRequestForm(forms.Form):
+    requested_by = forms.ChoiceField(
+        label="Who asked for the attendee to pay for their own sessions?",
+        choices=RelationshipMigration.RequestedBy.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Say who asked for the migration."},
+    )
+    request_note = forms.CharField(
+        label="How did they ask?",
+        help_text="For the record, e.g. 'Sam phoned on Monday; Oliver agreed by email'.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        error_messages={"required": "Note how the client asked."},
+    )
+
+
+class PayingDetailsForm(forms.Form):
+    """Only the details the attendee lacks to pay for their own sessions."""
+
+    email = forms.EmailField(
+        label="Email address",
+        help_text="Where the link to add a payment card is sent.",
+        error_messages={"required": "Enter an email address.", "invalid": "Enter a valid email."},
+    )
+    date_of_birth = forms.DateField(
+        label="Date of birth",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Enter the date of birth.", "invalid": "Enter a real date."},
+    )
+    phone = forms.CharField(
+        label="Phone number",
+        max_length=40,
+        validators=[validate_phone],
+        error_messages={"required": "Enter a phone number."},
+    )
+    address = forms.CharField(
+        label="Postal address",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=500,
+        error_messages={"required": "Enter a postal address."},
+    )
+
+    def __init__(self, *args, missing: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in list(self.fields):
+            if name not in missing:
+                del self.fields[name]
+
+    def clean_date_of_birth(self):
+        born = self.cleaned_data["date_of_birth"]
+        if born > timezone.localdate() or born < date(1900, 1, 1):
+            raise forms.ValidationError("Enter a date of birth in the past.")
+        return born
+
+
+class RelationshipFilterForm(forms.Form):
+    q = forms.CharField(label="Search by either client's name", required=False, max_length=100)
+    kind = forms.ChoiceField(
+        label="Type", required=False, choices=[("", "Any type"), *Relationship.Kind.choices]
+    )
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *Relationship.Status.choices]
+    )
+    practitioner = forms.ModelChoiceField(
+        label="Practitioner", required=False, queryset=None, empty_label="Any practitioner"
+    )
+
+    def __init__(self, *args, practitioners, **kwargs):
+        super().__init__(*args, label_suffix="", **kwargs)
+        self.fields["practitioner"].queryset = practitioners
+
+
+class CreateSessionForm(forms.Form):
+    REPEAT_CHOICES = [("once", "This date only"), ("weekly", "Every week from this date")]
+
+    session = forms.ModelChoiceField(
+        label="Session",
+        queryset=None,
+        empty_label="Choose a session",
+        error_messages={"required": "Choose a session.", "invalid_choice": "Choose a session."},
+    )
+    date = forms.DateField(
+        label="Date",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Choose a date.", "invalid": "Enter a real date."},
+    )
+    repeat = forms.ChoiceField(
+        label="How often", choices=REPEAT_CHOICES, initial="once", widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args, sessions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["session"].queryset = sessions
+        self.fields["session"].label_from_instance = lambda s: (
+            f"{s.service.name}: {s.get_weekday_display()}s {s.start_time:%H:%M} "
+            f"with {s.practitioner.display_name}"
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        session, day = cleaned.get("session"), cleaned.get("date")
+        if session and day and day.weekday() != session.weekday:
+            self.add_error(
+                "date", f"This session runs on {session.get_weekday_display()}s: pick one of those."
+            )
+        return cleaned

@@ -1,0 +1,116 @@
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.models import Invoice, PaymentCardRequest, PaymentMethod
+from relationships.models import Relationship, RelationshipMigration
+from scheduling.models import Booking, Subscription
+
+
+def relationship_list(user, *, q="", kind="", status="", practitioner=None):
+    relationships = Relationship.objects.visible_to(user).select_related(
+        "payer", "attendee", "practitioner"
+    )
+    if q:
+        for word in q.split()[:4]:
+            relationships = relationships.filter(
+                Q(payer__first_name__icontains=word)
+                | Q(payer__last_name__icontains=word)
+                | Q(attendee__first_name__icontains=word)
+                | Q(attendee__last_name__icontains=word)
+            )
+    if kind:
+        relationships = relationships.filter(kind=kind)
+    if status:
+        relationships = relationships.filter(status=status)
+    if practitioner:
+        relationships = relationships.filter(practitioner=practitioner)
+    return relationships.order_by("attendee__last_name", "attendee__first_name", "pk")
+
+
+@dataclass
+class HistoryItem:
+    at: datetime
+    text: str
+
+
+def relationship_page(relationship: Relationship) -> dict:
+    """Everything the relationship page shows, in a fixed number of queries."""
+    now, today = timezone.now(), timezone.localdate()
+    subscriptions = list(
+        Subscription.objects.filter(relationship=relationship)
+        .select_related("session__service", "session__practitioner", "session__room")
+        .order_by("-first_date")
+    )
+    bookings = list(
+        Booking.objects.filter(relationship=relationship)
+        .select_related("session_date__session__service", "session_date__session__practitioner")
+        .order_by("session_date__starts_at")
+    )
+    invoices = list(Invoice.objects.filter(relationship=relationship).order_by("-pk")[:20])
+    card = PaymentMethod.objects.usable().filter(client_id=relationship.attendee_id).first()
+    migration_out = (
+        RelationshipMigration.objects.filter(old_relationship=relationship)
+        .select_related("confirmed_by", "started_by", "new_relationship")
+        .first()
+    )
+    migration_in = (
+        RelationshipMigration.objects.filter(new_relationship=relationship)
+        .select_related("confirmed_by", "old_relationship__payer")
+        .first()
+    )
+    card_requests = list(
+        PaymentCardRequest.objects.filter(relationship=relationship).order_by("-created_at")[:10]
+    )
+    history = [HistoryItem(relationship.created_at, "Relationship created")]
+    for migration in (migration_in, migration_out):
+        if migration and migration.confirmed_at:
+            asker = "the organiser" if migration.requested_by == "organiser" else "the attendee"
+            who = migration.confirmed_by.display_name if migration.confirmed_by else "someone"
+            history.append(
+                HistoryItem(
+                    migration.confirmed_at,
+                    f"Migrated to first party at the request of {asker} "
+                    f"(\u201c{migration.request_note}\u201d); confirmed by {who}",
+                )
+            )
+    for card_request in card_requests:
+        history.append(HistoryItem(card_request.created_at, "Payment card requested"))
+        if card_request.sent_at:
+            history.append(HistoryItem(card_request.sent_at, "Email sent: add a payment card"))
+        if card_request.used_at:
+            history.append(HistoryItem(card_request.used_at, "Card added through the link"))
+    if relationship.ended_on:
+        history.append(
+            HistoryItem(
+                datetime.combine(
+                    relationship.ended_on,
+                    datetime.max.time(),
+                    tzinfo=timezone.get_current_timezone(),
+                ),
+                f"Ended: {relationship.end_reason}",
+            )
+        )
+    history.sort(key=lambda item: item.at, reverse=True)
+    return {
+        "coming_subscriptions": [
+            s for s in subscriptions if s.end_date is None or s.end_date > today
+        ],
+        "past_subscriptions": [
+            s for s in subscriptions if s.end_date is not None and s.end_date <= today
+        ],
+        "coming_bookings": [
+            b for b in bookings if b.status == "booked" and b.session_date.starts_at >= now
+        ],
+        "past_bookings": [
+            b for b in bookings if not (b.status == "booked" and b.session_date.starts_at >= now)
+        ],
+        "invoices": invoices,
+        "card": card,
+        "migration_out": migration_out,
+        "migration_in": migration_in,
+        "card_request": card_requests[0] if card_requests else None,
+        "history": history,
+    }

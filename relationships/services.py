@@ -1,0 +1,541 @@
+"""Who pays for whom: creating relationships, migrating a third-party one to
+first party when a client asks, and booking under a relationship."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from clients.models import Client, ClientEvent
+from clients.services import record_event
+from opus.lib.errors import BusinessRuleError
+from relationships.models import Relationship, RelationshipMigration
+
+MIGRATION_MIN_AGE = 16
+
+
+@transaction.atomic
+def create_relationship(
+    *, payer, attendee, practitioner=None, actor=None, started_on: date | None = None
+) -> Relationship:
+    kind = (
+        Relationship.Kind.FIRST_PARTY if payer.pk == attendee.pk else Relationship.Kind.THIRD_PARTY
+    )
+    relationship = Relationship.objects.create(
+        kind=kind,
+        payer=payer,
+        attendee=attendee,
+        practitioner=practitioner,
+        started_on=started_on or timezone.localdate(),
+        created_by=actor,
+    )
+    summary = (
+        "First-party relationship started"
+        if kind == Relationship.Kind.FIRST_PARTY
+        else f"{payer.full_name} pays for {attendee.full_name}"
+    )
+    for client in {payer.pk: payer, attendee.pk: attendee}.values():
+        record_event(
+            client=client, kind=ClientEvent.Kind.RELATIONSHIP, summary=summary, actor=actor
+        )
+    return relationship
+
+
+# --- eligibility ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class MigrationBlock:
+    """Why a relationship cannot be migrated now, in words for the user."""
+
+    message: str
+    turns_16_on: date | None = None
+    needs_date_of_birth: bool = False
+
+
+def migration_block(
+    relationship: Relationship, *, today: date, date_of_birth: date | None = None
+) -> MigrationBlock | None:
+    """None when the relationship may be migrated today (given the attendee's date
+    of birth, or the one typed into the migration form)."""
+    if relationship.kind != Relationship.Kind.THIRD_PARTY:
+        return MigrationBlock("This is already a first-party relationship.")
+    if relationship.status != Relationship.Status.ACTIVE:
+        return MigrationBlock("This relationship has ended.")
+    attendee = relationship.attendee
+    born = date_of_birth or attendee.date_of_birth
+    if born is None:
+        return MigrationBlock(
+            f"Enter {attendee.first_name}'s date of birth first: only attendees aged "
+            f"{MIGRATION_MIN_AGE} or over can pay for their own sessions.",
+            needs_date_of_birth=True,
+        )
+    probe = Client(date_of_birth=born)
+    turns = probe.birthday_on(MIGRATION_MIN_AGE)
+    if probe.age_on(today) < MIGRATION_MIN_AGE:
+        return MigrationBlock(
+            f"{attendee.first_name} is under {MIGRATION_MIN_AGE} and turns "
+            f"{MIGRATION_MIN_AGE} on {turns:%-d %B %Y}: until then the relationship "
+            "stays third party.",
+            turns_16_on=turns,
+        )
+    return None
+
+
+def missing_details(client: Client) -> list[str]:
+    """The paying-client details this client lacks (one definition: clients.models)."""
+    return client.missing_paying_details()
+
+
+# --- the migration ----------------------------------------------------------------------
+def _lock_relationship(relationship_id: int) -> Relationship:
+    return (
+        Relationship.objects.select_for_update(of=("self",))
+        .select_related("attendee", "payer", "practitioner")
+        .get(pk=relationship_id)
+    )
+
+
+@transaction.atomic
+def start_migration(
+    *, relationship: Relationship, actor, requested_by: str, request_note: str
+) -> RelationshipMigration:
+    """Open (or update) the draft: who asked, and how. A migration happens only when
+    a client asked for it."""
+    relationship = _lock_relationship(relationship.pk)
+    if requested_by not in RelationshipMigration.RequestedBy.values:
+        raise BusinessRuleError("Say who asked for the migration.", field="requested_by")
+    if not request_note.strip():
+        raise BusinessRuleError(
+            "Note how the client asked (e.g. 'phoned on Monday').", field="request_note"
+        )
+    block = migration_block(relationship, today=timezone.localdate())
+    if block is not None and not block.needs_date_of_birth:
+        raise BusinessRuleError(block.message)
+    migration, _ = RelationshipMigration.objects.get_or_create(
+        old_relationship=relationship, defaults={"started_by": actor}
+    )
+    if migration.status != RelationshipMigration.Status.DRAFT:
+        raise BusinessRuleError("This relationship has already been migrated.")
+    migration.requested_by = requested_by
+    migration.request_note = request_note.strip()
+    migration.save(update_fields=["requested_by", "request_note", "updated_at"])
+    return migration
+
+
+@transaction.atomic
+def save_migration_details(*, migration: RelationshipMigration, actor, details: dict) -> None:
+    """Keep what was typed, valid or not, so that nothing is lost when the user
+    leaves to contact the attendee."""
+    migration = (
+        RelationshipMigration.objects.select_for_update(of=("self",))
+        .select_related("old_relationship__attendee")
+        .get(pk=migration.pk)
+    )
+    if migration.status != RelationshipMigration.Status.DRAFT:
+        raise BusinessRuleError("This relationship has already been migrated.")
+    missing = missing_details(migration.old_relationship.attendee)
+    kept = {name: str(value) for name, value in details.items() if name in missing}
+    migration.details = {**migration.details, **kept}
+    migration.save(update_fields=["details", "updated_at"])
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    migration: RelationshipMigration
+    new_relationship: Relationship
+    card_requested: bool
+    replayed: bool = False
+
+
+def confirm_migration(
+    *, migration: RelationshipMigration, actor, details: dict | None = None
+) -> MigrationResult:
+    """'Confirm Migration': the attendee gets a first-party relationship with the same
+    practitioner and the old one ends the same day, linked to it; all or nothing.
+    Confirming again (a double click, a second tab) returns the first result."""
+    from relationships.forms import PayingDetailsForm
+
+    with transaction.atomic():
+        migration = RelationshipMigration.objects.select_for_update().get(pk=migration.pk)
+        if migration.status != RelationshipMigration.Status.DRAFT:
+            return MigrationResult(
+                migration, migration.new_relationship, card_requested=False, replayed=True
+            )
+        old = _lock_relationship(migration.old_relationship_id)
+        attendee = Client.objects.select_for_update().get(pk=old.attendee_id)
+        if not migration.requested_by:
+            raise BusinessRuleError("Say who asked for the migration first.")
+        missing = missing_details(attendee)
+        typed = {
+            k: str(v) for k, v in {**migration.details, **(details or {})}.items() if k in missing
+        }
+        form = PayingDetailsForm(data=typed, missing=missing)
+        if not form.is_valid():  # the caller saved what was typed before confirming
+            field, errors = next(iter(form.errors.items()))
+            raise BusinessRuleError(errors[0], field=field)
+        today = timezone.localdate()
+        block = migration_block(
+            old, today=today, date_of_birth=form.cleaned_data.get("date_of_birth")
+        )
+        if block is not None:
+            raise BusinessRuleError(block.message, field="date_of_birth")
+        for name in missing:
+            setattr(attendee, name, form.cleaned_data[name])
+        if missing:
+            attendee.save(update_fields=[*missing, "updated_at"])
+            record_event(
+                client=attendee,
+                kind=ClientEvent.Kind.UPDATED,
+                summary="Added " + ", ".join(n.replace("_", " ") for n in missing),
+                actor=actor,
+            )
+        new = _first_party_for(attendee, old.practitioner, actor=actor, today=today)
+        old.status = Relationship.Status.ENDED
+        old.ended_on = today
+        asker = (
+            "organiser"
+            if migration.requested_by == RelationshipMigration.RequestedBy.ORGANISER
+            else "attendee"
+        )
+        old.end_reason = f"Migrated to first party at the request of the {asker}"
+        old.replaced_by = new
+        old.save(update_fields=["status", "ended_on", "end_reason", "replaced_by"])
+        has_card = _has_card(attendee)
+        migration.new_relationship = new
+        migration.confirmed_by = actor
+        migration.confirmed_at = timezone.now()
+        migration.status = (
+            RelationshipMigration.Status.COMPLETED
+            if has_card
+            else RelationshipMigration.Status.AWAITING_CARD
+        )
+        migration.details = {}
+        migration.save()
+        summary = f"Relationship with {old.payer.full_name} migrated to first party"
+        record_event(client=attendee, kind=ClientEvent.Kind.MIGRATED, summary=summary, actor=actor)
+        record_event(
+            client=old.payer,
+            kind=ClientEvent.Kind.MIGRATED,
+            summary=f"No longer pays for {attendee.full_name}: migrated to first party",
+            actor=actor,
+        )
+        if not has_card:
+            from billing.services import request_payment_card
+
+            request_payment_card(
+                client=attendee,
+                actor=actor,
+                relationship=new,
+                reason="You now pay for your own sessions: add a card to book the next one.",
+            )
+        return MigrationResult(migration, new, card_requested=not has_card)
+
+
+def _first_party_for(attendee: Client, practitioner, *, actor, today: date) -> Relationship:
+    existing = (
+        Relationship.objects.select_for_update()
+        .filter(
+            payer=attendee,
+            attendee=attendee,
+            practitioner=practitioner,
+            status=Relationship.Status.ACTIVE,
+        )
+        .first()
+    )
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return create_relationship(
+                payer=attendee,
+                attendee=attendee,
+                practitioner=practitioner,
+                actor=actor,
+                started_on=today,
+            )
+    except IntegrityError as error:  # pragma: no cover - the row locks above prevent it
+        raise BusinessRuleError("Another user changed this relationship; try again.") from error
+
+
+def _has_card(client: Client) -> bool:
+    from billing.selectors import card_on_file
+
+    return card_on_file(client) is not None
+
+
+def mark_card_added(*, client: Client) -> int:
+    """The attendee added a card: their migrations waiting on one are complete."""
+    return RelationshipMigration.objects.filter(
+        new_relationship__attendee=client, status=RelationshipMigration.Status.AWAITING_CARD
+    ).update(status=RelationshipMigration.Status.COMPLETED, updated_at=timezone.now())
+
+
+# --- booking under a relationship ----------------------------------------------------------
+def booking_block(relationship: Relationship) -> str | None:
+    """Why "Create Session" is unavailable, or None. A relationship that came out of
+    a migration needs the new payer's card first, as the help article says."""
+    if relationship.status != Relationship.Status.ACTIVE:
+        return "This relationship has ended: book under the relationship that replaced it."
+    migrated_in = RelationshipMigration.objects.filter(new_relationship=relationship).exists()
+    if migrated_in and not _has_card(relationship.payer):
+        return (
+            f"{relationship.payer.first_name} has not added a payment card yet. "
+            "Create Session becomes available as soon as they do."
+        )
+    return None
+
+
+def _seat_free(session_date) -> bool:
+    from scheduling.models import SessionDate
+    from scheduling.selectors import with_enrolment
+
+    counted = with_enrolment(SessionDate.objects.filter(pk=session_date.pk)).get()
+    return counted.enrolled < session_date.session.capacity
+
+
+def _invoice_booking(*, relationship: Relationship, description: str, price, currency, **link):
+    """The booking's invoice, issued by the system to the relationship's payer
+    (a practitioner may book; changing invoices is staff's, so no user is the actor)."""
+    from billing import services as billing
+
+    invoice = billing.create_draft(
+        payer=relationship.payer, relationship=relationship, actor=None, currency=currency
+    )
+    billing.add_charge(invoice=invoice, description=description, unit_price=price, **link)
+    return billing.issue_invoice(invoice=invoice, actor=None)
+
+
+@transaction.atomic
+def book_session(
+    *,
+    relationship: Relationship,
+    actor,
+    session_date=None,
+    session=None,
+    first_date: date | None = None,
+):
+    """'Create Session': a one-off date, or a weekly subscription from a first date,
+    for the attendee; the payer (and so the invoice) comes from the relationship."""
+    from scheduling.models import Booking, SessionDate
+    from scheduling.services import enrol
+
+    relationship = _lock_relationship(relationship.pk)
+    reason = booking_block(relationship)
+    if reason:
+        raise BusinessRuleError(reason)
+    attendee = relationship.attendee
+    if session_date is not None:
+        session_date = (
+            SessionDate.objects.select_for_update()
+            .select_related("session__service")
+            .get(pk=session_date.pk)
+        )
+        if (
+            Booking.objects.filter(
+                client=attendee, session_date=session_date, status=Booking.Status.BOOKED
+            ).exists()
+            or attendee.subscriptions.covering(session_date.date)
+            .filter(session=session_date.session)
+            .exists()
+        ):
+            raise BusinessRuleError(f"{attendee.first_name} is already booked on this date.")
+        _check_bookable(session_date)
+        service = session_date.session.service
+        booking = Booking.objects.create(
+            client=attendee,
+            session_date=session_date,
+            relationship=relationship,
+            price=service.price,
+            currency=service.currency,
+            created_by=actor,
+        )
+        record_event(
+            client=attendee,
+            kind=ClientEvent.Kind.BOOKED,
+            summary=f"Booked {session_date}",
+            actor=actor,
+        )
+        _invoice_booking(
+            relationship=relationship,
+            description=f"{service.name}, {session_date.date:%a %-d %b %Y}",
+            price=booking.price,
+            currency=booking.currency,
+            booking=booking,
+        )
+        return booking
+    if session is None or first_date is None:
+        raise BusinessRuleError("Choose a date, or a weekly session and its first date.")
+    first = (
+        SessionDate.objects.select_for_update()
+        .select_related("session__service")
+        .filter(session=session, date=first_date)
+        .first()
+    )
+    if first is None:
+        raise BusinessRuleError("The session does not run on that date.", field="first_date")
+    _check_bookable(first)
+    try:
+        with transaction.atomic():
+            subscription = enrol(
+                relationship=relationship, session=session, first_date=first_date, actor=actor
+            )
+    except IntegrityError as error:
+        raise BusinessRuleError(
+            f"{attendee.first_name} is already enrolled in this session on or after that date.",
+            field="first_date",
+        ) from error
+    service = session.service
+    period = "month" if service.billing_basis == service.BillingBasis.MONTHLY else "session"
+    _invoice_booking(
+        relationship=relationship,
+        description=f"{service.name}: first {period}",
+        price=subscription.price,
+        currency=subscription.currency,
+        subscription=subscription,
+    )
+    return subscription
+
+
+def _check_bookable(session_date) -> None:
+    if session_date.cancelled:
+        raise BusinessRuleError(f"{session_date} is cancelled ({session_date.cancel_reason}).")
+    if session_date.starts_at < timezone.now():
+        raise BusinessRuleError("That date has passed: choose a coming one.")
+    if not _seat_free(session_date):
+        raise BusinessRuleError(f"{session_date} is full.")
+
+
+# --- rebooking what the old relationship still holds ------------------------------------------
+@dataclass(frozen=True)
+class ComingUnderOld:
+    old: Relationship | None
+    bookings: list
+    subscriptions: list
+
+    @property
+    def count(self) -> int:
+        return len(self.bookings) + len(self.subscriptions)
+
+
+def coming_under_old(relationship: Relationship) -> ComingUnderOld:
+    """The coming sessions still booked under the relationship this one replaced."""
+    from scheduling.models import Booking, Subscription
+
+    old = Relationship.objects.filter(replaced_by=relationship).first()
+    if old is None:
+        return ComingUnderOld(None, [], [])
+    now = timezone.now()
+    bookings = list(
+        Booking.objects.filter(
+            relationship=old, status=Booking.Status.BOOKED, session_date__starts_at__gte=now
+        ).select_related("session_date__session__service", "session_date__session__practitioner")
+    )
+    subscriptions = list(
+        _with_coming_dates(Subscription.objects.filter(relationship=old)).select_related(
+            "session__service", "session__practitioner"
+        )
+    )
+    return ComingUnderOld(old, bookings, subscriptions)
+
+
+def _with_coming_dates(subscriptions):
+    """Subscriptions that still cover a coming date, annotated with the first one."""
+    from django.db.models import OuterRef, Q, Subquery
+
+    from scheduling.models import SessionDate
+
+    next_date = (
+        SessionDate.objects.filter(
+            session_id=OuterRef("session_id"),
+            starts_at__gte=timezone.now(),
+            date__gte=OuterRef("first_date"),
+        )
+        .order_by("date")
+        .values("date")[:1]
+    )
+    return subscriptions.annotate(next_date=Subquery(next_date)).filter(
+        Q(end_date__isnull=True) | Q(end_date__gt=models.F("next_date")),
+        next_date__isnull=False,
+    )
+
+
+@transaction.atomic
+def rebook_coming_sessions(
+    *, relationship: Relationship, actor, booking_ids: list[int], subscription_ids: list[int]
+) -> int:
+    """Cancel the chosen coming sessions under the old relationship and book them
+    under this one, in one step: all of them or none. Past sessions and their
+    invoices stay with the old payer; nothing new is charged to the old payer."""
+    from scheduling.models import Booking, Subscription
+
+    relationship = _lock_relationship(relationship.pk)
+    reason = booking_block(relationship)
+    if reason:
+        raise BusinessRuleError(reason)
+    old = Relationship.objects.filter(replaced_by=relationship).first()
+    if old is None:
+        raise BusinessRuleError("This relationship did not replace another one.")
+    if not booking_ids and not subscription_ids:
+        raise BusinessRuleError("Choose at least one session to rebook.")
+    now = timezone.now()
+    bookings = list(
+        Booking.objects.select_for_update()
+        .filter(
+            pk__in=booking_ids,
+            relationship=old,
+            status=Booking.Status.BOOKED,
+            session_date__starts_at__gte=now,
+        )
+        .order_by("pk")
+    )
+    subscriptions = list(
+        _with_coming_dates(
+            Subscription.objects.select_for_update().filter(
+                pk__in=subscription_ids, relationship=old
+            )
+        ).order_by("pk")
+    )
+    if len(bookings) != len(set(booking_ids)) or len(subscriptions) != len(set(subscription_ids)):
+        raise BusinessRuleError(
+            "Some of the chosen sessions were moved or have passed meanwhile: "
+            "nothing was changed. Check the list and try again."
+        )
+    for booking in bookings:
+        booking.status = Booking.Status.CANCELLED
+        booking.cancelled_at = now
+        booking.cancel_reason = "Rebooked under the first-party relationship"
+        booking.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+        booking.rebooked_as = Booking.objects.create(
+            client=booking.client,
+            session_date_id=booking.session_date_id,
+            relationship=relationship,
+            price=booking.price,
+            currency=booking.currency,
+            created_by=actor,
+        )
+        booking.save(update_fields=["rebooked_as"])
+    for subscription in subscriptions:
+        switch_on = subscription.next_date
+        new_end = subscription.end_date
+        subscription.end_date = switch_on
+        subscription.save(update_fields=["end_date"])
+        Subscription.objects.create(
+            client=subscription.client,
+            session_id=subscription.session_id,
+            relationship=relationship,
+            first_date=switch_on,
+            end_date=new_end,
+            price=subscription.price,
+            currency=subscription.currency,
+            created_by=actor,
+        )
+    moved = len(bookings) + len(subscriptions)
+    record_event(
+        client=relationship.attendee,
+        kind=ClientEvent.Kind.BOOKED,
+        summary=f"{moved} coming session(s) rebooked under the first-party relationship",
+        actor=actor,
+    )
+    return moved

@@ -1,0 +1,249 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+
+from billing.selectors import card_panel_context
+from opus.lib.errors import BusinessRuleError
+from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.models import User
+from relationships import selectors, services
+from relationships.forms import (
+    CreateSessionForm,
+    MigrationRequestForm,
+    PayingDetailsForm,
+    RelationshipFilterForm,
+)
+from relationships.models import Relationship, RelationshipMigration
+from scheduling.models import Session, SessionDate
+
+
+def _visible(request, pk: int) -> Relationship:
+    return get_object_or_404(
+        Relationship.objects.visible_to(request.user).select_related(
+            "payer", "attendee", "practitioner", "replaced_by"
+        ),
+        pk=pk,
+    )
+
+
+def _error_onto(form, error: BusinessRuleError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+def relationship_list(request):
+    practitioners = User.objects.filter(role=User.Role.PRACTITIONER, is_active=True)
+    form = RelationshipFilterForm(request.GET or None, practitioners=practitioners)
+    filters = form.cleaned_data if form.is_valid() else {}
+    relationships = selectors.relationship_list(
+        request.user,
+        q=filters.get("q", ""),
+        kind=filters.get("kind", ""),
+        status=filters.get("status", ""),
+        practitioner=filters.get("practitioner"),
+    )
+    page = Paginator(relationships, 50).get_page(request.GET.get("page"))
+    template = page_or_fragment(request, "relationships/list.html", "results")
+    return render(
+        request,
+        template,
+        {"section": "relationships", "page": page, "form": form},
+    )
+
+
+@require_GET
+def relationship_detail(request, pk: int):
+    relationship = _visible(request, pk)
+    context = _detail_context(request, relationship)
+    return render(request, "relationships/detail.html", context)
+
+
+def _detail_context(request, relationship: Relationship) -> dict:
+    today = timezone.localdate()
+    page = selectors.relationship_page(relationship)
+    draft = (
+        page["migration_out"]
+        if page["migration_out"] and page["migration_out"].status == "draft"
+        else None
+    )
+    return {
+        "section": "relationships",
+        "relationship": relationship,
+        "card_panel": card_panel_context(relationship.attendee, request.user),
+        "migration_block": services.migration_block(relationship, today=today),
+        "draft": draft,
+        "booking_block": services.booking_block(relationship),
+        "coming_under_old": services.coming_under_old(relationship),
+        **page,
+    }
+
+
+@require_GET
+def booking_panel(request, pk: int):
+    """The "Create Session" panel alone: polled while the attendee has no card."""
+    relationship = _visible(request, pk)
+    if is_fragment_request(request) and services.booking_block(relationship) is None:
+        # the card arrived: reload the whole page, whose rebooking form depends on it too
+        return HttpResponseClientRefresh()
+    context = _detail_context(request, relationship)
+    return render(request, "relationships/detail.html#booking-panel", context)
+
+
+# --- migration ---------------------------------------------------------------------------
+def migrate_start(request, pk: int):
+    """Step 1 of "Migrate to first party relationship…": who asked, and how."""
+    relationship = _visible(request, pk)
+    draft = RelationshipMigration.objects.filter(old_relationship=relationship).first()
+    if draft and draft.status != RelationshipMigration.Status.DRAFT:
+        return redirect("relationships:detail", pk=draft.new_relationship_id)
+    block = services.migration_block(relationship, today=timezone.localdate())
+    initial = (
+        {"requested_by": draft.requested_by, "request_note": draft.request_note} if draft else {}
+    )
+    form = MigrationRequestForm(request.POST or None, initial=initial)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and not (block and not block.needs_date_of_birth)
+    ):
+        try:
+            services.start_migration(
+                relationship=relationship, actor=request.user, **form.cleaned_data
+            )
+        except BusinessRuleError as error:
+            _error_onto(form, error)
+        else:
+            return redirect("relationships:migrate-details", pk=relationship.pk)
+    return render(
+        request,
+        "relationships/migrate_start.html",
+        {"section": "relationships", "relationship": relationship, "form": form, "blocked": block},
+    )
+
+
+def migrate_details(request, pk: int):
+    """Step 2: only the missing details, kept when saved unfinished; then "Confirm Migration"."""
+    relationship = _visible(request, pk)
+    migration = RelationshipMigration.objects.filter(old_relationship=relationship).first()
+    if migration is None or not migration.requested_by:
+        return redirect("relationships:migrate", pk=relationship.pk)
+    if migration.status != RelationshipMigration.Status.DRAFT:
+        return redirect("relationships:detail", pk=migration.new_relationship_id)
+    missing = services.missing_details(relationship.attendee)
+    if request.method == "POST":
+        form = PayingDetailsForm(request.POST, missing=missing)
+        services.save_migration_details(
+            migration=migration, actor=request.user, details=request.POST.dict()
+        )
+        if request.POST.get("action") == "save":
+            messages.success(
+                request, "Saved. You can finish the migration later, from the relationship page."
+            )
+            return redirect("relationships:detail", pk=relationship.pk)
+        if form.is_valid():
+            try:
+                result = services.confirm_migration(migration=migration, actor=request.user)
+            except BusinessRuleError as error:
+                _error_onto(form, error)
+            else:
+                if not result.replayed:
+                    messages.success(request, _confirmation_message(result))
+                target = result.new_relationship.get_absolute_url()
+                if is_fragment_request(request):
+                    return HttpResponseClientRedirect(target)
+                return redirect(target)
+    else:
+        form = (
+            PayingDetailsForm(data=migration.details or None, missing=missing)
+            if migration.details
+            else PayingDetailsForm(missing=missing)
+        )
+    return render(
+        request,
+        "relationships/migrate_details.html",
+        {
+            "section": "relationships",
+            "relationship": relationship,
+            "migration": migration,
+            "form": form,
+            "missing": missing,
+        },
+    )
+
+
+def _confirmation_message(result) -> str:
+    attendee = result.new_relationship.attendee
+    if result.card_requested:
+        return (
+            f"{attendee.full_name} now pays for their own sessions. We are emailing them a link "
+            "to add a payment card; Create Session becomes available once they have."
+        )
+    return f"{attendee.full_name} now pays for their own sessions, with the card on file."
+
+
+# --- booking -------------------------------------------------------------------------------
+def create_session(request, pk: int):
+    relationship = _visible(request, pk)
+    sessions = Session.objects.visible_to(request.user).select_related("service", "practitioner")
+    if relationship.practitioner_id:
+        sessions = sessions.filter(practitioner_id=relationship.practitioner_id)
+    form = CreateSessionForm(request.POST or None, sessions=sessions)
+    block = services.booking_block(relationship)
+    if request.method == "POST" and form.is_valid() and not block:
+        data = form.cleaned_data
+        try:
+            if data["repeat"] == "weekly":
+                services.book_session(
+                    relationship=relationship,
+                    actor=request.user,
+                    session=data["session"],
+                    first_date=data["date"],
+                )
+            else:
+                session_date = SessionDate.objects.filter(
+                    session=data["session"], date=data["date"]
+                ).first()
+                if session_date is None:
+                    raise BusinessRuleError("The session does not run on that date.", field="date")
+                services.book_session(
+                    relationship=relationship, actor=request.user, session_date=session_date
+                )
+        except BusinessRuleError as error:
+            _error_onto(form, error)
+        else:
+            messages.success(request, f"Session booked for {relationship.attendee.full_name}.")
+            return redirect("relationships:detail", pk=relationship.pk)
+    return render(
+        request,
+        "relationships/create_session.html",
+        {"section": "relationships", "relationship": relationship, "form": form, "blocked": block},
+    )
+
+
+@require_POST
+def rebook(request, pk: int):
+    relationship = _visible(request, pk)
+    try:
+        moved = services.rebook_coming_sessions(
+            relationship=relationship,
+            actor=request.user,
+            booking_ids=_ids(request.POST.getlist("booking")),
+            subscription_ids=_ids(request.POST.getlist("subscription")),
+        )
+    except BusinessRuleError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"{moved} coming session(s) moved: "
+            f"{relationship.attendee.full_name} pays for them now.",
+        )
+    if is_fragment_request(request):
+        return HttpResponseClientRedirect(relationship.get_absolute_url())
+    return redirect("relationships:detail", pk=relationship.pk)
+
+
+def _ids(values: list[str]) -> list[int]:
+    return [int(value) for value in values if value.isdigit()][:500]

@@ -1,0 +1,68 @@
+from datetime import date
+
+from django import forms
+
+from scheduling.models import Room, Service
+from scheduling.selectors import practitioners_for
+
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 12, 31)
+
+
+def id_choice_field(empty_label: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        coerce=int, empty_value=None, required=False, choices=[("", empty_label)]
+    )
+
+
+class ScheduleForm(forms.Form):
+    """The schedule's query string: which view, which date, which filters. Every
+    field is optional; an invalid one is reported and left out, never a 500.
+
+    The filter choices are (id, label) pairs read with one query each: the
+    schedule renders them by hand, since widget templates for every option of
+    a large practice cost more than the week itself."""
+
+    VIEWS = [("day", "Day"), ("week", "Week"), ("month", "Month")]
+
+    view = forms.ChoiceField(choices=VIEWS, required=False, widget=forms.HiddenInput)
+    date = forms.DateField(required=False, label="Date")
+    practitioner = id_choice_field("All practitioners")
+    service = id_choice_field("All services")
+    room = id_choice_field("All rooms")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user.is_practice_staff:
+            self.fields["practitioner"].choices += [
+                (pk, f"{first} {last}".strip() or username)
+                for pk, first, last, username in practitioners_for(user).values_list(
+                    "pk", "first_name", "last_name", "username"
+                )
+            ]
+        else:
+            # a practitioner sees only their own sessions: nothing to choose
+            del self.fields["practitioner"]
+        self.fields["service"].choices += list(Service.objects.values_list("pk", "name"))
+        self.fields["room"].choices += list(Room.objects.values_list("pk", "name"))
+
+    def clean_date(self):
+        day = self.cleaned_data.get("date")
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise forms.ValidationError("Pick a date between 2000 and 2100.")
+        return day
+
+    def value(self, name: str):
+        """The cleaned value of one field, or None when it was missing or invalid."""
+        if not self.is_bound:
+            return None
+        self.is_valid()
+        return self.cleaned_data.get(name)
+
+    def filter_fields(self):
+        """(field, chosen id) of each filter shown, for the hand-rendered selects."""
+        return [
+            (self[name], self.value(name))
+            for name in ("practitioner", "service", "room")
+            if name in self.fields
+        ]

@@ -1,0 +1,361 @@
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeOperators
+from django.db import models
+from django.db.models import F, Q, Value
+
+from opus.lib.fields import DateRange, IdRange, currency_field, money_field
+
+
+class Room(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Service(models.Model):
+    """What is sold, with its price and billing basis."""
+
+    class BillingBasis(models.TextChoices):
+        PER_SESSION = "per_session", "Per session"
+        MONTHLY = "monthly", "Per month"
+
+    name = models.CharField(max_length=150, unique=True)
+    description = models.TextField(blank=True)
+    billing_basis = models.CharField(
+        max_length=20, choices=BillingBasis.choices, default=BillingBasis.PER_SESSION
+    )
+    price = money_field(help_text="Per session, or per month for monthly services.")
+    currency = currency_field()
+    sessions_per_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="service_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(billing_basis="per_session", sessions_per_month__isnull=True)
+                | Q(
+                    billing_basis="monthly",
+                    sessions_per_month__isnull=False,
+                    sessions_per_month__gte=1,
+                ),
+                name="service_monthly_has_sessions_per_month",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SessionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "SessionQuerySet":
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(practitioner=user)
+
+
+class Session(models.Model):
+    """A recurring weekly slot of a service. A one-off appointment is a session
+    whose first and last dates are the same."""
+
+    WEEKDAYS = [
+        (0, "Monday"),
+        (1, "Tuesday"),
+        (2, "Wednesday"),
+        (3, "Thursday"),
+        (4, "Friday"),
+        (5, "Saturday"),
+        (6, "Sunday"),
+    ]
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="sessions")
+    practitioner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sessions"
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    weekday = models.PositiveSmallIntegerField(choices=WEEKDAYS)
+    start_time = models.TimeField()
+    duration_minutes = models.PositiveSmallIntegerField(default=30)
+    capacity = models.PositiveSmallIntegerField(default=1)
+    first_date = models.DateField()
+    last_date = models.DateField(null=True, blank=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["weekday", "start_time", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="session_capacity_positive"),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=5), name="session_duration_positive"
+            ),
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="session_weekday_valid"),
+            models.CheckConstraint(
+                condition=Q(last_date__isnull=True) | Q(last_date__gte=F("first_date")),
+                name="session_last_date_after_first",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name}, {self.get_weekday_display()} {self.start_time:%H:%M}"
+
+
+class SessionDateQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "SessionDateQuerySet":
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(session__practitioner=user)
+
+
+class SessionDate(models.Model):
+    """One occurrence of a session. Cancelling it (a holiday) touches no subscription."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="dates")
+    date = models.DateField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    cancelled = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+
+    objects = SessionDateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        indexes = [
+            models.Index(fields=["starts_at"], name="session_date_starts_idx"),
+            # the schedule asks for a range of dates across every session
+            models.Index(fields=["date"], name="session_date_date_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "date"], name="session_date_unique"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="session_date_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(cancelled=False) | ~Q(cancel_reason=""),
+                name="session_date_cancel_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session.service.name} on {self.date:%a %d %b %Y}"
+
+    @property
+    def is_past(self) -> bool:
+        from django.utils import timezone
+
+        return self.starts_at < timezone.now()
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "SubscriptionQuerySet":
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(session__practitioner=user)
+
+    def covering(self, day: date) -> "SubscriptionQuerySet":
+        return self.filter(Q(end_date__isnull=True) | Q(end_date__gt=day), first_date__lte=day)
+
+
+class Subscription(models.Model):
+    """A client enrolled in a session from ``first_date`` until the day before
+    ``end_date`` (open-ended when it is empty). The relationship decides who pays;
+    the price is fixed when the subscription is created."""
+
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="subscriptions")
+    relationship = models.ForeignKey(
+        "relationships.Relationship", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    first_date = models.DateField()
+    end_date = models.DateField(
+        null=True, blank=True, help_text="The first date no longer attended."
+    )
+    price = money_field()
+    currency = currency_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-first_date", "-pk"]
+        indexes = [models.Index(fields=["session", "first_date"], name="subscription_session_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gte=0), name="subscription_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("first_date")),
+                name="subscription_end_not_before_start",
+            ),
+            ExclusionConstraint(
+                name="subscription_no_overlap",
+                expressions=[
+                    (IdRange("client_id"), RangeOperators.OVERLAPS),
+                    (IdRange("session_id"), RangeOperators.OVERLAPS),
+                    (DateRange("first_date", "end_date", Value("[)")), RangeOperators.OVERLAPS),
+                ],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} in {self.session}"
+
+    def is_active_on(self, day: date) -> bool:
+        return self.first_date <= day and (self.end_date is None or self.end_date > day)
+
+
+class DateAbsence(models.Model):
+    """'Unenroll from this date only': the subscription stays; this date is skipped."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="absences"
+    )
+    session_date = models.ForeignKey(SessionDate, on_delete=models.CASCADE, related_name="absences")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "session_date"], name="absence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Absent by request: {self.session_date}"
+
+
+class BookingQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "BookingQuerySet":
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(session_date__session__practitioner=user)
+
+
+class Booking(models.Model):
+    """A one-off booking of a client on a single session date."""
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        CANCELLED = "cancelled", "Cancelled"
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="bookings")
+    session_date = models.ForeignKey(SessionDate, on_delete=models.PROTECT, related_name="bookings")
+    relationship = models.ForeignKey(
+        "relationships.Relationship", on_delete=models.PROTECT, related_name="bookings"
+    )
+    price = money_field()
+    currency = currency_field()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    rebooked_as = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rebooked_from"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = BookingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["session_date__starts_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="booking_price_not_negative"),
+            models.UniqueConstraint(
+                fields=["client", "session_date"],
+                condition=Q(status="booked"),
+                name="booking_one_active_per_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="booked", cancelled_at__isnull=True)
+                | Q(status="cancelled", cancelled_at__isnull=False),
+                name="booking_cancelled_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} on {self.session_date}"
+
+
+class Transfer(models.Model):
+    """The record of a session transfer: one subscription ended, another started."""
+
+    from_subscription = models.OneToOneField(
+        Subscription, on_delete=models.PROTECT, related_name="transfer_out"
+    )
+    to_subscription = models.OneToOneField(
+        Subscription, on_delete=models.PROTECT, related_name="transfer_in"
+    )
+    transfer_date = models.DateField()
+    invoice = models.ForeignKey(
+        "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="transfers"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(from_subscription=F("to_subscription")), name="transfer_not_to_itself"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Transfer of {self.from_subscription} on {self.transfer_date}"
+
+
+class TransferDraft(models.Model):
+    """The transfer wizard's state: one row per wizard, addressed by a public id,
+    so that back, reload and a shared link work, and a replayed final step finds
+    the transfer it already made."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="transfer_drafts"
+    )
+    transfer_date = models.DateField()
+    target = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    first_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    discounts = models.JSONField(default=list, blank=True)
+    apply_credit = models.BooleanField(default=False)
+    transfer = models.OneToOneField(
+        Transfer, null=True, blank=True, on_delete=models.SET_NULL, related_name="draft"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Transfer draft for {self.subscription}"

@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from scheduling.models import Booking, DateAbsence, Session, SessionDate, Subscription
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def with_enrolment(queryset):
+    """Annotate session dates with ``enrolled``: subscriptions covering the date,
+    minus single-date absences, plus one-off bookings. One query, no N+1."""
+    subscribed = (
+        Subscription.objects.filter(
+            session_id=OuterRef("session_id"), first_date__lte=OuterRef("date")
+        )
+        .filter(Q(end_date__isnull=True) | Q(end_date__gt=OuterRef("date")))
+        .exclude(
+            Exists(
+                DateAbsence.objects.filter(
+                    subscription_id=OuterRef("pk"), session_date_id=OuterRef(OuterRef("pk"))
+                )
+            )
+        )
+        .order_by()
+        .values("session_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    booked = (
+        Booking.objects.filter(session_date_id=OuterRef("pk"), status=Booking.Status.BOOKED)
+        .order_by()
+        .values("session_date_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.annotate(
+        enrolled=Coalesce(Subquery(subscribed), 0) + Coalesce(Subquery(booked), 0)
+    )
+
+
+def schedule_dates(user, *, start: date, end: date, practitioner=None, service=None, room=None):
+    """Session dates visible to ``user`` from ``start`` up to (not including) ``end``."""
+    dates = SessionDate.objects.visible_to(user).filter(date__gte=start, date__lt=end)
+    if practitioner:
+        dates = dates.filter(session__practitioner_id=practitioner)
+    if service:
+        dates = dates.filter(session__service_id=service)
+    if room:
+        dates = dates.filter(session__room_id=room)
+    dates = dates.select_related("session__service", "session__practitioner", "session__room")
+    return with_enrolment(dates).order_by("starts_at", "pk")
+
+
+SLOT_FIELDS = (
+    "pk",
+    "date",
+    "starts_at",
+    "ends_at",
+    "cancelled",
+    "cancel_reason",
+    "enrolled",
+    "session__capacity",
+    "session__service__name",
+    "session__practitioner__first_name",
+    "session__practitioner__last_name",
+    "session__practitioner__username",
+    "session__room__name",
+)
+
+
+def schedule_slots(user, *, start: date, end: date, **filters) -> list[dict]:
+    """The schedule's session dates as plain rows, ready to lay out: what each
+    slot shows, formatted once here. A week of a large practice holds hundreds
+    of them, so neither model instances nor per-slot template filters: one query,
+    then a dict per slot."""
+    tz = timezone.get_current_timezone()
+    url = reverse("scheduling:session-date", args=[0])[:-2]  # ".../dates/"
+    slots = []
+    for row in schedule_dates(user, start=start, end=end, **filters).values(*SLOT_FIELDS):
+        capacity, enrolled = row["session__capacity"], row["enrolled"]
+        full = not row["cancelled"] and enrolled >= capacity
+        first = row["session__practitioner__first_name"]
+        last = row["session__practitioner__last_name"]
+        room = row["session__room__name"]
+        practitioner = f"{first} {last}".strip() or row["session__practitioner__username"]
+        slots.append(
+            {
+                "pk": row["pk"],
+                "date": row["date"],
+                "url": f"{url}{row['pk']}/",
+                "time": f"{row['starts_at'].astimezone(tz):%H:%M}",
+                "until": f"{row['ends_at'].astimezone(tz):%H:%M}",
+                "service": row["session__service__name"],
+                "meta": f"{practitioner} · {room}" if room else practitioner,
+                "cancelled": row["cancelled"],
+                "cancel_reason": row["cancel_reason"],
+                "full": full,
+                "state": " cancelled" if row["cancelled"] else " full" if full else "",
+                "enrolled": str(enrolled),
+                "capacity": str(capacity),
+            }
+        )
+    return slots
+
+
+def practitioners_for(user):
+    """Who the schedule can be filtered by: everyone who leads a session (staff),
+    or only the practitioner themself."""
+    from opus.models import User
+
+    if not user.is_practice_staff:
+        return User.objects.filter(pk=user.pk)
+    return User.objects.filter(Exists(Session.objects.filter(practitioner_id=OuterRef("pk"))))
+
+
+# --- the roster of one session date ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """One client on a session date, through a subscription or a one-off booking."""
+
+    client: object
+    relationship: object
+    subscription: Subscription | None = None
+    booking: Booking | None = None
+    absent: bool = False
+
+    @property
+    def is_booking(self) -> bool:
+        return self.booking is not None
+
+    @property
+    def key(self) -> str:
+        return f"sub-{self.subscription.pk}" if self.subscription else f"book-{self.booking.pk}"
+
+
+@dataclass
+class Roster:
+    attending: list[RosterEntry] = field(default_factory=list)
+    absent: list[RosterEntry] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.attending)
+
+
+def _by_name(entry: RosterEntry):
+    return (entry.client.last_name.lower(), entry.client.first_name.lower(), entry.client.pk)
+
+
+def roster_for(session_date: SessionDate) -> Roster:
+    """The clients on a session date: subscriptions covering the date minus those
+    unenrolled from this date only (listed apart, as absent by request), plus
+    booked one-off bookings. Two queries, whatever the size of the roster."""
+    subscriptions = (
+        Subscription.objects.filter(session_id=session_date.session_id)
+        .covering(session_date.date)
+        .select_related("client", "relationship__payer")
+        .annotate(
+            absent=Exists(
+                DateAbsence.objects.filter(
+                    subscription_id=OuterRef("pk"), session_date_id=session_date.pk
+                )
+            )
+        )
+        .order_by()
+    )
+    bookings = (
+        Booking.objects.filter(session_date_id=session_date.pk, status=Booking.Status.BOOKED)
+        .select_related("client", "relationship__payer")
+        .order_by()
+    )
+    roster = Roster()
+    for subscription in subscriptions:
+        entry = RosterEntry(
+            client=subscription.client,
+            relationship=subscription.relationship,
+            subscription=subscription,
+            absent=subscription.absent,
+        )
+        (roster.absent if entry.absent else roster.attending).append(entry)
+    for booking in bookings:
+        roster.attending.append(
+            RosterEntry(client=booking.client, relationship=booking.relationship, booking=booking)
+        )
+    roster.attending.sort(key=_by_name)
+    roster.absent.sort(key=_by_name)
+    return roster
+
+
+# --- a client's subscriptions and coming sessions -------------------------------------
+
+
+@dataclass(frozen=True)
+class ComingSession:
+    session_date: SessionDate
+    subscription: Subscription | None = None
+    booking: Booking | None = None
+    absent: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.session_date.cancelled:
+            return "cancelled"
+        if self.absent:
+            return "absent"
+        return "booked" if self.booking else "enrolled"
+
+
+def coming_sessions(client, user, *, subscriptions, start: date, weeks: int = 8):
+    """The client's session dates from ``start`` for ``weeks`` weeks: from the
+    given (already fetched, already scoped) subscriptions and from booked one-off
+    bookings. Cancelled dates and dates unenrolled by request are kept, marked,
+    so that nobody expects the client then. Two queries."""
+    end = start + timedelta(weeks=weeks)
+    by_session: dict[int, list[Subscription]] = {}
+    for subscription in subscriptions:
+        if subscription.first_date < end and (
+            subscription.end_date is None or subscription.end_date > start
+        ):
+            by_session.setdefault(subscription.session_id, []).append(subscription)
+    items: list[ComingSession] = []
+    if by_session:
+        dates = (
+            SessionDate.objects.filter(
+                session_id__in=list(by_session), date__gte=start, date__lt=end
+            )
+            .annotate(
+                absent=Exists(
+                    DateAbsence.objects.filter(
+                        session_date_id=OuterRef("pk"), subscription__client_id=client.pk
+                    )
+                )
+            )
+            .order_by("starts_at", "pk")
+        )
+        for session_date in dates:
+            # the session (with its service, practitioner, room) came with the subscription
+            session_date.session = by_session[session_date.session_id][0].session
+            for subscription in by_session[session_date.session_id]:
+                if subscription.is_active_on(session_date.date):
+                    items.append(
+                        ComingSession(
+                            session_date=session_date,
+                            subscription=subscription,
+                            absent=session_date.absent,
+                        )
+                    )
+                    break
+    bookings = (
+        Booking.objects.visible_to(user)
+        .filter(
+            client_id=client.pk,
+            status=Booking.Status.BOOKED,
+            session_date__date__gte=start,
+            session_date__date__lt=end,
+        )
+        .select_related("session_date__session__service", "session_date__session__practitioner")
+    )
+    items.extend(ComingSession(session_date=b.session_date, booking=b) for b in bookings)
+    items.sort(key=lambda item: (item.session_date.starts_at, item.session_date.pk))
+    return items

@@ -1,0 +1,306 @@
+"""The transfer wizard: start, then one URL per step (target, dates, payment),
+and the final POST. Each step renders as a page, or as the #wizard fragment for
+htmx; a guard sends the user to the first step not yet complete."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseLocation
+
+from billing.selectors import card_on_file
+from opus.lib.errors import BusinessRuleError
+from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.models import User
+from scheduling import transfers
+from scheduling.models import Service, Session, Subscription, TransferDraft
+from scheduling.permissions import can_transfer
+from scheduling.transfer_forms import DatesForm, DiscountForm, FinishForm
+
+STEPS = ["target", "dates", "payment"]
+STEP_TITLES = {"target": "New session", "dates": "First date", "payment": "Payment"}
+
+
+def _draft(request, draft_id) -> TransferDraft:
+    draft = get_object_or_404(
+        TransferDraft.objects.select_related(
+            "subscription__client",
+            "subscription__relationship__payer",
+            "subscription__session__service",
+            "subscription__session__practitioner",
+            "target__service",
+            "target__practitioner",
+            "target__room",
+        ),
+        public_id=draft_id,
+        subscription__in=Subscription.objects.visible_to(request.user),
+    )
+    if not can_transfer(request.user):
+        raise PermissionDenied
+    return draft
+
+
+def first_incomplete_step(draft: TransferDraft) -> str:
+    if draft.target_id is None:
+        return "target"
+    if draft.first_date is None:
+        return "dates"
+    return "payment"
+
+
+def _step_url(draft: TransferDraft, step: str) -> str:
+    return reverse("scheduling:transfer-step", args=[draft.public_id, step])
+
+
+def _go(request, url: str):
+    """After a good POST: swap the next step in place (htmx) or redirect."""
+    if is_fragment_request(request):
+        return HttpResponseLocation(url, target="#wizard", select="#wizard", swap="outerHTML")
+    return redirect(url)
+
+
+def transfer_start(request):
+    """The three entry points land here: ?subscription=<id>&date=<the date they came from>."""
+    raw_id = request.GET.get("subscription", "")
+    subscription = get_object_or_404(
+        Subscription.objects.visible_to(request.user).select_related("session", "client"),
+        pk=int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else 0,
+    )
+    if not can_transfer(request.user):
+        raise PermissionDenied
+    try:
+        transfer_date = parse_date(request.GET.get("date", "")) or timezone.localdate()
+    except ValueError:
+        transfer_date = timezone.localdate()
+    try:
+        draft = transfers.start_transfer(
+            subscription=subscription, transfer_date=transfer_date, actor=request.user
+        )
+    except BusinessRuleError as error:
+        messages.error(request, error.message)
+        return redirect("clients:detail", subscription.client_id)
+    return redirect(_step_url(draft, "target"))
+
+
+def transfer_step(request, draft_id, step: str):
+    draft = _draft(request, draft_id)
+    if draft.transfer_id:
+        return redirect("clients:detail", draft.subscription.client_id)
+    allowed = first_incomplete_step(draft)
+    if step not in STEPS or STEPS.index(step) > STEPS.index(allowed):
+        return redirect(_step_url(draft, allowed))
+    view = {"target": _target_step, "dates": _dates_step, "payment": _payment_step}[step]
+    return view(request, draft)
+
+
+def _render(request, draft, step: str, context: dict):
+    context = {
+        "section": "schedule",
+        "draft": draft,
+        "subscription": draft.subscription,
+        "step": step,
+        "steps": [
+            {
+                "name": name,
+                "title": STEP_TITLES[name],
+                "url": _step_url(draft, name),
+                "reachable": STEPS.index(name) <= STEPS.index(first_incomplete_step(draft)),
+            }
+            for name in STEPS
+        ],
+        **context,
+    }
+    template = page_or_fragment(request, f"scheduling/transfer/{step}.html", "wizard")
+    return render(request, template, context)
+
+
+def _target_step(request, draft: TransferDraft):
+    error = None
+    if request.method == "POST":
+        raw = request.POST.get("session", "")
+        session = (
+            Session.objects.visible_to(request.user)
+            .filter(pk=int(raw) if raw.isdigit() and len(raw) < 19 else 0)
+            .first()
+        )
+        if session is None:
+            error = "Choose one of the sessions listed."
+        else:
+            try:
+                transfers.choose_target(draft=draft, session=session, actor=request.user)
+            except BusinessRuleError as rule:
+                error = rule.message
+            else:
+                return _go(request, _step_url(draft, "dates"))
+    service = request.GET.get("service", "")
+    practitioner = request.GET.get("practitioner", "")
+    service = int(service) if service.isdigit() and len(service) < 19 else None
+    practitioner = int(practitioner) if practitioner.isdigit() and len(practitioner) < 19 else None
+    sessions = transfers.transfer_targets(
+        request.user, draft.subscription, service=service, practitioner=practitioner
+    )
+    return _render(
+        request,
+        draft,
+        "target",
+        {
+            "sessions": sessions,
+            "services": Service.objects.filter(is_active=True).order_by("name"),
+            "practitioners": User.objects.filter(role=User.Role.PRACTITIONER, is_active=True),
+            "chosen_service": service,
+            "chosen_practitioner": practitioner,
+            "error": error,
+        },
+    )
+
+
+def _dates_step(request, draft: TransferDraft):
+    today = timezone.localdate()
+    first_dates = transfers.coming_dates(draft.target, today=today)
+    for session_date in first_dates:
+        session_date.free_seats = max(draft.target.capacity - session_date.enrolled, 0)
+    if request.method == "POST":
+        form = DatesForm(request.POST, first_dates=first_dates)
+        if form.is_valid():
+            try:
+                transfers.choose_dates(
+                    draft=draft,
+                    first_date=form.cleaned_data["first_date"],
+                    end_date=form.cleaned_data["end_date"],
+                    actor=request.user,
+                )
+            except BusinessRuleError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                return _go(request, _step_url(draft, "payment"))
+    else:
+        # the first date with a free seat from the day the client leaves the old session:
+        # an earlier one would have them in both sessions for a while
+        preset = draft.first_date or next(
+            (d.date for d in first_dates if d.free_seats > 0 and d.date >= draft.end_date), None
+        )
+        form = DatesForm(
+            initial={"first_date": preset, "end_date": draft.end_date}, first_dates=first_dates
+        )
+    chosen = form["first_date"].value()
+    return _render(
+        request,
+        draft,
+        "dates",
+        {
+            "form": form,
+            "first_dates": first_dates,
+            "chosen_first_date": str(chosen) if chosen else "",
+        },
+    )
+
+
+def _payment_context(request, draft: TransferDraft, **extra) -> dict:
+    problem = None
+    outcome = None
+    try:
+        outcome = transfers.preview(draft)
+    except BusinessRuleError as error:
+        problem = error.message
+    payer = draft.subscription.relationship.payer
+    return {
+        "outcome": outcome,
+        "problem": problem,
+        "payer": payer,
+        "card": card_on_file(payer),
+        "currency": draft.subscription.currency,
+        "discount_form": extra.pop("discount_form", None) or DiscountForm(),
+        "finish_form": extra.pop("finish_form", None)
+        or FinishForm(initial={"due_on": FinishForm.default_due_on()}),
+        "finish_labels": transfers.FINISHES,
+        **extra,
+    }
+
+
+def _payment_step(request, draft: TransferDraft):
+    return _render(request, draft, "payment", _payment_context(request, draft))
+
+
+@require_POST
+def transfer_discount(request, draft_id):
+    draft = _draft(request, draft_id)
+    form = DiscountForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            transfers.add_discount(
+                draft=draft,
+                reason=data["reason"],
+                amount=data["value"] if data["kind"] == "amount" else None,
+                percent=data["value"] if data["kind"] == "percent" else None,
+            )
+        except BusinessRuleError as error:
+            form.add_error("value" if error.field in ("amount", "percent") else None, error.message)
+        else:
+            return _go(request, _step_url(draft, "payment"))
+    return _render(request, draft, "payment", _payment_context(request, draft, discount_form=form))
+
+
+@require_POST
+def transfer_discount_remove(request, draft_id, index: int):
+    draft = _draft(request, draft_id)
+    try:
+        transfers.remove_discount(draft=draft, index=index)
+    except BusinessRuleError as error:
+        messages.error(request, error.message)
+    return _go(request, _step_url(draft, "payment"))
+
+
+@require_POST
+def transfer_credit(request, draft_id):
+    draft = _draft(request, draft_id)
+    try:
+        transfers.set_credit(draft=draft, apply=request.POST.get("apply") == "1")
+    except BusinessRuleError as error:
+        messages.error(request, error.message)
+    return _go(request, _step_url(draft, "payment"))
+
+
+@require_POST
+def transfer_finish(request, draft_id):
+    draft = _draft(request, draft_id)
+    profile = reverse("clients:detail", args=[draft.subscription.client_id])
+    form = FinishForm(request.POST)
+    if form.is_valid():
+        try:
+            outcome = transfers.finish_transfer(
+                draft=draft, actor=request.user, finish=form.finish()
+            )
+        except BusinessRuleError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            if not outcome.replayed:
+                messages.success(request, _done_message(outcome))
+            if is_fragment_request(request):
+                return HttpResponseClientRedirect(profile)
+            return redirect(profile)
+    elif draft.transfer_id:
+        return redirect(profile)
+    return _render(request, draft, "payment", _payment_context(request, draft, finish_form=form))
+
+
+def _done_message(outcome) -> str:
+    transfer, invoice = outcome.transfer, outcome.invoice
+    client = transfer.from_subscription.client
+    status = {
+        "open": f"open, emailed to {invoice.payer.full_name}"
+        if invoice.payer.email
+        else "open (the payer has no email address: send it by hand)",
+        "paid": "paid",
+        "closed": "closed",
+    }.get(invoice.status, invoice.get_status_display().lower())
+    return (
+        f"{client.full_name} moved to {transfer.to_subscription.session} from "
+        f"{transfer.to_subscription.first_date:%-d %b %Y}. "
+        f"Invoice {invoice.display_number}: {status}."
+    )

@@ -1,0 +1,455 @@
+"""Session transfer: end one subscription, start another in another session,
+bill the new one, and record the transfer, together or not at all.
+
+The wizard's steps keep their state in a TransferDraft row; the checkout shows
+the invoice by running the very service that will make it, in a transaction
+that is rolled back (a dry run), so what the user sees is what will be issued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing import selectors as billing_selectors
+from billing import services as billing
+from billing.models import Invoice, InvoiceLine, Payment
+from clients.models import ClientEvent
+from clients.services import record_event
+from opus.lib.errors import BusinessRuleError
+from opus.lib.money import format_money, round_money
+from scheduling.models import (
+    DateAbsence,
+    Service,
+    Session,
+    SessionDate,
+    Subscription,
+    Transfer,
+    TransferDraft,
+)
+from scheduling.permissions import can_transfer
+from scheduling.selectors import with_enrolment
+
+FINISH_PAY_NOW = "pay_now"
+FINISH_PAY_LATER = "pay_later"
+FINISH_CLOSE_NOW = "close_now"
+FINISHES = {
+    FINISH_PAY_NOW: "Enroll and Pay Now",
+    FINISH_PAY_LATER: "Enroll and Pay Later",
+    FINISH_CLOSE_NOW: "Enroll and Close Now",
+}
+PAY_BY_CARD = "card"
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How the checkout ends. ``method`` is "card" (the payer's card on file) or a
+    Payment.Method for a payment recorded by hand."""
+
+    how: str
+    method: str = PAY_BY_CARD
+    reference: str = ""
+    due_on: date | None = None
+    close_reason: str = ""
+
+
+@dataclass
+class Unused:
+    """What the old subscription leaves unused after its end date: sessions paid
+    for (on paid invoices) and not attended, and their value."""
+
+    paid_sessions: Decimal
+    attended: int
+    sessions: Decimal
+    value: Decimal
+    currency: str
+    credited: Decimal = Decimal(0)
+
+    @property
+    def left_over(self) -> Decimal:
+        """Unused value the credit line could not absorb (the invoice is at zero)."""
+        return self.value - self.credited if self.credited else Decimal(0)
+
+
+@dataclass
+class Outcome:
+    transfer: Transfer | None
+    invoice: Invoice | None
+    lines: list = field(default_factory=list)
+    totals: dict = field(default_factory=dict)
+    unused: Unused | None = None
+    replayed: bool = False
+
+
+class _DryRun(Exception):
+    def __init__(self, outcome: Outcome):
+        self.outcome = outcome
+
+
+# --- reads -----------------------------------------------------------------------------
+def coming_dates(session: Session, *, today: date, limit: int = 12):
+    """The session's coming, not cancelled dates, each with ``enrolled``."""
+    return list(
+        with_enrolment(
+            SessionDate.objects.filter(session=session, date__gte=today, cancelled=False)
+        )
+        .select_related("session")
+        .order_by("date")[:limit]
+    )
+
+
+def transfer_targets(user, subscription: Subscription, *, service=None, practitioner=None):
+    """Sessions the client may move to: any other session the user can see, with
+    the free seats of its next coming date."""
+    today = timezone.localdate()
+    sessions = (
+        Session.objects.visible_to(user)
+        .exclude(pk=subscription.session_id)
+        .filter(Q(last_date__isnull=True) | Q(last_date__gte=today))
+        .select_related("service", "practitioner", "room")
+        .order_by("service__name", "weekday", "start_time", "pk")
+    )
+    if service:
+        sessions = sessions.filter(service_id=service)
+    if practitioner:
+        sessions = sessions.filter(practitioner_id=practitioner)
+    sessions = list(sessions)
+    next_dates = {}
+    first_coming = (
+        SessionDate.objects.filter(session__in=sessions, date__gte=today, cancelled=False)
+        .order_by("session_id", "date")
+        .distinct("session_id")
+    )
+    for session_date in with_enrolment(first_coming):
+        next_dates[session_date.session_id] = session_date
+    for session in sessions:
+        upcoming = next_dates.get(session.pk)
+        session.next_date = upcoming
+        session.free_seats = (
+            max(session.capacity - upcoming.enrolled, 0) if upcoming is not None else None
+        )
+    return sessions
+
+
+def unused_value(subscription: Subscription, end_date: date) -> Unused:
+    """Sessions paid for on paid invoices, less the dates attended before the end
+    date (cancelled dates and single-date absences are not attended). A monthly
+    service's session is its price divided by its sessions a month."""
+    service = subscription.session.service
+    currency = subscription.currency
+    paid_lines = InvoiceLine.objects.filter(
+        subscription=subscription, kind=InvoiceLine.Kind.CHARGE, invoice__status=Invoice.Status.PAID
+    )
+    if service.billing_basis == Service.BillingBasis.MONTHLY:
+        per_month = Decimal(service.sessions_per_month or 1)
+        paid_sessions = sum((line.quantity * per_month for line in paid_lines), Decimal(0))
+        per_session = subscription.price / per_month
+    else:
+        paid_sessions = sum((line.quantity for line in paid_lines), Decimal(0))
+        per_session = subscription.price
+    attended = (
+        SessionDate.objects.filter(
+            session_id=subscription.session_id,
+            date__gte=subscription.first_date,
+            date__lt=end_date,
+            cancelled=False,
+        )
+        .exclude(absences__subscription=subscription)
+        .count()
+    )
+    sessions = max(paid_sessions - attended, Decimal(0))
+    return Unused(
+        paid_sessions=paid_sessions,
+        attended=attended,
+        sessions=sessions,
+        value=round_money(sessions * per_session, currency),
+        currency=currency,
+    )
+
+
+# --- the wizard's state ------------------------------------------------------------------
+def start_transfer(*, subscription: Subscription, transfer_date: date, actor) -> TransferDraft:
+    _require_actor(actor, subscription.session)
+    if subscription.end_date is not None and subscription.end_date <= transfer_date:
+        raise BusinessRuleError(
+            f"This subscription ends on {subscription.end_date:%-d %b %Y}: "
+            "there is nothing to transfer from that date."
+        )
+    if hasattr(subscription, "transfer_out"):
+        raise BusinessRuleError("This subscription has already been transferred.")
+    return TransferDraft.objects.create(
+        subscription=subscription,
+        transfer_date=max(transfer_date, subscription.first_date),
+        end_date=max(transfer_date, subscription.first_date),
+        created_by=actor,
+    )
+
+
+def choose_target(*, draft: TransferDraft, session: Session, actor) -> None:
+    _require_open(draft)
+    _require_actor(actor, session)
+    if session.pk == draft.subscription.session_id:
+        raise BusinessRuleError("Choose another session: this is the one the client is in.")
+    draft.target = session
+    draft.first_date = None
+    draft.save(update_fields=["target", "first_date"])
+
+
+def choose_dates(*, draft: TransferDraft, first_date: date, end_date: date, actor) -> None:
+    """Checks what can be checked now; the final step checks everything again."""
+    _require_open(draft)
+    _check_dates(draft.subscription, draft.target, first_date, end_date)
+    draft.first_date, draft.end_date = first_date, end_date
+    draft.save(update_fields=["first_date", "end_date"])
+
+
+def add_discount(*, draft: TransferDraft, amount=None, percent=None, reason: str) -> None:
+    """Kept on the draft; billing's own rules check it in the dry run."""
+    _require_open(draft)
+    entry = {"reason": reason.strip()}
+    if amount is not None:
+        entry["amount"] = str(amount)
+    if percent is not None:
+        entry["percent"] = str(percent)
+    candidate = [*draft.discounts, entry]
+    preview(draft, discounts=candidate)  # raises the billing rule's message if it does not fit
+    draft.discounts = candidate
+    draft.save(update_fields=["discounts"])
+
+
+def remove_discount(*, draft: TransferDraft, index: int) -> None:
+    _require_open(draft)
+    if 0 <= index < len(draft.discounts):
+        draft.discounts = [d for i, d in enumerate(draft.discounts) if i != index]
+        draft.save(update_fields=["discounts"])
+
+
+def set_credit(*, draft: TransferDraft, apply: bool) -> None:
+    _require_open(draft)
+    draft.apply_credit = apply
+    draft.save(update_fields=["apply_credit"])
+
+
+def _require_open(draft: TransferDraft) -> None:
+    if draft.transfer_id:
+        raise BusinessRuleError("This transfer is done already.")
+
+
+def _require_actor(actor, *sessions: Session) -> None:
+    if not can_transfer(actor):
+        raise BusinessRuleError("Only staff can transfer clients between sessions.")
+    visible = set(
+        Session.objects.visible_to(actor)
+        .filter(pk__in=[s.pk for s in sessions])
+        .values_list("pk", flat=True)
+    )
+    if any(s.pk not in visible for s in sessions):
+        raise BusinessRuleError("You cannot see one of these sessions.")
+
+
+def _check_dates(subscription: Subscription, target: Session, first_date: date, end_date: date):
+    if end_date < subscription.first_date:
+        raise BusinessRuleError(
+            f"The old subscription cannot end before it started "
+            f"({subscription.first_date:%-d %b %Y}).",
+            field="end_date",
+        )
+    if subscription.end_date is not None and end_date > subscription.end_date:
+        raise BusinessRuleError(
+            f"The old subscription already ends on {subscription.end_date:%-d %b %Y}.",
+            field="end_date",
+        )
+    earliest = timezone.localdate() - timedelta(days=settings.OPUS_TRANSFER_BACKDATE_DAYS)
+    if first_date < earliest:
+        raise BusinessRuleError(
+            f"The first date can be at most {settings.OPUS_TRANSFER_BACKDATE_DAYS} days in the "
+            f"past (no earlier than {earliest:%-d %b %Y}).",
+            field="first_date",
+        )
+    if target.last_date is not None and first_date > target.last_date:
+        raise BusinessRuleError("The new session has ended by then.", field="first_date")
+
+
+# --- the transfer itself -------------------------------------------------------------------
+def preview(draft: TransferDraft, *, discounts=None) -> Outcome:
+    """The invoice the transfer would issue, computed by the transfer itself and
+    rolled back. Raises BusinessRuleError for what the final step would refuse."""
+    try:
+        _transfer(draft, actor=draft.created_by, finish=None, discounts=discounts, dry_run=True)
+    except _DryRun as dry:
+        return dry.outcome
+    raise AssertionError("a dry run always rolls back")  # pragma: no cover
+
+
+def finish_transfer(*, draft: TransferDraft, actor, finish: Finish) -> Outcome:
+    """The final step. Submitting it twice, or from two tabs, makes one transfer:
+    the draft row is locked and remembers the transfer it made."""
+    if finish.how not in FINISHES:
+        raise BusinessRuleError("Choose how to finish: pay now, pay later, or close now.")
+    return _transfer(draft, actor=actor, finish=finish, discounts=None, dry_run=False)
+
+
+@transaction.atomic
+def _transfer(draft, *, actor, finish: Finish | None, discounts, dry_run: bool) -> Outcome:
+    draft = TransferDraft.objects.select_for_update().get(pk=draft.pk)
+    if draft.transfer_id:
+        transfer = Transfer.objects.select_related("invoice").get(pk=draft.transfer_id)
+        return Outcome(transfer=transfer, invoice=transfer.invoice, replayed=True)
+    if draft.target_id is None or draft.first_date is None or draft.end_date is None:
+        raise BusinessRuleError("Choose the new session and its first date first.")
+    old = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("session__service", "relationship__payer", "client")
+        .get(pk=draft.subscription_id)
+    )
+    target = Session.objects.select_related("service").get(pk=draft.target_id)
+    _require_actor(actor, old.session, target)
+    if Transfer.objects.filter(from_subscription=old).exists():
+        raise BusinessRuleError("This subscription has already been transferred.")
+    if target.pk == old.session_id:
+        raise BusinessRuleError("Choose another session: this is the one the client is in.")
+    _check_dates(old, target, draft.first_date, draft.end_date)
+    first = (
+        SessionDate.objects.select_for_update()
+        .filter(session=target, date=draft.first_date)
+        .first()
+    )
+    if first is None:
+        raise BusinessRuleError("The new session does not run on that date.", field="first_date")
+    if first.cancelled:
+        raise BusinessRuleError(
+            f"{first.date:%-d %b %Y} is cancelled ({first.cancel_reason}): choose another date.",
+            field="first_date",
+        )
+    enrolled = with_enrolment(SessionDate.objects.filter(pk=first.pk)).get().enrolled
+    if enrolled >= target.capacity:
+        raise BusinessRuleError(
+            f"{first.date:%a %-d %b %Y} is full ({target.capacity} of {target.capacity}): "
+            "choose another date or session.",
+            field="first_date",
+        )
+    unused = unused_value(old, draft.end_date)
+
+    old.end_date = draft.end_date
+    old.save(update_fields=["end_date"])
+    DateAbsence.objects.filter(subscription=old, session_date__date__gte=draft.end_date).delete()
+    try:
+        with transaction.atomic():
+            new = Subscription.objects.create(
+                client=old.client,
+                session=target,
+                relationship=old.relationship,
+                first_date=draft.first_date,
+                price=target.service.price,
+                currency=target.service.currency,
+                created_by=actor,
+            )
+    except IntegrityError as error:
+        raise BusinessRuleError(
+            f"{old.client.first_name} already has a subscription in that session that "
+            "overlaps this one: choose a later first date.",
+            field="first_date",
+        ) from error
+
+    invoice = billing.build_subscription_invoice(subscription=new, actor=actor)
+    for entry in draft.discounts if discounts is None else discounts:
+        billing.add_discount(
+            invoice=invoice,
+            reason=entry.get("reason", ""),
+            amount=Decimal(entry["amount"]) if entry.get("amount") else None,
+            percent=Decimal(entry["percent"]) if entry.get("percent") else None,
+        )
+    left = billing.invoice_totals(invoice.lines.all())["total"]
+    credit = min(unused.value, left) if draft.apply_credit else Decimal(0)
+    if credit > 0:
+        # a credit can take the invoice to zero, not below: what is left over of
+        # the unused value is shown to the user, to refund or credit later
+        billing.add_credit(
+            invoice=invoice,
+            amount=credit,
+            description=f"Unused from {old.session.service.name}",
+            reason=f"{unused.sessions.normalize():f} paid session(s) not attended after "
+            f"{draft.end_date:%-d %b %Y}",
+        )
+    lines = list(invoice.lines.all())
+    totals = billing.invoice_totals(lines)
+    unused.credited = credit
+    if dry_run:
+        raise _DryRun(Outcome(None, None, lines=lines, totals=totals, unused=unused))
+
+    transfer = Transfer.objects.create(
+        from_subscription=old,
+        to_subscription=new,
+        transfer_date=draft.transfer_date,
+        invoice=invoice,
+        actor=actor,
+    )
+    draft.transfer = transfer
+    draft.save(update_fields=["transfer"])
+    invoice = _finish(invoice, finish, actor=actor, draft=draft)
+    record_event(
+        client=old.client,
+        kind=ClientEvent.Kind.TRANSFERRED,
+        summary=(
+            f"Transferred from {old.session} to {target} from {new.first_date:%-d %b %Y} "
+            f"({invoice.display_number}, {invoice.get_status_display().lower()})"
+        ),
+        actor=actor,
+    )
+    return Outcome(transfer=transfer, invoice=invoice, lines=lines, totals=totals, unused=unused)
+
+
+def _finish(invoice: Invoice, finish: Finish, *, actor, draft: TransferDraft) -> Invoice:
+    today = timezone.localdate()
+    if finish.how == FINISH_CLOSE_NOW:
+        if not finish.close_reason.strip():
+            raise BusinessRuleError("Say why nothing more is expected.", field="close_reason")
+        return billing.close_invoice(invoice=invoice, reason=finish.close_reason, actor=actor)
+    if finish.how == FINISH_PAY_LATER:
+        due_on = finish.due_on or today + timedelta(days=billing.DEFAULT_DUE_DAYS)
+        if due_on < today:
+            raise BusinessRuleError("The due date is in the past.", field="due_on")
+        invoice = billing.issue_invoice(invoice=invoice, due_on=due_on, actor=actor)
+        billing.send_invoice(invoice=invoice, actor=actor)
+        return invoice
+    invoice = billing.issue_invoice(invoice=invoice, due_on=today, actor=actor)
+    balance = billing_selectors.balance_due(invoice)
+    if balance <= 0:
+        return invoice
+    if finish.method == PAY_BY_CARD:
+        card = billing_selectors.card_on_file(invoice.payer)
+        if card is None:
+            raise BusinessRuleError(
+                f"{invoice.payer.full_name} has no card on file: record the payment by hand, "
+                "or choose Enroll and Pay Later.",
+                field="method",
+            )
+        # the last step: everything else is checked; the key makes a retry harmless
+        billing.charge_card(
+            invoice=invoice,
+            payment_method=card,
+            idempotency_key=f"transfer-{draft.public_id}",
+            actor=actor,
+        )
+    else:
+        if finish.method not in Payment.Method.values:
+            raise BusinessRuleError("Choose how the payment was made.", field="method")
+        billing.record_payment(
+            invoice=invoice,
+            amount=balance,
+            method=finish.method,
+            reference=finish.reference,
+            actor=actor,
+        )
+    invoice.refresh_from_db()
+    return invoice
+
+
+def describe_total(outcome: Outcome, currency: str) -> str:
+    return format_money(outcome.totals.get("total", Decimal(0)), currency)

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
+
+from opus.lib.errors import BusinessRuleError
+from opus.lib.htmx import is_fragment_request, page_or_fragment
+from scheduling.forms import ScheduleForm
+from scheduling.models import SessionDate, Subscription
+from scheduling.permissions import can_transfer, can_unenroll
+from scheduling.selectors import roster_for, schedule_slots, week_start
+from scheduling.services import undo_unenroll_from_date, unenroll_from_date
+
+ROSTER_CHANGED = "roster-changed"
+
+
+@dataclass
+class Period:
+    view: str
+    start: date  # first day shown
+    end: date  # the day after the last day shown
+    previous: date
+    next: date
+    title: str
+    focus: date  # the day asked for
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
+
+
+def period_for(view: str, day: date) -> Period:
+    if view == "day":
+        return Period(
+            view,
+            day,
+            day + timedelta(days=1),
+            day - timedelta(days=1),
+            day + timedelta(days=1),
+            f"{day:%A} {day.day} {day:%B %Y}",
+            day,
+        )
+    if view == "month":
+        first = day.replace(day=1)
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        before = (first - timedelta(days=1)).replace(day=1)
+        return Period(
+            view,
+            week_start(first),
+            week_start(last) + timedelta(days=7),
+            before,
+            last + timedelta(days=1),
+            f"{first:%B %Y}",
+            day,
+        )
+    start = week_start(day)
+    return Period(
+        "week",
+        start,
+        start + timedelta(days=7),
+        start - timedelta(days=7),
+        start + timedelta(days=7),
+        f"Week of {start.day} {start:%B %Y}",
+        day,
+    )
+
+
+def schedule(request):
+    """The schedule: a week (default), a day or a month of session dates."""
+    form = ScheduleForm(request.GET or None, user=request.user)
+    today = timezone.localdate()
+    period = period_for(form.value("view") or "week", form.value("date") or today)
+    chosen = {name: form.value(name) for name in ("practitioner", "service", "room")}
+    slots = schedule_slots(request.user, start=period.start, end=period.end, **chosen)
+    by_day = defaultdict(list)
+    for slot in slots:
+        by_day[slot["date"]].append(slot)
+    days = [{"day": day, "dates": by_day[day]} for day in period.days]
+    context = {
+        "section": "schedule",
+        "form": form,
+        "period": period,
+        "today": today,
+        "days": days,
+        "weeks": [days[i : i + 7] for i in range(0, len(days), 7)],
+        "filtered": any(chosen.values()),
+    }
+    return render(
+        request, page_or_fragment(request, "scheduling/schedule.html", "schedule"), context
+    )
+
+
+def _visible_session_date(request, session_date_id: int) -> SessionDate:
+    return get_object_or_404(
+        SessionDate.objects.visible_to(request.user).select_related(
+            "session__service", "session__practitioner", "session__room"
+        ),
+        pk=session_date_id,
+    )
+
+
+def _session_date_context(request, session_date: SessionDate, **extra) -> dict:
+    roster = roster_for(session_date)
+    capacity = session_date.session.capacity
+    return {
+        "section": "schedule",
+        "sd": session_date,
+        "roster": roster,
+        "full": roster.count >= capacity,
+        "can_unenroll": can_unenroll(request.user, session_date),
+        "can_transfer": can_transfer(request.user),
+        "changeable": not session_date.cancelled and not session_date.is_past,
+        "schedule_url": f"{reverse('scheduling:schedule')}?date={session_date.date:%Y-%m-%d}",
+        **extra,
+    }
+
+
+def session_date(request, session_date_id: int):
+    """One session date: its details and its roster; a panel over the schedule
+    when asked for by htmx, a page of its own otherwise."""
+    sd = _visible_session_date(request, session_date_id)
+    template = page_or_fragment(request, "scheduling/session_date.html", "panel")
+    return render(request, template, _session_date_context(request, sd))
+
+
+def _roster_change(request, session_date_id: int, subscription_id: int, change, done: str):
+    sd = _visible_session_date(request, session_date_id)
+    subscription = get_object_or_404(
+        Subscription.objects.visible_to(request.user)
+        .filter(session_id=sd.session_id)
+        .select_related("client"),
+        pk=subscription_id,
+    )
+    if not can_unenroll(request.user, sd):
+        raise PermissionDenied
+    try:
+        change(subscription=subscription, session_date=sd, actor=request.user)
+        notice, level = done.format(name=subscription.client.full_name), messages.SUCCESS
+    except BusinessRuleError as error:
+        notice, level = error.message, messages.ERROR
+    if not is_fragment_request(request):
+        messages.add_message(request, level, notice)
+        return redirect("scheduling:session-date", session_date_id=sd.pk)
+    context = _session_date_context(
+        request, sd, notice=notice, notice_is_error=level == messages.ERROR
+    )
+    response = render(request, "scheduling/session_date.html#roster", context)
+    return trigger_client_event(response, ROSTER_CHANGED)
+
+
+@require_POST
+def unenroll(request, session_date_id: int, subscription_id: int):
+    """'Unenroll from this date only'."""
+    return _roster_change(
+        request,
+        session_date_id,
+        subscription_id,
+        unenroll_from_date,
+        "{name} is unenrolled from this date only: absent by request.",
+    )
+
+
+@require_POST
+def undo_unenroll(request, session_date_id: int, subscription_id: int):
+    return _roster_change(
+        request,
+        session_date_id,
+        subscription_id,
+        undo_unenroll_from_date,
+        "{name} is back on the roster for this date.",
+    )

@@ -1,0 +1,74 @@
+// Opus keeps JavaScript small: htmx does the swapping. This file only adds
+// conveniences that pages also work without.
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    document.querySelectorAll("details[open].usermenu, details[open].row-actions").forEach((el) => el.removeAttribute("open"));
+  }
+});
+
+// A fragment request that ends on the login page (the session timed out) or on
+// an error page shows that page in full instead of swapping it into a panel.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const xhr = event.detail.xhr;
+  const landed = xhr && xhr.responseURL ? new URL(xhr.responseURL) : null;
+  if (landed && landed.pathname.startsWith("/login/")) {
+    event.detail.shouldSwap = false;
+    window.location.assign(landed.href);
+  }
+});
+document.addEventListener("htmx:responseError", (event) => {
+  const path = event.detail.pathInfo && event.detail.pathInfo.requestPath;
+  if (path && event.detail.requestConfig && event.detail.requestConfig.verb === "get") {
+    window.location.assign(path);
+  }
+});
+
+// The session-date panel: the schedule loads a date into #panel-body (htmx) and
+// shows it as a modal dialog; without JavaScript the link opens the date's page.
+let panelOpener = null;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.target && event.detail.target.id === "panel-body") {
+    panelOpener = event.detail.elt.getAttribute("href");
+  }
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  const target = event.detail.target;
+  if (target && target.id === "panel-body") {
+    const dialog = target.closest("dialog");
+    if (dialog && !dialog.open) dialog.showModal();
+    const heading = target.querySelector("h1");
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
+  }
+  // After a change re-rendered a part of a page, move focus to its message.
+  const notice = document.querySelector("[data-autofocus]");
+  if (notice) {
+    notice.removeAttribute("data-autofocus");
+    notice.focus();
+  }
+});
+// Closing the panel returns the focus to the session date it was opened from,
+// even when the schedule behind it was refreshed meanwhile (or is refreshed
+// just after: the refresh then hands the focus on to the new link).
+function refocusOpener() {
+  const dialog = document.getElementById("session-panel");
+  if (!panelOpener || !dialog || dialog.open) return;
+  const opener = Array.from(document.querySelectorAll("#schedule a[href]"))
+    .find((link) => link.getAttribute("href") === panelOpener);
+  if (opener) opener.focus();
+}
+document.addEventListener("close", (event) => {
+  if (event.target.id === "session-panel") refocusOpener();
+}, true);
+document.addEventListener("htmx:afterSettle", () => {
+  if (document.activeElement === document.body) refocusOpener();
+});
+
+// "Print" buttons (the invoice page): the page prints cleanly through the print stylesheet.
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-print]")) {
+    window.print();
+  }
+});

@@ -1,0 +1,197 @@
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from django.test import Client as HttpClient
+
+from opus.models import User
+from tests.factories import (
+    PASSWORD,
+    ClientFactory,
+    RelationshipFactory,
+    SessionFactory,
+    SubscriptionFactory,
+    UserFactory,
+)
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="staff", role=User.Role.STAFF, first_name="Sue", last_name="Staff")
+
+
+@pytest.fixture
+def therapist(db):
+    return UserFactory(username="therapist", first_name="Tess", last_name="One")
+
+
+@pytest.fixture
+def other_therapist(db):
+    return UserFactory(username="other", first_name="Otto", last_name="Two")
+
+
+def logged_in(user) -> HttpClient:
+    client = HttpClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff_client(staff):
+    return logged_in(staff)
+
+
+@pytest.fixture
+def therapist_client(therapist):
+    return logged_in(therapist)
+
+
+@pytest.fixture
+def other_client(other_therapist):
+    return logged_in(other_therapist)
+
+
+@pytest.fixture
+def c2_world(other_therapist):
+    """C2, a client of the other therapist only, with a sentinel name."""
+    c2 = ClientFactory(first_name="Zebedee", last_name="Sentinelsson")
+    session = SessionFactory(practitioner=other_therapist)
+    relationship = RelationshipFactory(payer=c2)
+    subscription = SubscriptionFactory(relationship=relationship, session=session)
+    return {
+        "client": c2,
+        "session": session,
+        "relationship": relationship,
+        "subscription": subscription,
+    }
+
+
+# --- a Redis of our own for broker tests: never the machine's -------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def own_redis():
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is required for the broker tests (Debian package redis-server)")
+    server = RedisServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def reset_celery_producers(app) -> None:
+    """Forget pooled broker connections, so the next publish uses app.conf as it is now."""
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+WORKER_QUEUE = "opus-test-worker"
+
+
+@pytest.fixture(scope="session")
+def _session_worker(own_redis, django_db_setup, django_db_blocker):
+    """A real Celery worker (a thread, solo pool) on our own Redis, consuming only
+    WORKER_QUEUE: tasks that other tests publish never reach it, so it cannot touch
+    their rows (or deadlock with their flush) after they end."""
+    from celery.contrib.testing.worker import start_worker
+
+    from opus.celery import app
+
+    app.conf.broker_url = own_redis.url
+    app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 2}
+    reset_celery_producers(app)  # a publish made earlier may have pooled another broker
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
+            app,
+            pool="solo",
+            perform_ping_check=False,
+            shutdown_timeout=10,
+            queues=[WORKER_QUEUE],
+        ),
+    ):
+        yield app
+
+
+@pytest.fixture
+def celery_worker_on_redis(_session_worker):
+    """The worker, for this test: what it publishes goes to the worker's queue. It
+    sees only committed rows: tests that use it need django_db(transaction=True)."""
+    app = _session_worker
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = WORKER_QUEUE
+    yield app
+    app.conf.task_default_queue = previous
+
+
+__all__ = ["PASSWORD", "logged_in"]
+
+
+def pytest_unconfigure(config):
+    """Stop the embedded database if this test run started it."""
+    from django.conf import settings
+
+    from opus import devdb
+
+    if getattr(settings, "EMBEDDED_DATABASE", False) and devdb.started_here:
+        from django.db import connections
+
+        connections.close_all()
+        devdb.stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """In CI a skipped test is a failure: nothing may be skipped silently."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if os.environ.get("CI") and skipped and session.exitstatus == 0:
+        reporter.write_line(f"CI: {skipped} test(s) skipped; skips are failures in CI", red=True)
+        session.exitstatus = 1

@@ -1,0 +1,130 @@
+"""What can be tested of production here: settings, the deploy checks, the
+compose file's commands, migrations and the linter."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clean_env(**extra) -> dict:
+    """The environment of a real deployment: without the browser tests' switch."""
+    env = {**os.environ, **extra}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
+def manage(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(**(env or {})),
+        check=False,
+    )
+
+
+PRODUCTION = {
+    "OPUS_ENV": "production",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "opus.example.com",
+    "EMAIL_PROVIDER": "postmark",
+    "ANYMAIL_POSTMARK_SERVER_TOKEN": "test-token",
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+}
+
+
+def test_check_deploy_passes_with_production_settings_and_nothing_silenced():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (0 silenced)" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = clean_env(**PRODUCTION)
+    del env["SECRET_KEY"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_harden_cookies_and_transport():
+    code = (
+        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.DEBUG, "
+        "s.MAILERS['default']['BACKEND'], s.ANYMAIL['POSTMARK_SERVER_TOKEN'], "
+        "s.CELERY_BROKER_URL)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=clean_env(
+            **PRODUCTION,
+            DJANGO_SETTINGS_MODULE="opus.settings",
+            DATABASE_URL="postgres://u:p@db:5432/opus",
+        ),
+    )
+    assert result.stdout.split() == [
+        "True",
+        "True",
+        "True",
+        "31536000",
+        "False",
+        "anymail.backends.postmark.EmailBackend",
+        "test-token",
+        "redis://127.0.0.1:1/0",
+    ], result.stderr
+
+
+def test_migrations_are_complete():
+    result = manage("makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_is_clean():
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run(
+        [str(ruff), "check", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_compose_describes_web_worker_beat_database_and_redis_with_health_checks():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for service in ("web:", "worker:", "beat:", "db:", "redis:"):
+        assert f"\n  {service}" in text, service
+    assert text.count("healthcheck:") >= 4
+    assert "gunicorn opus.wsgi" in text
+    assert "celery -A opus worker" in text
+    assert "OPUS_ENV: production" in text
+    assert "DATABASE_URL: postgres://" in text
+    assert "REDIS_URL: redis://redis:6379/0" in text
+
+
+@pytest.mark.parametrize("command", ["gunicorn", "celery"])
+def test_the_compose_commands_exist_in_the_environment(command):
+    assert (Path(sys.executable).parent / command).exists()

@@ -1,0 +1,73 @@
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from billing.models import Invoice, PaymentMethod
+from clients.models import Client
+from opus.models import User
+from relationships.models import Relationship
+from scheduling.models import Booking, Service, Session, SessionDate, Subscription
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo():
+    call_command("seed_demo")
+
+
+def test_the_demo_practice_shows_every_feature(demo):
+    today = timezone.localdate()
+    assert User.objects.filter(role="staff").count() == 2
+    assert User.objects.filter(role="practitioner").count() == 3
+    assert set(Service.objects.values_list("billing_basis", flat=True)) == {
+        "per_session",
+        "monthly",
+    }
+    assert Session.objects.count() == 20
+    assert SessionDate.objects.filter(date__gt=today + timedelta(weeks=12)).exists()
+    assert SessionDate.objects.filter(cancelled=True, date__gt=today).exists()
+    assert Client.objects.count() == 60
+    assert Subscription.objects.count() >= 60
+    assert set(Invoice.objects.values_list("status", flat=True)) == set(Invoice.Status.values)
+    assert Invoice.objects.filter(status="open", due_on__lt=today).exists()  # overdue
+
+
+def test_the_relationship_stories_are_there(demo):
+    today = timezone.localdate()
+    third = Relationship.objects.filter(kind="third_party").select_related("attendee")
+    friend = third.get(attendee__first_name="Sam")
+    assert (
+        friend.attendee.phone == ""
+        and not PaymentMethod.objects.filter(client=friend.attendee).exists()
+    )
+    assert friend.attendee.age_on(today) >= 18
+    child = third.get(attendee__first_name="Lily")
+    assert child.attendee.age_on(today) == 12
+    teen = third.get(attendee__first_name="Ethan")
+    sixteenth = teen.attendee.birthday_on(16)
+    assert today < sixteenth <= today + timedelta(days=31)
+    grace = third.get(attendee__first_name="Grace")
+    assert PaymentMethod.objects.filter(client=grace.attendee).exists()
+    assert Relationship.objects.filter(kind="first_party").count() >= 50
+    assert (
+        Booking.objects.filter(
+            relationship__kind="third_party", session_date__date__gt=today
+        ).count()
+        >= 3
+    )
+
+
+def test_seeding_twice_changes_nothing(demo):
+    counts = (Client.objects.count(), Subscription.objects.count(), Invoice.objects.count())
+    call_command("seed_demo")
+    assert (Client.objects.count(), Subscription.objects.count(), Invoice.objects.count()) == counts
+
+
+def test_the_large_practice_is_ten_times_larger():
+    call_command("seed_demo", size="large")
+    assert Session.objects.count() == 200
+    assert Client.objects.count() >= 520
+    assert User.objects.filter(role="practitioner").count() == 30

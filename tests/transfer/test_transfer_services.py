@@ -1,0 +1,387 @@
+"""The session transfer's rules, whatever the UI sent."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from billing.models import Invoice, Payment, SimulatedGatewayCharge
+from clients.models import ClientEvent
+from opus.lib.errors import BusinessRuleError
+from opus.models import OutboundEmail
+from scheduling import transfers
+from scheduling.models import Subscription, Transfer
+from tests.billing.conftest import open_invoice, save_card
+from tests.factories import RelationshipFactory, SubscriptionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PAY_LATER = transfers.Finish(transfers.FINISH_PAY_LATER)
+CLOSE = transfers.Finish(transfers.FINISH_CLOSE_NOW, close_reason="Swap agreed, no charge")
+
+
+def draft_to(world, staff, target="wednesday", first=None, end=None):
+    draft = transfers.start_transfer(
+        subscription=world["subscription"], transfer_date=world["next_monday"], actor=staff
+    )
+    transfers.choose_target(draft=draft, session=world[target], actor=staff)
+    transfers.choose_dates(
+        draft=draft,
+        first_date=first or world[f"next_{target}"],
+        end_date=end or world["next_monday"],
+        actor=staff,
+    )
+    return draft
+
+
+def test_pay_later_ends_the_old_starts_the_new_and_bills_the_same_payer(world, staff):
+    draft = draft_to(world, staff)
+    outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
+    old = Subscription.objects.get(pk=world["subscription"].pk)
+    new = outcome.transfer.to_subscription
+    assert old.end_date == world["next_monday"]
+    assert new.first_date == world["next_wednesday"] and new.end_date is None
+    assert new.relationship == old.relationship  # the payer carries over
+    assert new.price == Decimal("30.00")
+    invoice = outcome.invoice
+    assert invoice.status == "open" and invoice.payer == world["relationship"].payer
+    assert invoice.number is not None and invoice.due_on > world["today"]
+    transfer = Transfer.objects.get()
+    assert (transfer.from_subscription, transfer.to_subscription, transfer.invoice) == (
+        old,
+        new,
+        invoice,
+    )
+    assert transfer.actor == staff
+    assert ClientEvent.objects.filter(client=old.client, kind="transferred").count() == 1
+    assert OutboundEmail.objects.filter(template="invoice", client=invoice.payer).count() == 1
+
+
+def test_close_now_closes_the_invoice_with_the_reason(world, staff):
+    outcome = transfers.finish_transfer(draft=draft_to(world, staff), actor=staff, finish=CLOSE)
+    assert outcome.invoice.status == "closed"
+    assert outcome.invoice.close_reason == "Swap agreed, no charge"
+    assert not OutboundEmail.objects.exists()
+
+
+def test_pay_now_by_hand_records_the_payment(world, staff):
+    finish = transfers.Finish(transfers.FINISH_PAY_NOW, method="cash", reference="Till 2")
+    outcome = transfers.finish_transfer(draft=draft_to(world, staff), actor=staff, finish=finish)
+    assert outcome.invoice.status == "paid"
+    payment = Payment.objects.get()
+    assert payment.method == "cash" and payment.amount == outcome.invoice.total
+
+
+def test_pay_now_charges_the_payers_card_once(world, staff):
+    save_card(world["relationship"].payer)
+    finish = transfers.Finish(transfers.FINISH_PAY_NOW)
+    draft = draft_to(world, staff)
+    outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
+    assert outcome.invoice.status == "paid"
+    assert SimulatedGatewayCharge.objects.get().idempotency_key == f"transfer-{draft.public_id}"
+    again = transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
+    assert again.replayed and again.transfer == outcome.transfer
+    assert SimulatedGatewayCharge.objects.count() == Payment.objects.count() == 1
+
+
+def test_a_declined_card_leaves_nothing_half_done(world, staff):
+    save_card(world["relationship"].payer, number="4000000000009995")
+    draft = draft_to(world, staff)
+    with pytest.raises(BusinessRuleError, match="declined"):
+        transfers.finish_transfer(
+            draft=draft, actor=staff, finish=transfers.Finish(transfers.FINISH_PAY_NOW)
+        )
+    assert Subscription.objects.get(pk=world["subscription"].pk).end_date is None
+    assert Subscription.objects.count() == 1
+    assert not Transfer.objects.exists() and not Invoice.objects.exists()
+    draft.refresh_from_db()
+    assert draft.transfer is None
+
+
+def test_pay_now_without_a_card_on_file_says_what_to_do(world, staff):
+    with pytest.raises(BusinessRuleError, match="no card on file"):
+        transfers.finish_transfer(
+            draft=draft_to(world, staff),
+            actor=staff,
+            finish=transfers.Finish(transfers.FINISH_PAY_NOW),
+        )
+    assert not Transfer.objects.exists()
+
+
+def test_a_failure_after_the_charge_rolls_everything_back_and_a_retry_charges_once(
+    world, staff, monkeypatch
+):
+    save_card(world["relationship"].payer)
+    draft = draft_to(world, staff)
+    finish = transfers.Finish(transfers.FINISH_PAY_NOW)
+    keys = []
+    real_charge = transfers.billing.charge_card
+
+    def charge_then_fail(**kwargs):
+        keys.append(kwargs["idempotency_key"])
+        real_charge(**kwargs)
+        raise RuntimeError("the power went out after the charge")
+
+    monkeypatch.setattr(transfers.billing, "charge_card", charge_then_fail)
+    with pytest.raises(RuntimeError):
+        transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
+    assert not Transfer.objects.exists() and not Payment.objects.exists()
+    assert Subscription.objects.get(pk=world["subscription"].pk).end_date is None
+    monkeypatch.setattr(
+        transfers.billing,
+        "charge_card",
+        lambda **kw: (keys.append(kw["idempotency_key"]), real_charge(**kw))[1],
+    )
+    outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
+    assert outcome.invoice.status == "paid"
+    assert keys[0] == keys[1]  # the processor sees the same key: it keeps the first charge
+    assert SimulatedGatewayCharge.objects.count() == 1 and Payment.objects.count() == 1
+
+
+# --- refusals -----------------------------------------------------------------------------
+def test_a_full_first_date_is_refused(world, staff):
+    SubscriptionFactory(session=world["wednesday"], first_date=world["wednesday"].first_date)
+    draft = draft_to(world, staff)
+    with pytest.raises(BusinessRuleError, match="is full") as error:
+        transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
+    assert error.value.field == "first_date"
+
+
+def test_a_cancelled_first_date_is_refused(world, staff):
+    day = world["wednesday"].dates.get(date=world["next_wednesday"])
+    day.cancelled, day.cancel_reason = True, "Bank holiday"
+    day.save()
+    with pytest.raises(BusinessRuleError, match="cancelled"):
+        transfers.finish_transfer(draft=draft_to(world, staff), actor=staff, finish=PAY_LATER)
+
+
+def test_an_overlapping_subscription_in_the_target_is_refused(world, staff):
+    SubscriptionFactory(
+        relationship=world["relationship"],
+        session=world["friday"],
+        first_date=world["friday"].first_date,
+    )
+    draft = draft_to(world, staff, target="friday")
+    with pytest.raises(BusinessRuleError, match="already has a subscription in that session"):
+        transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
+    assert Subscription.objects.get(pk=world["subscription"].pk).end_date is None
+
+
+def test_a_first_date_too_far_in_the_past_is_refused(world, staff, settings):
+    settings.OPUS_TRANSFER_BACKDATE_DAYS = 7
+    old_wednesday = world["next_wednesday"] - timedelta(weeks=3)
+    with pytest.raises(BusinessRuleError, match="at most 7 days in the past"):
+        draft_to(world, staff, first=old_wednesday)
+
+
+def test_an_end_date_before_the_old_subscription_started_is_refused(world, staff):
+    early = world["subscription"].first_date - timedelta(days=1)
+    with pytest.raises(BusinessRuleError, match="cannot end before it started") as error:
+        draft_to(world, staff, end=early)
+    assert error.value.field == "end_date"
+
+
+def test_the_same_session_is_refused(world, staff):
+    draft = transfers.start_transfer(
+        subscription=world["subscription"], transfer_date=world["next_monday"], actor=staff
+    )
+    with pytest.raises(BusinessRuleError, match="this is the one the client is in"):
+        transfers.choose_target(draft=draft, session=world["monday"], actor=staff)
+
+
+def test_a_practitioner_cannot_transfer(world, therapist):
+    with pytest.raises(BusinessRuleError, match="Only staff"):
+        transfers.start_transfer(
+            subscription=world["subscription"], transfer_date=world["next_monday"], actor=therapist
+        )
+
+
+def test_the_final_step_rechecks_what_changed_since(world, staff):
+    draft = draft_to(world, staff)
+    Subscription.objects.filter(pk=world["subscription"].pk).update(
+        first_date=world["next_monday"] + timedelta(weeks=1)
+    )
+    with pytest.raises(BusinessRuleError, match="cannot end before it started"):
+        transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
+
+
+# --- checkout -------------------------------------------------------------------------------
+def test_the_checkout_preview_is_the_invoice_that_will_be_issued(world, staff):
+    draft = draft_to(world, staff)
+    transfers.add_discount(draft=draft, percent=Decimal(10), reason="Loyalty")
+    preview = transfers.preview(draft)
+    assert not Invoice.objects.exists() and Subscription.objects.count() == 1  # rolled back
+    outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
+    assert [(line.kind, line.amount) for line in preview.lines] == [
+        (line.kind, line.amount) for line in outcome.invoice.lines.all()
+    ]
+    assert outcome.invoice.total == preview.totals["total"]
+
+
+def test_a_discount_larger_than_the_invoice_is_refused_and_not_kept(world, staff):
+    draft = draft_to(world, staff)
+    with pytest.raises(BusinessRuleError):
+        transfers.add_discount(draft=draft, amount=Decimal("100000"), reason="Too much")
+    draft.refresh_from_db()
+    assert draft.discounts == []
+
+
+def paid_invoice_for(subscription, sessions, staff):
+    from billing import services as billing
+
+    invoice = billing.create_draft(
+        payer=subscription.relationship.payer, relationship=subscription.relationship
+    )
+    billing.add_charge(
+        invoice=invoice,
+        description="Term",
+        unit_price=subscription.price,
+        quantity=Decimal(sessions),
+        subscription=subscription,
+    )
+    invoice = billing.issue_invoice(invoice=invoice, actor=staff)
+    billing.record_payment(invoice=invoice, amount=invoice.total, method="cash", actor=staff)
+    return invoice
+
+
+def test_unused_paid_sessions_become_a_credit_only_when_asked(world, staff):
+    sub = world["subscription"]
+    paid_invoice_for(sub, 12, staff)
+    open_invoice(relationship=world["relationship"], staff=staff)  # unpaid: not counted
+    draft = draft_to(world, staff)
+    unused = transfers.unused_value(sub, draft.end_date)
+    assert unused.paid_sessions == 12
+    assert unused.attended == 4  # the four Mondays before the transfer date
+    assert unused.sessions == 8
+    assert unused.value == Decimal("240.00")
+    without = transfers.preview(draft)
+    assert all(line.kind != "credit" for line in without.lines)
+    transfers.set_credit(draft=draft, apply=True)
+    with_credit = transfers.preview(draft)
+    credit = [line for line in with_credit.lines if line.kind == "credit"]
+    charges = with_credit.totals["charges"]
+    assert credit and credit[0].amount == min(Decimal("240.00"), charges)
+    assert with_credit.totals["total"] == max(charges - 240, 0)
+    assert with_credit.unused.left_over == Decimal("240.00") - credit[0].amount
+
+
+def test_absences_and_cancelled_dates_are_not_attended(world, staff):
+    from scheduling.models import DateAbsence
+
+    sub = world["subscription"]
+    paid_invoice_for(sub, 6, staff)
+    past = list(world["monday"].dates.filter(date__lt=world["next_monday"]).order_by("date"))
+    DateAbsence.objects.create(subscription=sub, session_date=past[0])
+    past[1].cancelled, past[1].cancel_reason = True, "Holiday"
+    past[1].save()
+    unused = transfers.unused_value(sub, world["next_monday"])
+    assert unused.attended == len(past) - 2
+    assert unused.sessions == 6 - unused.attended
+
+
+# --- double submits and races ---------------------------------------------------------------------
+def test_finishing_twice_makes_one_transfer(world, staff):
+    draft = draft_to(world, staff)
+    first = transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
+    second = transfers.finish_transfer(draft=draft, actor=staff, finish=CLOSE)
+    assert second.replayed and second.transfer == first.transfer
+    assert Transfer.objects.count() == 1 and Invoice.objects.count() == 1
+
+
+def run_together(functions):
+    barrier = threading.Barrier(len(functions))
+    results = [None] * len(functions)
+
+    def run(i, function):
+        try:
+            barrier.wait()
+            results[i] = function()
+        except Exception as error:
+            results[i] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_storm_of_final_posts_makes_one_transfer(world, staff):
+    draft = draft_to(world, staff)
+    results = run_together(
+        [lambda: transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)] * 20
+    )
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert Transfer.objects.count() == 1 and Invoice.objects.count() == 1
+    assert Subscription.objects.count() == 2
+    assert Subscription.objects.filter(end_date__isnull=False).count() == 1
+    assert OutboundEmail.objects.filter(template="invoice").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_subscription_to_two_sessions_at_once_one_wins(world, staff):
+    one = draft_to(world, staff, target="wednesday")
+    other = draft_to(world, staff, target="friday")
+    results = run_together(
+        [
+            lambda: transfers.finish_transfer(draft=one, actor=staff, finish=PAY_LATER),
+            lambda: transfers.finish_transfer(draft=other, actor=staff, finish=PAY_LATER),
+        ]
+    )
+    errors = [r for r in results if isinstance(r, BusinessRuleError)]
+    assert len(errors) == 1 and "already been transferred" in errors[0].message
+    assert Transfer.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_into_the_last_seat_one_is_told_it_is_full(world, staff):
+    """Friday has two seats and one is taken: Ava and another client race for the last."""
+    SubscriptionFactory(
+        relationship=RelationshipFactory(),
+        session=world["friday"],
+        first_date=world["friday"].first_date,
+    )
+    other_staff = UserFactory(role="staff")
+    ours = draft_to(world, staff, target="friday")
+    their_sub = SubscriptionFactory(
+        relationship=RelationshipFactory(),
+        session=world["wednesday"],
+        first_date=world["wednesday"].first_date,
+    )
+    theirs = transfers.start_transfer(
+        subscription=their_sub, transfer_date=world["next_wednesday"], actor=other_staff
+    )
+    transfers.choose_target(draft=theirs, session=world["friday"], actor=other_staff)
+    transfers.choose_dates(
+        draft=theirs,
+        first_date=world["next_friday"],
+        end_date=world["next_wednesday"],
+        actor=other_staff,
+    )
+    results = run_together(
+        [
+            lambda: transfers.finish_transfer(draft=ours, actor=staff, finish=PAY_LATER),
+            lambda: transfers.finish_transfer(draft=theirs, actor=other_staff, finish=PAY_LATER),
+        ]
+    )
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and "is full" in str(errors[0])
+    assert Transfer.objects.count() == 1
+
+
+def test_checkout_amounts_are_never_negative(world, staff):
+    draft = draft_to(world, staff)
+    transfers.add_discount(draft=draft, percent=Decimal(100), reason="Free month")
+    assert transfers.preview(draft).totals["total"] == 0
+    outcome = transfers.finish_transfer(
+        draft=draft, actor=staff, finish=transfers.Finish(transfers.FINISH_PAY_NOW)
+    )
+    assert outcome.invoice.total == 0 and outcome.invoice.status == "paid"
+    assert timezone.localdate() == outcome.invoice.issued_on
