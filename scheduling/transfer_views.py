@@ -64,9 +64,11 @@ def _go(request, url: str):
     return redirect(url)
 
 
+@require_POST
 def transfer_start(request):
-    """The three entry points land here: ?subscription=<id>&date=<the date they came from>."""
-    raw_id = request.GET.get("subscription", "")
+    """The three entry points post here: subscription=<id>&date=<the date they came
+    from>. A POST, because it writes the wizard's draft."""
+    raw_id = request.POST.get("subscription", "")
     subscription = get_object_or_404(
         Subscription.objects.visible_to(request.user).select_related("session", "client"),
         pk=int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else 0,
@@ -74,7 +76,7 @@ def transfer_start(request):
     if not can_transfer(request.user):
         raise PermissionDenied
     try:
-        transfer_date = parse_date(request.GET.get("date", "")) or timezone.localdate()
+        transfer_date = parse_date(request.POST.get("date", "")) or timezone.localdate()
     except ValueError:
         transfer_date = timezone.localdate()
     try:

@@ -35,7 +35,7 @@ def test_from_the_schedule_finishing_with_pay_later(page, live_server, world, co
     page.locator("a.slot", has_text="Piano, 30 min").filter(has_text="10:00").first.click()
     dialog = page.get_by_role("dialog")
     dialog.locator("summary", has_text="Actions for Ava").click()
-    dialog.get_by_role("link", name="Transfer to another session").click()
+    dialog.get_by_role("button", name="Transfer to another session").click()
 
     expect(page.get_by_role("heading", name="Transfer to another session")).to_be_visible()
     expect(page.get_by_text(f"from {monday:%A} {monday.day} {monday:%B %Y}")).to_be_visible()
@@ -76,7 +76,7 @@ def test_from_the_session_view_with_a_discount_and_a_credit_paying_by_card(
     day = world["monday"].dates.get(date=world["next_monday"])
     page.goto(f"{live_server.url}/schedule/dates/{day.pk}/")
     page.locator("summary", has_text="Actions for Ava").click()
-    page.get_by_role("link", name="Transfer to another session").click()
+    page.get_by_role("button", name="Transfer to another session").click()
     page.get_by_label("Service").select_option(label="Guitar group")
     expect(page.get_by_role("row").filter(has_text="Piano")).to_have_count(0)
     choose(page, "Guitar group", "Fridays")
@@ -102,7 +102,7 @@ def test_from_the_session_view_with_a_discount_and_a_credit_paying_by_card(
 def test_from_the_client_profile_finishing_with_close_now(page, live_server, world):
     log_in(page, live_server, "staff", PASSWORD)
     page.goto(f"{live_server.url}/clients/{world['subscription'].client_id}/")
-    page.get_by_role("link", name=re.compile("^Update")).click()
+    page.get_by_role("button", name=re.compile("^Update")).click()
     choose(page, "Piano, 30 min", "Wednesdays")
     page.get_by_role("button", name="Payment").click()
     page.get_by_role("button", name="Enroll and Close Now").click()
@@ -116,7 +116,7 @@ def test_from_the_client_profile_finishing_with_close_now(page, live_server, wor
 def test_a_date_that_filled_up_meanwhile_is_refused_and_says_why(page, live_server, world):
     log_in(page, live_server, "staff", PASSWORD)
     page.goto(f"{live_server.url}/clients/{world['subscription'].client_id}/")
-    page.get_by_role("link", name=re.compile("^Update")).click()
+    page.get_by_role("button", name=re.compile("^Update")).click()
     choose(page, "Piano, 30 min", "Wednesdays")
     page.get_by_role("button", name="Payment").click()
     expect(page.get_by_role("button", name="Enroll and Pay Later")).to_be_enabled()

@@ -40,7 +40,7 @@ def test_logs_hold_no_personal_data_or_tokens(staff, staff_client, therapist, ca
     friend = RelationshipFactory(payer=oliver, attendee=sam, practitioner=therapist)
 
     # a transfer, through its pages
-    start = staff_client.get(
+    start = staff_client.post(
         reverse("scheduling:transfer-start"),
         {"subscription": world["subscription"].pk, "date": world["next_monday"].isoformat()},
     )

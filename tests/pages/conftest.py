@@ -1,8 +1,10 @@
 import io
+import re
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.urls import reverse
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +58,16 @@ def world(therapist):
         sam_sub=SubscriptionFactory(relationship=third_party, session=session),
         ava_sub=SubscriptionFactory(relationship=RelationshipFactory(payer=ava), session=session),
     )
+
+
+def transfer_start_forms(body: str) -> set[tuple[str, str]]:
+    """(subscription id, date) of every "start a transfer" form on a page."""
+    action = reverse("scheduling:transfer-start")
+    forms = body.split(f'action="{action}"')[1:]
+    return {
+        (
+            re.search(r'name="subscription" value="(\d+)"', form).group(1),
+            re.search(r'name="date" value="([\d-]*)"', form).group(1),
+        )
+        for form in (f.split("</form>")[0] for f in forms)
+    }

@@ -17,6 +17,7 @@ from tests.factories import (
     SessionFactory,
     coming_date,
 )
+from tests.pages.conftest import transfer_start_forms
 
 pytestmark = pytest.mark.django_db
 
@@ -178,11 +179,7 @@ def test_the_session_date_page_shows_details_and_roster(staff_client, world):
         assert expected in body, expected
     # relationship type, then below it the attendee
     assert body.index("Third party") < body.index("Oliver Grant") < body.index("Sam Rivera</a>")
-    transfer = (
-        f"{reverse('scheduling:transfer-start')}?subscription={world.sam_sub.pk}"
-        f"&amp;date={world.date.date:%Y-%m-%d}"
-    )
-    assert transfer in body
+    assert (str(world.sam_sub.pk), f"{world.date.date:%Y-%m-%d}") in transfer_start_forms(body)
     assert reverse("scheduling:unenroll", args=[world.date.pk, world.sam_sub.pk]) in body
 
 
@@ -322,15 +319,16 @@ def test_logged_out_users_go_to_login(client, world):
 # --- the transfer's entry point ------------------------------------------------------------
 
 
-def transfer_url(subscription_id, day=""):
-    return f"{reverse('scheduling:transfer-start')}?subscription={subscription_id}&date={day}"
+def start_transfer(client, subscription_id, day=""):
+    url = reverse("scheduling:transfer-start")
+    return client.post(url, {"subscription": subscription_id, "date": day})
 
 
 def test_the_roster_entry_point_opens_the_wizard_from_that_date(staff_client, world):
     from scheduling.models import TransferDraft
 
     day = f"{world.date.date:%Y-%m-%d}"
-    response = staff_client.get(transfer_url(world.sam_sub.pk, day))
+    response = start_transfer(staff_client, world.sam_sub.pk, day)
     draft = TransferDraft.objects.get()
     assert response["Location"].endswith(f"/transfer/{draft.public_id}/target/")
     assert draft.transfer_date == world.date.date and draft.subscription == world.sam_sub
@@ -341,15 +339,23 @@ def test_the_roster_entry_point_opens_the_wizard_from_that_date(staff_client, wo
 
 @pytest.mark.parametrize("day", ["2026-02-30", "nonsense", ""])
 def test_the_entry_point_copes_with_a_bad_date(staff_client, world, day):
-    response = staff_client.get(transfer_url(world.sam_sub.pk, day))
+    response = start_transfer(staff_client, world.sam_sub.pk, day)
     assert response.status_code == 302
 
 
 @pytest.mark.parametrize("raw", ["abc", "", "-3", "99999999999999999999999", "0"])
 def test_the_entry_point_404s_on_a_bad_id(staff_client, raw):
-    assert staff_client.get(transfer_url(raw)).status_code == 404
+    assert start_transfer(staff_client, raw).status_code == 404
+
+
+def test_starting_a_transfer_writes_so_it_is_a_post(staff_client, world):
+    from scheduling.models import TransferDraft
+
+    url = reverse("scheduling:transfer-start")
+    assert staff_client.get(url, {"subscription": world.sam_sub.pk}).status_code == 405
+    assert not TransferDraft.objects.exists()
 
 
 def test_transfers_are_for_staff(therapist_client, other_client, world):
-    assert therapist_client.get(transfer_url(world.sam_sub.pk)).status_code == 403
-    assert other_client.get(transfer_url(world.sam_sub.pk)).status_code == 404
+    assert start_transfer(therapist_client, world.sam_sub.pk).status_code == 403
+    assert start_transfer(other_client, world.sam_sub.pk).status_code == 404

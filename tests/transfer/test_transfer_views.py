@@ -17,7 +17,7 @@ HX = {"HX-Request": "true"}
 
 def start(client, world):
     url = reverse("scheduling:transfer-start")
-    response = client.get(
+    response = client.post(
         url, {"subscription": world["subscription"].pk, "date": world["next_monday"].isoformat()}
     )
     assert response.status_code == 302
@@ -150,7 +150,7 @@ def test_extra_fields_cannot_set_the_price_or_payer(staff_client, world):
 
 
 def test_practitioners_cannot_transfer(therapist_client, world):
-    response = therapist_client.get(
+    response = therapist_client.post(
         reverse("scheduling:transfer-start"),
         {"subscription": world["subscription"].pk, "date": world["next_monday"].isoformat()},
     )
