@@ -71,3 +71,20 @@ def test_the_large_practice_is_ten_times_larger():
     assert Session.objects.count() == 200
     assert Client.objects.count() >= 520
     assert User.objects.filter(role="practitioner").count() == 30
+
+
+def test_a_demo_pupil_can_be_transferred_to_another_private_session(demo):
+    """Every instrument keeps one private slot free next week, so the transfer wizard
+    has a private session to offer, not only groups."""
+    next_week = timezone.localdate() + timedelta(days=7)
+    for instrument in ("Piano", "Guitar"):
+        sessions = Session.objects.filter(service__name__startswith=instrument)
+        assert sessions.count() >= 2
+        free = [
+            s
+            for s in sessions
+            if not s.subscriptions.filter(first_date__lte=next_week)
+            .exclude(end_date__lt=next_week)
+            .exists()
+        ]
+        assert free, instrument

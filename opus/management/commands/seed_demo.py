@@ -341,7 +341,13 @@ class Seeder:
         seats = {s.pk: s.capacity for s in self.all_sessions}
         for sub in Subscription.objects.all():
             seats[sub.session_id] -= 1
-        open_sessions = [s for s in self.all_sessions if seats[s.pk] > 0]
+        # one private slot of each instrument stays free, so a demo transfer can move a
+        # pupil to another private session, not only to a group
+        kept_free = {
+            next(s.pk for s in reversed(self.all_sessions) if s.service.name.startswith(name))
+            for name in ("Piano", "Guitar")
+        }
+        open_sessions = [s for s in self.all_sessions if seats[s.pk] > 0 and s.pk not in kept_free]
         for i in range(52 * self.scale):
             first = FIRST_NAMES[(i * 11) % 30]
             last = LAST_NAMES[(i * 5 + i // 26) % 26]
