@@ -1,8 +1,12 @@
 import time
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.shortcuts import resolve_url
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import HttpResponseClientRedirect
 
 _STARTED = "_opus_started"
 _SEEN = "_opus_seen"
@@ -49,3 +53,31 @@ class PrivateCacheMiddleware:
             response["Cache-Control"] = "no-store, private"
         patch_vary_headers(response, ["HX-Request"])
         return response
+
+
+class HtmxLoginRedirectMiddleware:
+    """A fragment requested after the session ended (timed out, or logged out in
+    another tab) would swap the login page into a panel. htmx is told instead to
+    open the login page in full, and to come back afterwards to the page the user
+    was on (HX-Current-URL), not to the fragment's own URL."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.headers.get("HX-Request") != "true" or response.status_code != 302:
+            return response
+        login = resolve_url(settings.LOGIN_URL)
+        target = urlsplit(response["Location"])
+        if target.path != login or "next=" not in target.query:  # not a login-required stop
+            return response
+        current = request.headers.get("HX-Current-URL", "")
+        if url_has_allowed_host_and_scheme(
+            current, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            page = urlsplit(current)
+            back = page.path + (f"?{page.query}" if page.query else "")
+        else:
+            back = request.get_full_path()
+        return HttpResponseClientRedirect(f"{login}?{urlencode({'next': back})}")

@@ -6,16 +6,9 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// A fragment request that ends on the login page (the session timed out) or on
-// an error page shows that page in full instead of swapping it into a panel.
-document.addEventListener("htmx:beforeSwap", (event) => {
-  const xhr = event.detail.xhr;
-  const landed = xhr && xhr.responseURL ? new URL(xhr.responseURL) : null;
-  if (landed && landed.pathname.startsWith("/login/")) {
-    event.detail.shouldSwap = false;
-    window.location.assign(landed.href);
-  }
-});
+// A fragment request that fails shows the error page in full instead of leaving
+// the panel as it was. (A session that ended is handled by the server: it answers
+// a fragment request with HX-Redirect to the login page.)
 document.addEventListener("htmx:responseError", (event) => {
   const path = event.detail.pathInfo && event.detail.pathInfo.requestPath;
   if (path && event.detail.requestConfig && event.detail.requestConfig.verb === "get") {

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.sessions.models import Session as StoredSession
 from playwright.sync_api import expect
 
 from opus.models import User
@@ -27,3 +28,19 @@ def test_a_wrong_password_is_explained_and_the_username_kept(page, live_server):
     log_in(page, live_server, "maria", "not-the-password")
     expect(page.get_by_role("alert")).to_contain_text("correct username and password")
     expect(page.get_by_label("Username")).to_have_value("maria")
+
+
+def test_an_ended_session_sends_a_panel_click_to_the_login_page_and_back(page, live_server):
+    UserFactory(username="frontdesk", role=User.Role.STAFF)
+    session_date = SessionDateFactory(session__service__name="Piano, 30 min private")
+    log_in(page, live_server, "frontdesk", PASSWORD)
+    page.goto(f"{live_server.url}/schedule/?date={session_date.date:%Y-%m-%d}")
+    StoredSession.objects.all().delete()  # timed out, or logged out in another tab
+
+    page.get_by_role("link", name="Piano, 30 min private").click()  # opens the panel (htmx)
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.get_by_label("Username").fill("frontdesk")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{live_server.url}/schedule/?date={session_date.date:%Y-%m-%d}")

@@ -112,3 +112,41 @@ def test_weak_passwords_are_refused(therapist, weak):
 
 def test_passwords_are_hashed_with_argon2(therapist):
     assert therapist.password.startswith("argon2")
+
+
+# --- a fragment asked for after the session ended ---------------------------------------
+
+HX_FROM_THE_SCHEDULE = {
+    "HX-Request": "true",
+    "HX-Current-URL": "http://testserver/schedule/?date=2026-12-07&view=week",
+}
+
+
+def test_a_fragment_after_logout_opens_the_login_page_in_full_and_comes_back(therapist):
+    client = HttpClient()
+    response = client.get(reverse("clients:list"), {"q": "ann"}, headers=HX_FROM_THE_SCHEDULE)
+    assert response.status_code == 200 and response.content == b""
+    assert (
+        response["HX-Redirect"] == "/login/?next=%2Fschedule%2F%3Fdate%3D2026-12-07%26view%3Dweek"
+    )
+    landed = client.post(response["HX-Redirect"], {"username": "therapist", "password": PASSWORD})
+    assert landed["Location"] == "/schedule/?date=2026-12-07&view=week"
+
+
+def test_a_fragment_after_the_idle_timeout_opens_the_login_page_in_full(therapist_client):
+    session = therapist_client.session
+    session["_opus_started"] = session["_opus_seen"] = time.time() - 31 * 60
+    session.save()
+    response = therapist_client.get(reverse("clients:list"), headers=HX_FROM_THE_SCHEDULE)
+    assert response["HX-Redirect"].startswith("/login/?next=%2Fschedule%2F")
+
+
+def test_a_current_url_on_another_host_is_not_followed(therapist):
+    headers = {"HX-Request": "true", "HX-Current-URL": "https://evil.example/phish"}
+    response = HttpClient().get(reverse("clients:list"), {"q": "x"}, headers=headers)
+    assert response["HX-Redirect"] == "/login/?next=%2Fclients%2F%3Fq%3Dx"
+
+
+def test_without_htmx_the_login_redirect_is_a_plain_redirect(therapist):
+    response = HttpClient().get(reverse("clients:list"), headers={"HX-Current-URL": "/x/"})
+    assert response.status_code == 302 and "HX-Redirect" not in response
