@@ -65,3 +65,13 @@ document.addEventListener("click", (event) => {
     window.print();
   }
 });
+
+// A client's actions menu opened near the bottom of the panel scrolls into view
+// rather than being cut off by the panel's edge.
+document.addEventListener("toggle", (event) => {
+  const details = event.target;
+  if (details.matches && details.matches("details.row-actions") && details.open) {
+    const menu = details.querySelector(".menu");
+    if (menu) menu.scrollIntoView({ block: "nearest" });
+  }
+}, true);
