@@ -385,3 +385,28 @@ def test_checkout_amounts_are_never_negative(world, staff):
     )
     assert outcome.invoice.total == 0 and outcome.invoice.status == "paid"
     assert timezone.localdate() == outcome.invoice.issued_on
+
+
+@pytest.mark.django_db(transaction=True)
+def test_200_final_posts_from_20_browsers_make_one_transfer_and_no_500(world, staff):
+    """quality.md Reliability 1, through the real view: CSRF-free test clients, each
+    its own logged-in session and database connection, ten posts each."""
+    from django.test import Client as Browser
+    from django.urls import reverse
+
+    draft = draft_to(world, staff)
+    finish = reverse("scheduling:transfer-finish", args=[draft.public_id])
+
+    def ten_posts():
+        browser = Browser()
+        browser.force_login(staff)
+        return [browser.post(finish, {"how": "pay_later"}).status_code for _ in range(10)]
+
+    results = run_together([ten_posts] * 20)
+    assert not [r for r in results if isinstance(r, Exception)]
+    statuses = [status for posts in results for status in posts]
+    assert len(statuses) == 200 and set(statuses) == {302}
+    assert Transfer.objects.count() == 1 and Invoice.objects.count() == 1
+    assert Subscription.objects.count() == 2
+    assert Subscription.objects.filter(end_date__isnull=False).count() == 1
+    assert OutboundEmail.objects.filter(template="invoice").count() == 1
