@@ -22,9 +22,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from billing.models import Invoice, Payment, PaymentCardRequest, PaymentMethod
+from billing.models import Invoice, InvoiceLine, Payment, PaymentCardRequest, PaymentMethod
 from billing.tokens import hash_token, looks_like_token
-from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS
+from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, round_money
 
 MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
 
@@ -201,3 +201,112 @@ def card_panel_context(client, user) -> dict:
         "can_request": can_request_card(user, client, visible=True),
         "has_email": bool(client.email),
     }
+
+
+# --- what a payer was billed for sessions moved away from them --------------------------------
+
+
+def line_sessions(line, service) -> Decimal:
+    """How many sessions a charge line bills: its quantity, or for a monthly
+    service its months times the service's sessions a month."""
+    from scheduling.models import Service
+
+    if service.billing_basis == Service.BillingBasis.MONTHLY:
+        return line.quantity * Decimal(service.sessions_per_month or 1)
+    return line.quantity
+
+
+@dataclass(frozen=True)
+class MovedShare:
+    """What one invoice billed for sessions of one subscription or booking that
+    moved to another payer: how many, and their value as billed (the line's own
+    price, less the invoice's discounts pro rata), at the currency's precision."""
+
+    invoice: Invoice
+    sessions: Decimal
+    value: Decimal
+    subscription: object = None
+    booking: object = None
+
+
+def _discounted(invoice_ids) -> dict[int, Invoice]:
+    """The invoices with ``paid_amount``, ``balance``, ``charges`` and ``discounts``."""
+
+    def line_sum(kind):
+        return Coalesce(
+            Subquery(
+                InvoiceLine.objects.filter(invoice_id=OuterRef("pk"), kind=kind)
+                .order_by()
+                .values("invoice_id")
+                .annotate(s=Sum("amount"))
+                .values("s"),
+                output_field=MONEY,
+            ),
+            Value(Decimal(0)),
+            output_field=MONEY,
+        )
+
+    invoices = with_balance(Invoice.objects.filter(pk__in=invoice_ids)).annotate(
+        charges=line_sum(InvoiceLine.Kind.CHARGE), discounts=line_sum(InvoiceLine.Kind.DISCOUNT)
+    )
+    return {invoice.pk: invoice for invoice in invoices}
+
+
+def billed_for_moved(*, subscriptions, bookings) -> list[MovedShare]:
+    """What the payer was billed (drafts, open and paid invoices) for sessions on
+    or after each subscription's cut-over, and for each booking. Two queries.
+
+    ``subscriptions`` carry ``next_date`` (the first date moved) and
+    ``dates_before`` (their session dates before it, which stay with the payer;
+    see ``scheduling.selectors.count_dates_before``), and their session and
+    service. As for a transfer's unused value, billed sessions are used up in
+    date order: the sessions billed beyond the dates before the cut-over are the
+    moved ones, and they are taken from the newest invoice back."""
+    subscriptions = {s.pk: s for s in subscriptions}
+    bookings = {b.pk: b for b in bookings}
+    if not subscriptions and not bookings:
+        return []
+    lines = list(
+        InvoiceLine.objects.filter(
+            Q(subscription_id__in=list(subscriptions)) | Q(booking_id__in=list(bookings)),
+            kind=InvoiceLine.Kind.CHARGE,
+            invoice__status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN, Invoice.Status.PAID],
+        )
+        .select_related("invoice")
+        .order_by(F("invoice__issued_on").asc(nulls_last=True), "invoice_id", "pk")
+    )
+    if not lines:
+        return []
+    invoices = _discounted({line.invoice_id for line in lines})
+    shares: dict[tuple, MovedShare] = {}
+
+    def take(line, sessions: Decimal, in_line: Decimal, subscription=None, booking=None):
+        invoice = invoices[line.invoice_id]
+        value = Decimal(0)
+        if invoice.charges:  # the line's price for these sessions, less discounts pro rata
+            net = invoice.charges - invoice.discounts
+            value = round_money(
+                line.amount * sessions * net / (in_line * invoice.charges), invoice.currency
+            )
+        key = (invoice.pk, getattr(subscription, "pk", None), getattr(booking, "pk", None))
+        before = shares.get(key)
+        if before is not None:
+            sessions, value = before.sessions + sessions, before.value + value
+        shares[key] = MovedShare(invoice, sessions, value, subscription, booking)
+
+    for subscription in subscriptions.values():
+        service = subscription.session.service
+        own = [line for line in lines if line.subscription_id == subscription.pk]
+        billed = sum((line_sessions(line, service) for line in own), Decimal(0))
+        left = max(billed - subscription.dates_before, Decimal(0))
+        for line in reversed(own):
+            if left <= 0:
+                break
+            in_line = line_sessions(line, service)
+            sessions = min(left, in_line)
+            left -= sessions
+            take(line, sessions, in_line, subscription=subscription)
+    for line in lines:
+        if line.booking_id in bookings:
+            take(line, line.quantity, line.quantity, booking=bookings[line.booking_id])
+    return list(shares.values())

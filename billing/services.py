@@ -2,8 +2,10 @@
 
 Invoices are built as drafts line by line; issuing numbers them without gaps
 (a counter row locked in the issuing transaction) and freezes them: from then
-on a correction is a void and a new invoice (or a credit on the next one). The
-database refuses edits of issued invoices too (migration 0004's triggers).
+on a correction is a void and a new invoice (or a credit on the next one); the
+one change an issued invoice accepts is a credit appended while it is open
+(``credit_open_invoice``). The database refuses anything else too (migrations
+0004 and 0005's triggers).
 
 Amounts are rounded once, by ``opus.lib.money.round_money``, when a line is
 written; totals are sums of rounded amounts and need no second rounding.
@@ -57,6 +59,7 @@ __all__ = [  # the API other apps call
     "charge_card",
     "close_invoice",
     "create_draft",
+    "credit_open_invoice",
     "invoice_totals",
     "issue_invoice",
     "record_payment",
@@ -551,6 +554,63 @@ def _charge_card(invoice, payment_method, key, actor) -> Payment:
         actor=actor,
     )
     return payment
+
+
+@transaction.atomic
+def credit_open_invoice(
+    *,
+    invoice: Invoice,
+    amount,
+    reason: str,
+    description: str,
+    subscription=None,
+    booking=None,
+    actor=None,
+) -> InvoiceLine:
+    """Money no longer owed on an open invoice (sessions moved to another payer):
+    a credit line appended to it, never more than its balance. What was billed is
+    not touched; the total drops by the amount. When nothing is left to pay the
+    invoice is paid, as when a payment settles it (and as a zero total is issued)."""
+    require_billing_actor(actor)
+    locked = _lock_open(invoice, "a credit is added")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BusinessRuleError("Give a reason for the credit.", field="reason")
+    if not (description or "").strip():
+        raise BusinessRuleError("Describe the credit.", field="description")
+    value = _money(amount, locked.currency, field="amount", label="credit")
+    if value <= 0:
+        raise BusinessRuleError("A credit is more than zero.", field="amount")
+    balance = locked.total - amount_paid(locked)
+    if value > balance:
+        raise BusinessRuleError(
+            f"The credit is larger than the balance of {locked.display_number} "
+            f"({format_money(balance, locked.currency)}).",
+            field="amount",
+        )
+    line = _add_line(
+        invoice,
+        locked,
+        kind=InvoiceLine.Kind.CREDIT,
+        description=description.strip()[:300],
+        unit_price=value,
+        amount=value,
+        reason=reason[:300],
+        subscription=subscription,
+        booking=booking,
+    )
+    _settle_if_paid(locked)
+    invoice.status = locked.status
+    record_event(
+        client=locked.payer,
+        kind=ClientEvent.Kind.INVOICE,
+        summary=(
+            f"Credit of {format_money(value, locked.currency)} on {locked.display_number}: "
+            f"{line.description}" + (" (now paid)" if locked.status == Invoice.Status.PAID else "")
+        ),
+        actor=actor,
+    )
+    return line
 
 
 @transaction.atomic

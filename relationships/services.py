@@ -3,10 +3,12 @@ first party when a client asks, and booking under a relationship."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from django.db import IntegrityError, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from clients.models import Client, ClientEvent
@@ -418,12 +420,25 @@ class ComingUnderOld:
     def count(self) -> int:
         return len(self.bookings) + len(self.subscriptions)
 
+    def chosen(self, *, booking_ids, subscription_ids) -> ComingUnderOld:
+        """The same list narrowed to a selection (ids as posted by the form)."""
+        bookings, subscriptions = set(booking_ids), set(subscription_ids)
+        return ComingUnderOld(
+            self.old,
+            [b for b in self.bookings if b.pk in bookings],
+            [s for s in self.subscriptions if s.pk in subscriptions],
+        )
+
 
 def coming_under_old(relationship: Relationship) -> ComingUnderOld:
     """The coming sessions still booked under the relationship this one replaced."""
     from scheduling.models import Booking, Subscription
 
-    old = Relationship.objects.filter(replaced_by=relationship).first()
+    old = (
+        Relationship.objects.filter(replaced_by=relationship)
+        .select_related("payer", "attendee")
+        .first()
+    )
     if old is None:
         return ComingUnderOld(None, [], [])
     now = timezone.now()
@@ -441,10 +456,14 @@ def coming_under_old(relationship: Relationship) -> ComingUnderOld:
 
 
 def _with_coming_dates(subscriptions):
-    """Subscriptions that still cover a coming date, annotated with the first one."""
+    """Subscriptions that still cover a coming date, annotated with the first one
+    (``next_date``: where a rebooked subscription is cut over) and with how many of
+    their dates come before it (``dates_before``: those stay with the old payer,
+    attended or not)."""
     from django.db.models import OuterRef, Q, Subquery
 
     from scheduling.models import SessionDate
+    from scheduling.selectors import count_dates_before
 
     next_date = (
         SessionDate.objects.filter(
@@ -455,53 +474,251 @@ def _with_coming_dates(subscriptions):
         .order_by("date")
         .values("date")[:1]
     )
-    return subscriptions.annotate(next_date=Subquery(next_date)).filter(
-        Q(end_date__isnull=True) | Q(end_date__gt=models.F("next_date")),
-        next_date__isnull=False,
+    return (
+        subscriptions.annotate(next_date=Subquery(next_date))
+        .filter(
+            Q(end_date__isnull=True) | Q(end_date__gt=models.F("next_date")),
+            next_date__isnull=False,
+        )
+        .annotate(dates_before=count_dates_before(OuterRef("next_date"), skip_absences=False))
     )
+
+
+# --- what moving them means for the old payer's money ------------------------------------------
+REBOOK_CREDIT_REASON = "Sessions rebooked under the attendee's first-party relationship"
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A credit line to add to an open invoice of the old payer."""
+
+    share: object  # billing.selectors.MovedShare
+    amount: Decimal
+    description: str
+
+
+@dataclass(frozen=True)
+class InvoiceMoneyBack:
+    """One invoice of the old payer that billed moved sessions: what is credited on
+    it (while it is open) and what was already paid for them (to be refunded)."""
+
+    invoice: object
+    value: Decimal
+    credits: list
+    refund: Decimal
+
+    @property
+    def credited(self) -> Decimal:
+        return sum((c.amount for c in self.credits), Decimal(0))
+
+    @property
+    def settles(self) -> bool:
+        """The credits clear what was left to pay: the invoice becomes paid."""
+        return bool(self.credits) and self.credited == self.invoice.balance
+
+
+@dataclass(frozen=True)
+class OldPayerMoney:
+    """What rebooking a selection means for the old payer. The panel shows it before
+    the click and the rebook applies it: one function computes both."""
+
+    payer: Client | None
+    invoices: list = field(default_factory=list)
+    drafts: list = field(default_factory=list)
+
+    def _sum(self, attribute: str) -> dict[str, Decimal]:
+        sums: dict[str, Decimal] = {}
+        for item in self.invoices:
+            amount = getattr(item, attribute)
+            if amount:
+                currency = item.invoice.currency
+                sums[currency] = sums.get(currency, Decimal(0)) + amount
+        return sums
+
+    @property
+    def credited(self) -> dict[str, Decimal]:
+        return self._sum("credited")
+
+    @property
+    def refund(self) -> dict[str, Decimal]:
+        return self._sum("refund")
+
+    def sentences(self, *, done: bool) -> list[str]:
+        """The preview (``done=False``) and the confirmation say the same things."""
+        if self.payer is None:
+            return []
+        name = self.payer.full_name
+        said = []
+        for item in self.invoices:
+            if item.credits:
+                verb = "credited" if done else "will be credited"
+                settles = (
+                    (", which settles it" if not done else ": it is now paid")
+                    if item.settles
+                    else ""
+                )
+                said.append(
+                    f"{_money_text({item.invoice.currency: item.credited})} {verb} on "
+                    f"{name}'s open invoice {item.invoice.display_number}{settles}."
+                )
+        refund = self.refund
+        if refund:
+            numbers = ", ".join(i.invoice.display_number for i in self.invoices if i.refund)
+            said.append(
+                f"{_money_text(refund)} paid by {name} for moved sessions is to be refunded "
+                f"({numbers})."
+            )
+        for draft in self.drafts:
+            said.append(
+                f"{draft.display_number} (not issued) to {name} still bills some of these "
+                "sessions: it is left as it is, so remove them from it before issuing it."
+            )
+        if not said:
+            said.append(
+                f"Nothing was billed to {name} for these sessions: nothing to credit or refund."
+            )
+        return said
+
+
+def _money_text(sums: dict[str, Decimal]) -> str:
+    from opus.lib.money import format_money
+
+    return " and ".join(format_money(amount, currency) for currency, amount in sums.items())
+
+
+def _sessions_text(count: Decimal) -> str:
+    number = f"{count.normalize():f}"
+    return f"{number} session" if count == 1 else f"{number} sessions"
+
+
+def _credit_description(share, attendee: Client) -> str:
+    if share.subscription is not None:
+        subscription = share.subscription
+        return (
+            f"Credit: {_sessions_text(share.sessions)} of {subscription.session.service.name} "
+            f"moved to {attendee.full_name}'s own account from "
+            f"{subscription.next_date:%-d %b %Y}"
+        )
+    session_date = share.booking.session_date
+    return (
+        f"Credit: {session_date.session.service.name} on {session_date.date:%a %-d %b %Y} "
+        f"moved to {attendee.full_name}'s own account"
+    )
+
+
+def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> OldPayerMoney:
+    """For the chosen subscriptions (annotated by ``_with_coming_dates``) and
+    bookings under ``old``: what the old payer was billed for the moved sessions
+    (``billing.selectors.billed_for_moved``), and what becomes of it.
+
+    - open invoice: the moved value is credited on it, up to its balance (a
+      credit line; at zero balance it is paid, per billing's rules);
+    - what was already paid for them (on a paid invoice, or the part of an open
+      invoice's payments the balance cannot absorb) is to be refunded: Opus keeps
+      no client credit balance, so it is recorded in the payer's history and said
+      to the user; never more than was paid on that invoice;
+    - drafts are left to the user (listed); void and closed invoices expect nothing.
+    """
+    from billing.models import Invoice
+    from billing.selectors import billed_for_moved
+
+    if old is None:
+        return OldPayerMoney(None)
+    shares = billed_for_moved(subscriptions=subscriptions, bookings=bookings)
+    by_invoice: dict[int, list] = {}
+    for share in shares:
+        by_invoice.setdefault(share.invoice.pk, []).append(share)
+    invoices, drafts = [], []
+    for invoice_shares in by_invoice.values():
+        invoice = invoice_shares[0].invoice
+        if invoice.status == Invoice.Status.DRAFT:
+            drafts.append(invoice)
+            continue
+        value = sum((share.value for share in invoice_shares), Decimal(0))
+        credits = []
+        left = invoice.balance if invoice.status == Invoice.Status.OPEN else Decimal(0)
+        for share in invoice_shares:
+            amount = min(share.value, left)
+            if amount > 0:
+                left -= amount
+                credits.append(Credit(share, amount, _credit_description(share, old.attendee)))
+        credited = sum((credit.amount for credit in credits), Decimal(0))
+        refund = min(value - credited, invoice.paid_amount)
+        if credits or refund > 0:
+            invoices.append(InvoiceMoneyBack(invoice, value, credits, refund))
+    return OldPayerMoney(old.payer, invoices, drafts)
+
+
+@dataclass(frozen=True)
+class Rebooked:
+    moved: int
+    money: OldPayerMoney
 
 
 @transaction.atomic
 def rebook_coming_sessions(
     *, relationship: Relationship, actor, booking_ids: list[int], subscription_ids: list[int]
-) -> int:
+) -> Rebooked:
     """Cancel the chosen coming sessions under the old relationship and book them
     under this one, in one step: all of them or none. Past sessions and their
-    invoices stay with the old payer; nothing new is charged to the old payer."""
+    invoices stay with the old payer; nothing is charged to the old payer for the
+    moved ones afterwards: what their open invoices billed for them is credited,
+    and what they already paid for them is recorded as to be refunded."""
+    from billing import services as billing
+    from billing.models import Invoice, InvoiceLine
     from scheduling.models import Booking, Subscription
 
     relationship = _lock_relationship(relationship.pk)
     reason = booking_block(relationship)
     if reason:
         raise BusinessRuleError(reason)
-    old = Relationship.objects.filter(replaced_by=relationship).first()
+    old = (
+        Relationship.objects.filter(replaced_by=relationship)
+        .select_related("payer", "attendee")
+        .first()
+    )
     if old is None:
         raise BusinessRuleError("This relationship did not replace another one.")
     if not booking_ids and not subscription_ids:
         raise BusinessRuleError("Choose at least one session to rebook.")
     now = timezone.now()
     bookings = list(
-        Booking.objects.select_for_update()
+        Booking.objects.select_for_update(of=("self",))
         .filter(
             pk__in=booking_ids,
             relationship=old,
             status=Booking.Status.BOOKED,
             session_date__starts_at__gte=now,
         )
+        .select_related("session_date__session__service")
         .order_by("pk")
     )
     subscriptions = list(
         _with_coming_dates(
-            Subscription.objects.select_for_update().filter(
+            Subscription.objects.select_for_update(of=("self",)).filter(
                 pk__in=subscription_ids, relationship=old
             )
-        ).order_by("pk")
+        )
+        .select_related("session__service")
+        .order_by("pk")
     )
     if len(bookings) != len(set(booking_ids)) or len(subscriptions) != len(set(subscription_ids)):
         raise BusinessRuleError(
             "Some of the chosen sessions were moved or have passed meanwhile: "
             "nothing was changed. Check the list and try again."
         )
+    # the old payer's invoices that bill them, locked (a payment waits) before reading
+    list(
+        Invoice.objects.select_for_update()
+        .filter(
+            pk__in=InvoiceLine.objects.filter(
+                Q(subscription__in=subscriptions) | Q(booking__in=bookings)
+            ).values("invoice_id")
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    money = old_payer_money(old=old, subscriptions=subscriptions, bookings=bookings)
     for booking in bookings:
         booking.status = Booking.Status.CANCELLED
         booking.cancelled_at = now
@@ -531,6 +748,7 @@ def rebook_coming_sessions(
             currency=subscription.currency,
             created_by=actor,
         )
+    _settle_old_payer(money, actor=actor, billing=billing)
     moved = len(bookings) + len(subscriptions)
     record_event(
         client=relationship.attendee,
@@ -538,4 +756,44 @@ def rebook_coming_sessions(
         summary=f"{moved} coming session(s) rebooked under the first-party relationship",
         actor=actor,
     )
-    return moved
+    return Rebooked(moved, money)
+
+
+def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
+    """Apply what ``old_payer_money`` worked out. The credits are the system's
+    (as a booking's invoice is): a practitioner may rebook, changing invoices is
+    staff's; the history says who rebooked."""
+    from opus.lib.money import format_money
+
+    for item in money.invoices:
+        for credit in item.credits:
+            billing.credit_open_invoice(
+                invoice=item.invoice,
+                amount=credit.amount,
+                reason=REBOOK_CREDIT_REASON,
+                description=credit.description,
+                subscription=credit.share.subscription,
+                booking=credit.share.booking,
+                actor=None,
+            )
+        if item.refund:
+            record_event(
+                client=money.payer,
+                kind=ClientEvent.Kind.PAYMENT,
+                summary=(
+                    f"{format_money(item.refund, item.invoice.currency)} paid by "
+                    f"{money.payer.full_name} on {item.invoice.display_number} for moved "
+                    "sessions is to be refunded (rebooked under the attendee's own account)"
+                ),
+                actor=actor,
+            )
+    for draft in money.drafts:
+        record_event(
+            client=money.payer,
+            kind=ClientEvent.Kind.INVOICE,
+            summary=(
+                f"{draft.display_number} (not issued) still bills sessions rebooked under "
+                "the attendee's own account: remove them before issuing it"
+            ),
+            actor=actor,
+        )

@@ -55,9 +55,12 @@ def relationship_list(request):
 
 @require_GET
 def relationship_detail(request, pk: int):
+    """The relationship's page; as an htmx fragment, the rebooking preview for the
+    sessions ticked (the checkboxes ask for it as they change)."""
     relationship = _visible(request, pk)
     context = _detail_context(request, relationship)
-    return render(request, "relationships/detail.html", context)
+    template = page_or_fragment(request, "relationships/detail.html", "rebook-preview")
+    return render(request, template, context)
 
 
 def _detail_context(request, relationship: Relationship) -> dict:
@@ -75,8 +78,38 @@ def _detail_context(request, relationship: Relationship) -> dict:
         "migration_block": services.migration_block(relationship, today=today),
         "draft": draft,
         "booking_block": services.booking_block(relationship),
-        "coming_under_old": services.coming_under_old(relationship),
+        **_rebook_context(request, relationship),
         **page,
+    }
+
+
+def _rebook_context(request, relationship: Relationship) -> dict:
+    """The sessions still under the old relationship, which of them are ticked (all,
+    unless the form says otherwise) and what moving those means for the old payer."""
+    coming = services.coming_under_old(relationship)
+    if not coming.count:
+        return {"coming_under_old": coming, "rebook_money": None}
+    if request.GET.get("chosen"):
+        chosen = coming.chosen(
+            booking_ids=_ids(request.GET.getlist("booking")),
+            subscription_ids=_ids(request.GET.getlist("subscription")),
+        )
+    else:
+        chosen = coming
+    money = services.old_payer_money(
+        old=coming.old, subscriptions=chosen.subscriptions, bookings=chosen.bookings
+    )
+    return {
+        "coming_under_old": coming,
+        "rebook_chosen": chosen,
+        "chosen_bookings": {b.pk for b in chosen.bookings},
+        "chosen_subscriptions": {s.pk for s in chosen.subscriptions},
+        "rebook_money": money,
+        "rebook_preview": (
+            money.sentences(done=False)
+            if chosen.count
+            else ["Choose at least one session to rebook."]
+        ),
     }
 
 
@@ -226,7 +259,7 @@ def create_session(request, pk: int):
 def rebook(request, pk: int):
     relationship = _visible(request, pk)
     try:
-        moved = services.rebook_coming_sessions(
+        result = services.rebook_coming_sessions(
             relationship=relationship,
             actor=request.user,
             booking_ids=_ids(request.POST.getlist("booking")),
@@ -237,8 +270,13 @@ def rebook(request, pk: int):
     else:
         messages.success(
             request,
-            f"{moved} coming session(s) moved: "
-            f"{relationship.attendee.full_name} pays for them now.",
+            " ".join(
+                [
+                    f"{result.moved} coming session(s) moved: "
+                    f"{relationship.attendee.full_name} pays for them now.",
+                    *result.money.sentences(done=True),
+                ]
+            ),
         )
     if is_fragment_request(request):
         return HttpResponseClientRedirect(relationship.get_absolute_url())

@@ -47,6 +47,30 @@ def with_enrolment(queryset):
     )
 
 
+def count_dates_before(end, *, skip_absences: bool):
+    """For annotating subscriptions: how many of their session dates, not cancelled,
+    fall from their first date up to (not including) ``end``, a date or an
+    expression such as ``OuterRef("next_date")``. With ``skip_absences`` the dates
+    the client was unenrolled from alone are left out (they were not attended)."""
+    dates = SessionDate.objects.filter(
+        session_id=OuterRef("session_id"),
+        date__gte=OuterRef("first_date"),
+        date__lt=end,
+        cancelled=False,
+    )
+    if skip_absences:
+        dates = dates.exclude(
+            Exists(
+                DateAbsence.objects.filter(
+                    subscription_id=OuterRef(OuterRef("pk")), session_date_id=OuterRef("pk")
+                )
+            )
+        )
+    return Coalesce(
+        Subquery(dates.order_by().values("session_id").annotate(n=Count("pk")).values("n")), 0
+    )
+
+
 def schedule_dates(user, *, start: date, end: date, practitioner=None, service=None, room=None):
     """Session dates visible to ``user`` from ``start`` up to (not including) ``end``."""
     dates = SessionDate.objects.visible_to(user).filter(date__gte=start, date__lt=end)

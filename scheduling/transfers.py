@@ -20,6 +20,7 @@ from django.utils import timezone
 from billing import selectors as billing_selectors
 from billing import services as billing
 from billing.models import Invoice, InvoiceLine, Payment
+from billing.selectors import line_sessions
 from clients.models import ClientEvent
 from clients.services import record_event
 from opus.lib.errors import BusinessRuleError
@@ -34,7 +35,7 @@ from scheduling.models import (
     TransferDraft,
 )
 from scheduling.permissions import can_transfer
-from scheduling.selectors import with_enrolment
+from scheduling.selectors import count_dates_before, with_enrolment
 
 FINISH_PAY_NOW = "pay_now"
 FINISH_PAY_LATER = "pay_later"
@@ -146,22 +147,15 @@ def unused_value(subscription: Subscription, end_date: date) -> Unused:
     paid_lines = InvoiceLine.objects.filter(
         subscription=subscription, kind=InvoiceLine.Kind.CHARGE, invoice__status=Invoice.Status.PAID
     )
+    paid_sessions = sum((line_sessions(line, service) for line in paid_lines), Decimal(0))
+    per_session = subscription.price
     if service.billing_basis == Service.BillingBasis.MONTHLY:
-        per_month = Decimal(service.sessions_per_month or 1)
-        paid_sessions = sum((line.quantity * per_month for line in paid_lines), Decimal(0))
-        per_session = subscription.price / per_month
-    else:
-        paid_sessions = sum((line.quantity for line in paid_lines), Decimal(0))
-        per_session = subscription.price
+        per_session = subscription.price / Decimal(service.sessions_per_month or 1)
     attended = (
-        SessionDate.objects.filter(
-            session_id=subscription.session_id,
-            date__gte=subscription.first_date,
-            date__lt=end_date,
-            cancelled=False,
-        )
-        .exclude(absences__subscription=subscription)
-        .count()
+        Subscription.objects.filter(pk=subscription.pk)
+        .annotate(attended=count_dates_before(end_date, skip_absences=True))
+        .values_list("attended", flat=True)
+        .get()
     )
     sessions = max(paid_sessions - attended, Decimal(0))
     return Unused(

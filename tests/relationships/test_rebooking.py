@@ -70,13 +70,13 @@ def test_the_coming_sessions_under_the_old_relationship_are_listed(migrated):
 
 def test_rebooking_moves_them_all_and_leaves_the_past_with_the_old_payer(migrated, therapist):
     new, old = migrated["new"], migrated["old"]
-    moved = services.rebook_coming_sessions(
+    result = services.rebook_coming_sessions(
         relationship=new,
         actor=therapist,
         booking_ids=[b.pk for b in migrated["coming"]],
         subscription_ids=[migrated["subscription"].pk],
     )
-    assert moved == 3
+    assert result.moved == 3
     for booking in migrated["coming"]:
         booking.refresh_from_db()
         assert booking.status == "cancelled" and booking.rebooked_as.relationship == new

@@ -1,0 +1,243 @@
+"""Rebooking is honest about money for the old payer: what their open invoices
+billed for the moved sessions is credited, what they already paid is recorded as
+to be refunded, and the past stays theirs. On PostgreSQL, with the real triggers."""
+
+from decimal import Decimal
+
+import pytest
+
+from billing import services as billing
+from billing.models import InvoiceLine
+from clients.models import ClientEvent
+from opus.lib.errors import BusinessRuleError
+from opus.lib.money import round_money
+from relationships import services
+from scheduling.models import Booking, DateAbsence, Service
+from tests.relationships.conftest import bill
+
+pytestmark = pytest.mark.django_db
+
+
+def rebook(world, actor, *, subscription=True, bookings=None):
+    return services.rebook_coming_sessions(
+        relationship=world["new"],
+        actor=actor,
+        booking_ids=[b.pk for b in (world["bookings"] if bookings is None else bookings)],
+        subscription_ids=[world["subscription"].pk] if subscription else [],
+    )
+
+
+def credits_on(invoice):
+    return list(InvoiceLine.objects.filter(invoice=invoice, kind="credit"))
+
+
+def refund_events(world):
+    return list(
+        ClientEvent.objects.filter(client=world["payer"], summary__contains="to be refunded")
+    )
+
+
+def test_an_open_invoice_is_credited_exactly_what_it_billed_for_the_moved_sessions(
+    world, therapist
+):
+    sub = world["subscription"]
+    invoice = bill(world, (6, "30.00", {"subscription": sub}))  # 3 past + 3 coming
+    number = invoice.number
+    result = rebook(world, therapist, bookings=[])
+    invoice.refresh_from_db()
+    (line,) = credits_on(invoice)
+    cut_over = world["cut_over"]
+    assert line.amount == Decimal("90.00") and line.subscription_id == sub.pk
+    assert line.description == (
+        f"Credit: 3 sessions of Piano moved to Sam Rivera's own account from {cut_over:%-d %b %Y}"
+    )
+    assert line.reason
+    assert (invoice.number, invoice.status, invoice.total) == (number, "open", Decimal("90.00"))
+    assert result.money.credited == {"GBP": Decimal("90.00")} and result.money.refund == {}
+    assert ClientEvent.objects.filter(
+        client=world["payer"], summary__startswith=f"Credit of £90.00 on {invoice}"
+    ).exists()
+    assert refund_events(world) == []
+
+
+def test_a_credit_that_clears_the_balance_leaves_the_invoice_paid_and_the_rest_to_refund(
+    world, therapist
+):
+    invoice = bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="100.00")
+    result = rebook(world, therapist, bookings=[])
+    invoice.refresh_from_db()
+    (line,) = credits_on(invoice)
+    assert line.amount == Decimal("80.00")  # the balance; 10.00 of the 90.00 was paid
+    assert invoice.status == "paid" and invoice.total == Decimal("100.00")
+    assert result.money.refund == {"GBP": Decimal("10.00")}
+    (event,) = refund_events(world)
+    assert event.summary.startswith(f"£10.00 paid by Oliver Grant on {invoice}")
+
+
+def test_a_booking_billed_alone_is_credited_in_full_and_its_invoice_is_settled(world, therapist):
+    first = world["bookings"][0]
+    invoice = bill(world, (1, "40.00", {"booking": first}))
+    rebook(world, therapist, subscription=False, bookings=[first])
+    invoice.refresh_from_db()
+    (line,) = credits_on(invoice)
+    assert line.amount == Decimal("40.00") and line.booking_id == first.pk
+    assert line.description.startswith("Credit: Guitar on ")
+    assert line.description.endswith("moved to Sam Rivera's own account")
+    assert invoice.status == "paid" and invoice.total == 0
+
+
+def test_what_was_already_paid_is_recorded_as_to_be_refunded(world, therapist):
+    invoice = bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="all")
+    lines_before = invoice.lines.count()
+    result = rebook(world, therapist, bookings=[])
+    invoice.refresh_from_db()
+    assert credits_on(invoice) == [] and invoice.lines.count() == lines_before
+    assert invoice.status == "paid" and invoice.total == Decimal("180.00")
+    (event,) = refund_events(world)
+    assert event.kind == ClientEvent.Kind.PAYMENT and event.actor == therapist
+    assert event.summary.startswith(
+        f"£90.00 paid by Oliver Grant on {invoice} for moved sessions is to be refunded"
+    )
+    assert (
+        f"£90.00 paid by Oliver Grant for moved sessions is to be refunded ({invoice})."
+        in result.money.sentences(done=True)
+    )
+
+
+def test_nothing_is_credited_or_refunded_for_past_sessions(world, therapist):
+    sub = world["subscription"]
+    # a past date the client was unenrolled from still stays with the old payer
+    DateAbsence.objects.create(subscription=sub, session_date=world["past"][1])
+    paid = bill(world, (2, "30.00", {"subscription": sub}), pay="all")
+    open_ = bill(world, (1, "30.00", {"subscription": sub}))
+    result = rebook(world, therapist, bookings=[])
+    assert InvoiceLine.objects.filter(kind="credit").count() == 0
+    assert refund_events(world) == []
+    open_.refresh_from_db()
+    paid.refresh_from_db()
+    assert (open_.status, open_.total, paid.total) == ("open", Decimal(30), Decimal(60))
+    assert result.money.sentences(done=True) == [
+        "Nothing was billed to Oliver Grant for these sessions: nothing to credit or refund."
+    ]
+
+
+def test_the_newest_invoices_are_the_ones_that_billed_the_moved_sessions(world, therapist):
+    sub = world["subscription"]
+    paid = bill(world, (4, "30.00", {"subscription": sub}), pay="all")  # 3 past + 1 coming
+    open_ = bill(world, (4, "30.00", {"subscription": sub}))  # 4 coming
+    rebook(world, therapist, bookings=[])
+    open_.refresh_from_db()
+    assert [c.amount for c in credits_on(open_)] == [Decimal("120.00")]
+    assert open_.status == "paid" and open_.total == 0
+    (event,) = refund_events(world)
+    assert event.summary.startswith(f"£30.00 paid by Oliver Grant on {paid}")
+
+
+def test_only_the_chosen_sessions_are_credited(world, therapist):
+    first, second = world["bookings"]
+    one = bill(world, (1, "40.00", {"booking": first}))
+    two = bill(world, (1, "40.00", {"booking": second}))
+    sub_invoice = bill(world, (6, "30.00", {"subscription": world["subscription"]}))
+    rebook(world, therapist, subscription=False, bookings=[second])
+    for invoice in (one, two, sub_invoice):
+        invoice.refresh_from_db()
+    assert credits_on(one) == [] and credits_on(sub_invoice) == []
+    assert [c.amount for c in credits_on(two)] == [Decimal("40.00")]
+    assert (one.status, one.total) == ("open", Decimal(40))
+    assert sub_invoice.total == Decimal(180)
+
+
+def test_rebooking_twice_credits_once(world, therapist):
+    invoice = bill(
+        world,
+        (6, "30.00", {"subscription": world["subscription"]}),
+        (1, "40.00", {"booking": world["bookings"][0]}),
+    )
+    rebook(world, therapist)
+    with pytest.raises(BusinessRuleError, match="nothing was changed"):
+        rebook(world, therapist)
+    invoice.refresh_from_db()
+    assert [c.amount for c in credits_on(invoice)] == [Decimal("90.00"), Decimal("40.00")]
+    assert invoice.total == Decimal("90.00")
+
+
+def test_a_failure_halfway_leaves_no_credit_and_no_refund_record(world, therapist, monkeypatch):
+    sub_invoice = bill(world, (6, "30.00", {"subscription": world["subscription"]}))
+    paid = bill(world, (1, "40.00", {"booking": world["bookings"][0]}), pay="all")
+    real = services.record_event
+
+    def failing(**kwargs):  # the last write of the rebook: credits and refund notes are done
+        if "rebooked under the first-party" in kwargs["summary"]:
+            raise RuntimeError("database went away")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "record_event", failing)
+    with pytest.raises(RuntimeError):
+        rebook(world, therapist)
+    sub_invoice.refresh_from_db()
+    paid.refresh_from_db()
+    assert InvoiceLine.objects.filter(kind="credit").count() == 0
+    assert (sub_invoice.status, sub_invoice.total) == ("open", Decimal(180))
+    assert refund_events(world) == []
+    assert not ClientEvent.objects.filter(summary__startswith="Credit of").exists()
+    assert Booking.objects.filter(relationship=world["old"], status="booked").count() == 2
+    assert services.coming_under_old(world["new"]).count == 3
+
+
+def test_money_is_decimal_at_the_currency_precision_with_discounts_shared_pro_rata(
+    world, therapist
+):
+    sub = world["subscription"]
+    Service.objects.filter(pk=sub.session.service_id).update(
+        billing_basis="monthly", sessions_per_month=3, price=Decimal(100)
+    )
+    # one month (3 sessions) billed from the last past date: 1 past, 2 moved
+    sub.first_date = world["past"][-1].date
+    sub.save(update_fields=["first_date"])
+    monthly = bill(world, (1, "100.00", {"subscription": sub}))
+    discounted = bill(world, (1, "40.00", {"booking": world["bookings"][0]}), percent="12.5")
+    result = rebook(world, therapist, bookings=world["bookings"][:1])
+    (month_credit,) = credits_on(monthly)
+    (booking_credit,) = credits_on(discounted)
+    assert month_credit.amount == Decimal("66.67")  # 2 x 100/3, rounded once
+    assert booking_credit.amount == Decimal("35.00")  # 40 less 12.5%
+    assert "2 sessions of Piano" in month_credit.description
+    for invoice in (monthly, discounted):
+        invoice.refresh_from_db()
+        totals = billing.invoice_totals(invoice.lines.all())
+        assert invoice.total == totals["total"] == round_money(invoice.total, "GBP")
+        assert isinstance(invoice.total, Decimal)
+    assert monthly.total == Decimal("33.33") and discounted.total == 0
+    for amount in (*result.money.credited.values(), month_credit.amount):
+        assert isinstance(amount, Decimal) and amount == round_money(amount, "GBP")
+
+
+def test_drafts_of_the_old_payer_are_left_to_the_user_and_named(world, therapist):
+    draft = bill(world, (6, "30.00", {"subscription": world["subscription"]}), issue=False)
+    result = rebook(world, therapist, bookings=[])
+    draft.refresh_from_db()
+    assert draft.status == "draft" and draft.lines.count() == 1 and draft.total == Decimal(180)
+    assert result.money.drafts == [draft]
+    assert any(draft.display_number in s for s in result.money.sentences(done=True))
+    assert ClientEvent.objects.filter(
+        client=world["payer"], summary__startswith=f"{draft.display_number} (not issued)"
+    ).exists()
+
+
+def test_the_preview_is_what_the_rebook_does(world, therapist):
+    bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="100.00")
+    bill(world, (1, "40.00", {"booking": world["bookings"][0]}))
+    bill(world, (1, "40.00", {"booking": world["bookings"][1]}), pay="all")
+    coming = services.coming_under_old(world["new"])
+    preview = services.old_payer_money(
+        old=coming.old, subscriptions=coming.subscriptions, bookings=coming.bookings
+    )
+    result = rebook(world, therapist)
+    assert preview.credited == result.money.credited == {"GBP": Decimal("120.00")}
+    assert preview.refund == result.money.refund == {"GBP": Decimal("50.00")}
+    said = [
+        s.replace("will be credited", "credited").replace(", which settles it", ": it is now paid")
+        for s in preview.sentences(done=False)
+    ]
+    assert said == result.money.sentences(done=True) and len(said) == 3
+    assert sum(c.amount for c in InvoiceLine.objects.filter(kind="credit")) == Decimal(120)
