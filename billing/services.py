@@ -230,7 +230,9 @@ def add_discount(*, invoice: Invoice, reason: str, amount=None, percent=None) ->
 
 
 @transaction.atomic
-def add_credit(*, invoice: Invoice, amount, reason: str, description: str = "") -> InvoiceLine:
+def add_credit(
+    *, invoice: Invoice, amount, reason: str, description: str = "", subscription=None, booking=None
+) -> InvoiceLine:
     """Money owed back to the payer and set against this invoice (for example the
     unused value of a subscription left in a transfer). Never more than what is
     left to pay: the total does not go below zero."""
@@ -256,6 +258,8 @@ def add_credit(*, invoice: Invoice, amount, reason: str, description: str = "") 
         unit_price=value,
         amount=value,
         reason=reason[:300],
+        subscription=subscription,
+        booking=booking,
     )
 
 

@@ -512,9 +512,13 @@ class InvoiceMoneyBack:
         return sum((c.amount for c in self.credits), Decimal(0))
 
     @property
+    def is_draft(self) -> bool:
+        return self.invoice.status == "draft"
+
+    @property
     def settles(self) -> bool:
-        """The credits clear what was left to pay: the invoice becomes paid."""
-        return bool(self.credits) and self.credited == self.invoice.balance
+        """The credits clear what was left to pay on an open invoice: it becomes paid."""
+        return bool(self.credits) and not self.is_draft and self.credited == self.invoice.balance
 
 
 @dataclass(frozen=True)
@@ -524,7 +528,6 @@ class OldPayerMoney:
 
     payer: Client | None
     invoices: list = field(default_factory=list)
-    drafts: list = field(default_factory=list)
 
     def _sum(self, attribute: str) -> dict[str, Decimal]:
         sums: dict[str, Decimal] = {}
@@ -557,9 +560,10 @@ class OldPayerMoney:
                     if item.settles
                     else ""
                 )
+                which = "draft invoice (not issued yet)" if item.is_draft else "open invoice"
                 said.append(
                     f"{_money_text({item.invoice.currency: item.credited})} {verb} on "
-                    f"{name}'s open invoice {item.invoice.display_number}{settles}."
+                    f"{name}'s {which} {item.invoice.display_number}{settles}."
                 )
         refund = self.refund
         if refund:
@@ -567,11 +571,6 @@ class OldPayerMoney:
             said.append(
                 f"{_money_text(refund)} paid by {name} for moved sessions is to be refunded "
                 f"({numbers})."
-            )
-        for draft in self.drafts:
-            said.append(
-                f"{draft.display_number} (not issued) to {name} still bills some of these "
-                "sessions: it is left as it is, so remove them from it before issuing it."
             )
         if not said:
             said.append(
@@ -617,7 +616,8 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
       invoice's payments the balance cannot absorb) is to be refunded: Opus keeps
       no client credit balance, so it is recorded in the payer's history and said
       to the user; never more than was paid on that invoice;
-    - drafts are left to the user (listed); void and closed invoices expect nothing.
+    - a draft is credited the same way, so that issuing it later charges nothing
+      for them; void and closed invoices expect nothing.
     """
     from billing.models import Invoice
     from billing.selectors import billed_for_moved
@@ -628,15 +628,15 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
     by_invoice: dict[int, list] = {}
     for share in shares:
         by_invoice.setdefault(share.invoice.pk, []).append(share)
-    invoices, drafts = [], []
+    invoices = []
     for invoice_shares in by_invoice.values():
         invoice = invoice_shares[0].invoice
-        if invoice.status == Invoice.Status.DRAFT:
-            drafts.append(invoice)
-            continue
         value = sum((share.value for share in invoice_shares), Decimal(0))
         credits = []
-        left = invoice.balance if invoice.status == Invoice.Status.OPEN else Decimal(0)
+        left = {
+            Invoice.Status.OPEN: invoice.balance,
+            Invoice.Status.DRAFT: invoice.total,  # nothing is paid on a draft
+        }.get(invoice.status, Decimal(0))
         for share in invoice_shares:
             amount = min(share.value, left)
             if amount > 0:
@@ -646,7 +646,7 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
         refund = min(value - credited, invoice.paid_amount)
         if credits or refund > 0:
             invoices.append(InvoiceMoneyBack(invoice, value, credits, refund))
-    return OldPayerMoney(old.payer, invoices, drafts)
+    return OldPayerMoney(old.payer, invoices)
 
 
 @dataclass(frozen=True)
@@ -767,14 +767,28 @@ def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
 
     for item in money.invoices:
         for credit in item.credits:
-            billing.credit_open_invoice(
-                invoice=item.invoice,
-                amount=credit.amount,
-                reason=REBOOK_CREDIT_REASON,
-                description=credit.description,
-                subscription=credit.share.subscription,
-                booking=credit.share.booking,
-                actor=None,
+            line = {
+                "invoice": item.invoice,
+                "amount": credit.amount,
+                "reason": REBOOK_CREDIT_REASON,
+                "description": credit.description,
+                "subscription": credit.share.subscription,
+                "booking": credit.share.booking,
+            }
+            if item.is_draft:  # not issued: the credit simply goes on it
+                billing.add_credit(**line)
+            else:
+                billing.credit_open_invoice(**line, actor=None)
+        if item.is_draft and item.credits:
+            record_event(
+                client=money.payer,
+                kind=ClientEvent.Kind.INVOICE,
+                summary=(
+                    f"Credit of {format_money(item.credited, item.invoice.currency)} on "
+                    f"{item.invoice.display_number} (not issued yet) for sessions rebooked "
+                    "under the attendee's own account"
+                ),
+                actor=actor,
             )
         if item.refund:
             record_event(
@@ -787,13 +801,3 @@ def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
                 ),
                 actor=actor,
             )
-    for draft in money.drafts:
-        record_event(
-            client=money.payer,
-            kind=ClientEvent.Kind.INVOICE,
-            summary=(
-                f"{draft.display_number} (not issued) still bills sessions rebooked under "
-                "the attendee's own account: remove them before issuing it"
-            ),
-            actor=actor,
-        )

@@ -212,15 +212,22 @@ def test_money_is_decimal_at_the_currency_precision_with_discounts_shared_pro_ra
         assert isinstance(amount, Decimal) and amount == round_money(amount, "GBP")
 
 
-def test_drafts_of_the_old_payer_are_left_to_the_user_and_named(world, therapist):
+def test_a_draft_of_the_old_payer_is_credited_so_issuing_it_charges_nothing_for_them(
+    world, therapist
+):
     draft = bill(world, (6, "30.00", {"subscription": world["subscription"]}), issue=False)
     result = rebook(world, therapist, bookings=[])
     draft.refresh_from_db()
-    assert draft.status == "draft" and draft.lines.count() == 1 and draft.total == Decimal(180)
-    assert result.money.drafts == [draft]
-    assert any(draft.display_number in s for s in result.money.sentences(done=True))
+    moved = result.money.invoices[0]
+    assert draft.status == "draft" and moved.is_draft and not moved.settles
+    credit = draft.lines.get(kind="credit")
+    assert credit.subscription_id == world["subscription"].pk
+    assert draft.total == Decimal(180) - credit.amount and credit.amount > 0
+    assert result.money.refund == {}
+    said = result.money.sentences(done=True)
+    assert any("draft invoice (not issued yet)" in s and draft.display_number in s for s in said)
     assert ClientEvent.objects.filter(
-        client=world["payer"], summary__startswith=f"{draft.display_number} (not issued)"
+        client=world["payer"], summary__contains=f"{draft.display_number} (not issued yet)"
     ).exists()
 
 
