@@ -206,14 +206,19 @@ def card_panel_context(client, user) -> dict:
 # --- what a payer was billed for sessions moved away from them --------------------------------
 
 
-def line_sessions(line, service) -> Decimal:
-    """How many sessions a charge line bills: its quantity, or for a monthly
-    service its months times the service's sessions a month."""
+def sessions_per_unit(service) -> Decimal:
+    """How many sessions one unit of a charge bills: one, or for a monthly service
+    (billed by the month) its sessions a month."""
     from scheduling.models import Service
 
     if service.billing_basis == Service.BillingBasis.MONTHLY:
-        return line.quantity * Decimal(service.sessions_per_month or 1)
-    return line.quantity
+        return Decimal(service.sessions_per_month or 1)
+    return Decimal(1)
+
+
+def line_sessions(line, service) -> Decimal:
+    """How many sessions a charge line bills."""
+    return line.quantity * sessions_per_unit(service)
 
 
 @dataclass(frozen=True)

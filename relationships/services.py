@@ -506,6 +506,12 @@ class InvoiceMoneyBack:
     value: Decimal
     credits: list
     refund: Decimal
+    shares: list = field(default_factory=list)  # billing.selectors.MovedShare, per session
+
+    @property
+    def returned(self) -> Decimal:
+        """What the old payer no longer pays for the moved sessions."""
+        return self.credited + self.refund
 
     @property
     def credited(self) -> Decimal:
@@ -522,12 +528,64 @@ class InvoiceMoneyBack:
 
 
 @dataclass(frozen=True)
+class TakenOver:
+    """What the attendee is billed for moved sessions: exactly what the old payer
+    no longer pays for them, so that the practice is paid once for each."""
+
+    currency: str
+    amount: Decimal
+    sessions: Decimal
+    from_invoice: object
+    subscription: object = None  # the old one (rebooking creates its successor)
+    booking: object = None
+
+
+@dataclass(frozen=True)
 class OldPayerMoney:
-    """What rebooking a selection means for the old payer. The panel shows it before
-    the click and the rebook applies it: one function computes both."""
+    """What rebooking a selection means for the old payer, and so for the attendee.
+    The panel shows it before the click and the rebook applies it: one function
+    computes both."""
 
     payer: Client | None
     invoices: list = field(default_factory=list)
+    attendee: Client | None = None
+
+    def taken_over(self) -> list[TakenOver]:
+        """Each invoice's returned money shared over its moved sessions by value,
+        the last share taking the rounding remainder."""
+        from opus.lib.money import round_money
+
+        taken = []
+        for item in self.invoices:
+            returned, currency = item.returned, item.invoice.currency
+            if returned <= 0 or item.value <= 0:
+                continue
+            left = returned
+            for i, share in enumerate(item.shares):
+                last = i == len(item.shares) - 1
+                amount = (
+                    left if last else round_money(returned * share.value / item.value, currency)
+                )
+                left -= amount
+                if amount > 0:
+                    taken.append(
+                        TakenOver(
+                            currency,
+                            amount,
+                            share.sessions,
+                            item.invoice,
+                            share.subscription,
+                            share.booking,
+                        )
+                    )
+        return taken
+
+    @property
+    def billed_to_attendee(self) -> dict[str, Decimal]:
+        sums: dict[str, Decimal] = {}
+        for item in self.taken_over():
+            sums[item.currency] = sums.get(item.currency, Decimal(0)) + item.amount
+        return sums
 
     def _sum(self, attribute: str) -> dict[str, Decimal]:
         sums: dict[str, Decimal] = {}
@@ -576,6 +634,10 @@ class OldPayerMoney:
             said.append(
                 f"Nothing was billed to {name} for these sessions: nothing to credit or refund."
             )
+        billed = self.billed_to_attendee
+        if billed and self.attendee is not None:
+            verb = "is invoiced" if done else "will be invoiced"
+            said.append(f"{self.attendee.full_name} {verb} {_money_text(billed)} for them instead.")
         return said
 
 
@@ -645,8 +707,8 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
         credited = sum((credit.amount for credit in credits), Decimal(0))
         refund = min(value - credited, invoice.paid_amount)
         if credits or refund > 0:
-            invoices.append(InvoiceMoneyBack(invoice, value, credits, refund))
-    return OldPayerMoney(old.payer, invoices)
+            invoices.append(InvoiceMoneyBack(invoice, value, credits, refund, invoice_shares))
+    return OldPayerMoney(old.payer, invoices, old.attendee)
 
 
 @dataclass(frozen=True)
@@ -733,12 +795,13 @@ def rebook_coming_sessions(
             created_by=actor,
         )
         booking.save(update_fields=["rebooked_as"])
+    successors = {}
     for subscription in subscriptions:
         switch_on = subscription.next_date
         new_end = subscription.end_date
         subscription.end_date = switch_on
         subscription.save(update_fields=["end_date"])
-        Subscription.objects.create(
+        successors[subscription.pk] = Subscription.objects.create(
             client=subscription.client,
             session_id=subscription.session_id,
             relationship=relationship,
@@ -749,6 +812,13 @@ def rebook_coming_sessions(
             created_by=actor,
         )
     _settle_old_payer(money, actor=actor, billing=billing)
+    _bill_attendee(
+        money,
+        relationship=relationship,
+        subscriptions=successors,
+        bookings={b.pk: b.rebooked_as for b in bookings},
+        billing=billing,
+    )
     moved = len(bookings) + len(subscriptions)
     record_event(
         client=relationship.attendee,
@@ -801,3 +871,62 @@ def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
                 ),
                 actor=actor,
             )
+
+
+def _bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, bookings, billing):
+    """One invoice per currency to the new payer for what the old payer was relieved
+    of, each line linked to the rebooked subscription or booking. Issued by the
+    system, as "Create Session" issues a booking's invoice."""
+    by_currency: dict[str, list[TakenOver]] = {}
+    for item in money.taken_over():
+        by_currency.setdefault(item.currency, []).append(item)
+    for currency, items in by_currency.items():
+        invoice = billing.create_draft(
+            payer=relationship.payer, relationship=relationship, actor=None, currency=currency
+        )
+        for item in items:
+            quantity, unit_price = _line_for(item)
+            billing.add_charge(
+                invoice=invoice,
+                description=_taken_over_description(item, money.payer),
+                quantity=quantity,
+                unit_price=unit_price,
+                subscription=subscriptions.get(getattr(item.subscription, "pk", None)),
+                booking=bookings.get(getattr(item.booking, "pk", None)),
+            )
+        billing.issue_invoice(invoice=invoice, actor=None)
+
+
+def _line_for(item: TakenOver) -> tuple[Decimal, Decimal]:
+    """Quantity and unit price that bill exactly ``item.amount``, in the units the
+    service bills by (sessions, or months for a monthly service), so that a later
+    transfer counts the sessions paid for right. Should the price per unit not be
+    exact in the currency, one line of the whole amount is billed instead."""
+    from billing.selectors import sessions_per_unit
+    from opus.lib.money import round_money
+
+    service = (
+        item.subscription.session.service
+        if item.subscription is not None
+        else item.booking.session_date.session.service
+    )
+    units = item.sessions / sessions_per_unit(service)
+    if units == units.quantize(Decimal("0.01")) and units > 0:
+        unit_price = round_money(item.amount / units, item.currency)
+        if round_money(unit_price * units, item.currency) == item.amount:
+            return units, unit_price
+    return Decimal(1), item.amount
+
+
+def _taken_over_description(item: TakenOver, old_payer: Client) -> str:
+    if item.subscription is not None:
+        what = (
+            f"{item.subscription.session.service.name}: {_sessions_text(item.sessions)} "
+            f"from {item.subscription.next_date:%-d %b %Y}"
+        )
+    else:
+        session_date = item.booking.session_date
+        what = f"{session_date.session.service.name}, {session_date.date:%a %-d %b %Y}"
+    return (
+        f"{what} (until now billed to {old_payer.full_name} on {item.from_invoice.display_number})"
+    )

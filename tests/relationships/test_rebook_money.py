@@ -243,8 +243,64 @@ def test_the_preview_is_what_the_rebook_does(world, therapist):
     assert preview.credited == result.money.credited == {"GBP": Decimal("120.00")}
     assert preview.refund == result.money.refund == {"GBP": Decimal("50.00")}
     said = [
-        s.replace("will be credited", "credited").replace(", which settles it", ": it is now paid")
+        s.replace("will be credited", "credited")
+        .replace(", which settles it", ": it is now paid")
+        .replace("will be invoiced", "is invoiced")
         for s in preview.sentences(done=False)
     ]
-    assert said == result.money.sentences(done=True) and len(said) == 3
+    assert said == result.money.sentences(done=True) and len(said) == 4
+    assert preview.billed_to_attendee == result.money.billed_to_attendee
     assert sum(c.amount for c in InvoiceLine.objects.filter(kind="credit")) == Decimal(120)
+
+
+# --- the attendee is billed what the old payer no longer pays ----------------------------------
+
+
+def attendees_invoice(world):
+    from billing.models import Invoice
+
+    return Invoice.objects.filter(payer=world["new"].payer).first()
+
+
+def test_the_attendee_is_invoiced_exactly_what_the_old_payer_no_longer_pays(world, therapist):
+    open_one = bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="100.00")
+    bill(world, (1, "40.00", {"booking": world["bookings"][0]}), pay="all")
+    result = rebook(world, therapist)
+    invoice = attendees_invoice(world)
+    assert invoice.status == "open" and invoice.relationship == world["new"]
+    assert invoice.number is not None
+    # 90.00 for the 3 coming Piano dates (80.00 credited, 10.00 to refund) + 40.00 refunded
+    assert invoice.total == Decimal("130.00")
+    assert result.money.billed_to_attendee == {"GBP": Decimal("130.00")}
+    relieved = sum(result.money.credited.values()) + sum(result.money.refund.values())
+    assert relieved == invoice.total  # the practice is paid once for each moved session
+    piano, guitar = invoice.lines.order_by("pk")
+    successor = world["subscription"].__class__.objects.get(
+        relationship=world["new"], session=world["subscription"].session
+    )
+    assert piano.subscription == successor and (piano.quantity, piano.unit_price) == (3, 30)
+    assert f"until now billed to Oliver Grant on {open_one}" in piano.description
+    assert guitar.booking == world["bookings"][0].__class__.objects.get(
+        relationship=world["new"], session_date=world["bookings"][0].session_date
+    )
+    said = result.money.sentences(done=True)
+    assert "Sam Rivera is invoiced £130.00 for them instead." in said
+
+
+def test_nothing_billed_before_means_nothing_billed_to_the_attendee(world, therapist):
+    result = rebook(world, therapist)
+    assert attendees_invoice(world) is None and result.money.billed_to_attendee == {}
+    assert not any("invoiced" in s for s in result.money.sentences(done=True))
+
+
+def test_an_awkward_share_is_still_billed_to_the_cent(world, therapist):
+    sub = world["subscription"]
+    Service.objects.filter(pk=sub.session.service_id).update(
+        billing_basis="monthly", sessions_per_month=3, price=Decimal(100)
+    )
+    sub.first_date = world["past"][-1].date
+    sub.save(update_fields=["first_date"])
+    bill(world, (1, "100.00", {"subscription": sub}))  # 1 past, 2 moved: 66.67 credited
+    rebook(world, therapist, bookings=[])
+    (line,) = attendees_invoice(world).lines.all()
+    assert line.amount == Decimal("66.67")
