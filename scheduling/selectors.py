@@ -245,7 +245,9 @@ def coming_sessions(client, user, *, subscriptions, start: date, weeks: int = 8)
     """The client's session dates from ``start`` for ``weeks`` weeks: from the
     given (already fetched, already scoped) subscriptions and from booked one-off
     bookings. Cancelled dates and dates unenrolled by request are kept, marked,
-    so that nobody expects the client then. Two queries."""
+    so that nobody expects the client then. At most two queries: the bookings
+    alone (most clients have none: one small query, no joins to build), then the
+    dates of both kinds together."""
     end = start + timedelta(weeks=weeks)
     by_session: dict[int, list[Subscription]] = {}
     for subscription in subscriptions:
@@ -253,44 +255,53 @@ def coming_sessions(client, user, *, subscriptions, start: date, weeks: int = 8)
             subscription.end_date is None or subscription.end_date > start
         ):
             by_session.setdefault(subscription.session_id, []).append(subscription)
-    items: list[ComingSession] = []
-    if by_session:
-        dates = (
-            SessionDate.objects.filter(
-                session_id__in=list(by_session), date__gte=start, date__lt=end
-            )
-            .annotate(
-                absent=Exists(
-                    DateAbsence.objects.filter(
-                        session_date_id=OuterRef("pk"), subscription__client_id=client.pk
-                    )
-                )
-            )
-            .order_by("starts_at", "pk")
-        )
-        for session_date in dates:
-            # the session (with its service, practitioner, room) came with the subscription
-            session_date.session = by_session[session_date.session_id][0].session
-            for subscription in by_session[session_date.session_id]:
-                if subscription.is_active_on(session_date.date):
-                    items.append(
-                        ComingSession(
-                            session_date=session_date,
-                            subscription=subscription,
-                            absent=session_date.absent,
-                        )
-                    )
-                    break
-    bookings = (
-        Booking.objects.visible_to(user)
-        .filter(
+    bookings = {
+        booking.session_date_id: booking
+        for booking in Booking.objects.visible_to(user).filter(
             client_id=client.pk,
             status=Booking.Status.BOOKED,
             session_date__date__gte=start,
             session_date__date__lt=end,
         )
-        .select_related("session_date__session__service", "session_date__session__practitioner")
+    }
+    if not by_session and not bookings:
+        return []
+    wanted = Q()
+    if by_session:
+        wanted |= Q(session_id__in=list(by_session))
+    if bookings:
+        wanted |= Q(pk__in=list(bookings))
+    dates = (
+        SessionDate.objects.filter(wanted, date__gte=start, date__lt=end)
+        .annotate(
+            absent=Exists(
+                DateAbsence.objects.filter(
+                    session_date_id=OuterRef("pk"), subscription__client_id=client.pk
+                )
+            )
+        )
+        .order_by("starts_at", "pk")
     )
-    items.extend(ComingSession(session_date=b.session_date, booking=b) for b in bookings)
-    items.sort(key=lambda item: (item.session_date.starts_at, item.session_date.pk))
+    if bookings:  # a booked date's session may be one the client is not subscribed to
+        dates = dates.select_related("session__service", "session__practitioner")
+    items: list[ComingSession] = []
+    for session_date in dates:
+        subscribed = by_session.get(session_date.session_id, ())
+        if subscribed:
+            # the session (with its service, practitioner, room) came with the subscription
+            session_date.session = subscribed[0].session
+        for subscription in subscribed:
+            if subscription.is_active_on(session_date.date):
+                items.append(
+                    ComingSession(
+                        session_date=session_date,
+                        subscription=subscription,
+                        absent=session_date.absent,
+                    )
+                )
+                break
+        booking = bookings.get(session_date.pk)
+        if booking is not None:
+            booking.session_date = session_date
+            items.append(ComingSession(session_date=session_date, booking=booking))
     return items
