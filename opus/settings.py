@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -109,6 +110,18 @@ else:
     DATABASES = {"default": dj_database_url.parse(devdb.ensure_running())}
     EMBEDDED_DATABASE = True
 DATABASES["default"].setdefault("OPTIONS", {})
+# Server-side binding lets PostgreSQL keep a plan for a query the connection runs
+# again and again (psycopg prepares it after PREPARE_THRESHOLD runs): a page of
+# ten small queries spends a good part of its time planning them. Set
+# DATABASE_PREPARE_THRESHOLD=off behind a pooler that cannot carry prepared
+# statements (PgBouncer before 1.21 in transaction mode).
+_prepare = os.environ.get("DATABASE_PREPARE_THRESHOLD", "2").strip().lower()
+if _prepare not in ("off", ""):
+    if not _prepare.isdigit():
+        raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD is a number of runs, or off.")
+    DATABASES["default"]["OPTIONS"].update(
+        server_side_binding=True, prepare_threshold=int(_prepare)
+    )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

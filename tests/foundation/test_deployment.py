@@ -95,6 +95,39 @@ def test_production_settings_harden_cookies_and_transport():
     ], result.stderr
 
 
+def database_options(**env) -> str:
+    code = "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS'])"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=clean_env(
+            **PRODUCTION,
+            DJANGO_SETTINGS_MODULE="opus.settings",
+            DATABASE_URL="postgres://u:p@db:5432/opus",
+            **env,
+        ),
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("setting", "options"),
+    [
+        (None, "{'server_side_binding': True, 'prepare_threshold': 2}"),
+        ("5", "{'server_side_binding': True, 'prepare_threshold': 5}"),
+        ("off", "{}"),  # behind a pooler that cannot carry prepared statements
+    ],
+)
+def test_prepared_statements_are_on_unless_switched_off(setting, options):
+    env = {} if setting is None else {"DATABASE_PREPARE_THRESHOLD": setting}
+    assert database_options(**env) == options
+
+
 def test_migrations_are_complete():
     result = manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
