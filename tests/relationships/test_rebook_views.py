@@ -36,7 +36,7 @@ def billed(world):
 def test_the_page_says_what_rebooking_will_credit_and_refund(therapist_client, billed):
     response = therapist_client.get(reverse("relationships:detail", args=[billed["new"].pk]))
     page = text(response)
-    assert "What changes for Oliver Grant" in page
+    assert "What changes in billing" in page
     assert (
         f"£90.00 will be credited on Oliver Grant's open invoice {billed['sub_invoice']}." in page
     )
