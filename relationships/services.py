@@ -823,7 +823,10 @@ def rebook_coming_sessions(
     record_event(
         client=relationship.attendee,
         kind=ClientEvent.Kind.BOOKED,
-        summary=f"{moved} coming session(s) rebooked under the first-party relationship",
+        summary=(
+            f"{moved} coming {'session' if moved == 1 else 'sessions'} rebooked "
+            "under the first-party relationship"
+        ),
         actor=actor,
     )
     return Rebooked(moved, money)

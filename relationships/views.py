@@ -272,7 +272,8 @@ def rebook(request, pk: int):
             request,
             " ".join(
                 [
-                    f"{result.moved} coming session(s) moved: "
+                    f"{result.moved} coming {'session' if result.moved == 1 else 'sessions'} "
+                    "moved: "
                     f"{relationship.attendee.full_name} pays for them now.",
                     *result.money.sentences(done=True),
                 ]

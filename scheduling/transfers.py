@@ -368,7 +368,8 @@ def _transfer(draft, *, actor, finish: Finish | None, discounts, dry_run: bool) 
             invoice=invoice,
             amount=credit,
             description=f"Unused from {old.session.service.name}",
-            reason=f"{unused.sessions.normalize():f} paid session(s) not attended after "
+            reason=f"{unused.sessions.normalize():f} paid "
+            f"{'session' if unused.sessions == 1 else 'sessions'} not attended after "
             f"{draft.end_date:%-d %b %Y}",
         )
     lines = list(invoice.lines.all())

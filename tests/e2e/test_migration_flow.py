@@ -81,6 +81,9 @@ def test_the_friend_takes_over_paying_and_their_sessions_follow(
     # the coming sessions still under Oliver move to Sam in one step
     rebook = page.locator("#rebook")
     expect(rebook).to_contain_text("still charged to Oliver Grant")
+    # Oliver paid for Sam's sessions to date and has an open invoice for the next four
+    expect(rebook).to_contain_text("will be credited on Oliver Grant's open invoice")
+    expect(rebook).to_contain_text("Sam Rivera will be invoiced")
     page.get_by_role("button", name="Cancel and rebook under this relationship").click()
     expect(page.get_by_role("status").first).to_contain_text("pays for them now")
     expect(page.locator("#rebook")).to_have_count(0)

@@ -89,7 +89,7 @@ def test_the_confirmation_says_what_was_credited_and_what_is_to_be_refunded(
     )
     assert response["HX-Redirect"] == new.get_absolute_url()
     page = text(therapist_client.get(new.get_absolute_url()))
-    assert "3 coming session(s) moved: Sam Rivera pays for them now." in page
+    assert "3 coming sessions moved: Sam Rivera pays for them now." in page
     assert f"£90.00 credited on Oliver Grant's open invoice {billed['sub_invoice']}." in page
     assert "£40.00 paid by Oliver Grant for moved sessions is to be refunded" in page
     assert 'id="rebook"' not in page

@@ -253,11 +253,12 @@ class Seeder:
         friend = create_relationship(
             payer=oliver, attendee=sam, practitioner=maria, started_on=started
         )
-        enrol(
+        sams = enrol(
             relationship=friend,
             session=self.counselling,
             first_date=self._on(self.counselling, started),
         )
+        self._paid_to_date(sams)
         self._bookings(friend, maths, weeks=(2, 4))
 
         # a parent paying for a 12-year-old
@@ -295,6 +296,33 @@ class Seeder:
         self._bookings(family, self.counselling, weeks=(3,))
 
         self.story_payers = [oliver, helen, david, ruth]
+
+    def _paid_to_date(self, subscription: Subscription) -> None:
+        """The payer has paid for every session so far; ``invoices()`` then bills the
+        next four, so that rebooking after a migration has something to credit."""
+        held = SessionDate.objects.filter(
+            session=subscription.session,
+            date__gte=subscription.first_date,
+            date__lt=self.today,
+            cancelled=False,
+        ).count()
+        relationship = subscription.relationship
+        invoice = billing.create_draft(payer=relationship.payer, relationship=relationship)
+        billing.add_charge(
+            invoice=invoice,
+            description=f"{subscription.session.service.name}: {held} sessions to date",
+            unit_price=subscription.price,
+            quantity=Decimal(held),
+            subscription=subscription,
+        )
+        invoice = billing.issue_invoice(
+            invoice=invoice,
+            issued_on=subscription.first_date,
+            due_on=subscription.first_date + timedelta(days=14),
+        )
+        billing.record_payment(
+            invoice=invoice, amount=invoice.total, method=Payment.Method.BANK_TRANSFER
+        )
 
     def _on(self, session: Session, day: date) -> date:
         return day + timedelta(days=(session.weekday - day.weekday()) % 7)
