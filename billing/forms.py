@@ -9,6 +9,7 @@ from django.utils import timezone
 from billing.gateway import CardDetails
 from billing.models import Invoice, Payment
 from billing.services import MAX_AMOUNT
+from opus.lib.parsing import ascii_digits
 
 
 class SecretTextInput(forms.TextInput):
@@ -154,13 +155,13 @@ class CardForm(forms.Form):
 
     def clean_number(self):
         number = "".join(ch for ch in self.cleaned_data["number"] if ch not in " -")
-        if not number.isdigit() or not 12 <= len(number) <= 19:
+        if not ascii_digits(number) or not 12 <= len(number) <= 19:
             raise forms.ValidationError("Enter the card number: 12 to 19 digits.")
         return number
 
     def clean_cvc(self):
         cvc = self.cleaned_data["cvc"].strip()
-        if not cvc.isdigit():
+        if not ascii_digits(cvc):
             raise forms.ValidationError("Enter the 3 or 4 digits of the security code.")
         return cvc
 

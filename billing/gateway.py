@@ -66,6 +66,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import round_money
+from opus.lib.parsing import ascii_digits
 
 
 class CardError(BusinessRuleError):
@@ -180,7 +181,7 @@ DECLINE_MESSAGES = {
 
 
 def luhn_valid(number: str) -> bool:
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    if not ascii_digits(number) or not 12 <= len(number) <= 19:
         return False
     total = 0
     for position, char in enumerate(reversed(number)):
@@ -256,7 +257,7 @@ class SimulatedGateway:
             number, (card_brand(number), "setup:live_card_in_test_mode")
         )
         cvc_length = 4 if brand == "amex" else 3
-        if not (card.cvc.isdigit() and len(card.cvc) == cvc_length):
+        if not (ascii_digits(card.cvc) and len(card.cvc) == cvc_length):
             raise CardError(
                 f"The security code of this card has {cvc_length} digits.",
                 code="invalid_cvc",

@@ -25,6 +25,7 @@ from django.utils import timezone
 from billing.models import Invoice, InvoiceLine, Payment, PaymentCardRequest, PaymentMethod
 from billing.tokens import hash_token, looks_like_token
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, round_money
+from opus.lib.parsing import ascii_digits
 
 MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
 
@@ -116,7 +117,7 @@ def invoice_list(user, filters: InvoiceFilters, *, today: date | None = None) ->
             | Q(payer_full_name__icontains=term)
         )
         number = term.upper().removeprefix("INV-").lstrip("0")
-        if number.isdigit() and len(number) <= 9:
+        if ascii_digits(number) and len(number) <= 9:
             match |= Q(number=int(number))
         invoices = invoices.annotate(
             payer_full_name=Concat("payer__first_name", Value(" "), "payer__last_name")

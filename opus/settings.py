@@ -64,7 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "opus.lib.middleware.HtmxLoginRedirectMiddleware",
+    "opus.lib.middleware.LoginRedirectMiddleware",
     "opus.lib.middleware.SessionTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -117,7 +117,7 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # statements (PgBouncer before 1.21 in transaction mode).
 _prepare = os.environ.get("DATABASE_PREPARE_THRESHOLD", "2").strip().lower()
 if _prepare not in ("off", ""):
-    if not _prepare.isdigit():
+    if not (_prepare.isascii() and _prepare.isdigit()):
         raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD is a number of runs, or off.")
     DATABASES["default"]["OPTIONS"].update(
         server_side_binding=True, prepare_threshold=int(_prepare)

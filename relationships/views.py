@@ -8,6 +8,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from billing.selectors import card_panel_context
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.parsing import parse_id
 from opus.models import User
 from relationships import selectors, services
 from relationships.forms import (
@@ -59,7 +60,8 @@ def relationship_detail(request, pk: int):
     sessions ticked (the checkboxes ask for it as they change)."""
     relationship = _visible(request, pk)
     context = _detail_context(request, relationship)
-    template = page_or_fragment(request, "relationships/detail.html", "rebook-preview")
+    wants_preview = is_fragment_request(request) and request.htmx.target == "rebook-preview"
+    template = "relationships/detail.html" + ("#rebook-preview" if wants_preview else "")
     return render(request, template, context)
 
 
@@ -174,6 +176,8 @@ def migrate_details(request, pk: int):
             messages.success(
                 request, "Saved. You can finish the migration later, from the relationship page."
             )
+            if is_fragment_request(request):
+                return HttpResponseClientRedirect(relationship.get_absolute_url())
             return redirect("relationships:detail", pk=relationship.pk)
         if form.is_valid():
             try:
@@ -285,4 +289,4 @@ def rebook(request, pk: int):
 
 
 def _ids(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()][:500]
+    return [pk for pk in map(parse_id, values) if pk is not None][:500]

@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseLocation
 from billing.selectors import card_on_file
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.parsing import parse_id
 from opus.models import User
 from scheduling import transfers
 from scheduling.models import Service, Session, Subscription, TransferDraft
@@ -71,7 +72,7 @@ def transfer_start(request):
     raw_id = request.POST.get("subscription", "")
     subscription = get_object_or_404(
         Subscription.objects.visible_to(request.user).select_related("session", "client"),
-        pk=int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else 0,
+        pk=parse_id(raw_id) or 0,
     )
     if not can_transfer(request.user):
         raise PermissionDenied
@@ -125,11 +126,7 @@ def _target_step(request, draft: TransferDraft):
     error = None
     if request.method == "POST":
         raw = request.POST.get("session", "")
-        session = (
-            Session.objects.visible_to(request.user)
-            .filter(pk=int(raw) if raw.isdigit() and len(raw) < 19 else 0)
-            .first()
-        )
+        session = Session.objects.visible_to(request.user).filter(pk=parse_id(raw) or 0).first()
         if session is None:
             error = "Choose one of the sessions listed."
         else:
@@ -139,10 +136,8 @@ def _target_step(request, draft: TransferDraft):
                 error = rule.message
             else:
                 return _go(request, _step_url(draft, "dates"))
-    service = request.GET.get("service", "")
-    practitioner = request.GET.get("practitioner", "")
-    service = int(service) if service.isdigit() and len(service) < 19 else None
-    practitioner = int(practitioner) if practitioner.isdigit() and len(practitioner) < 19 else None
+    service = parse_id(request.GET.get("service"))
+    practitioner = parse_id(request.GET.get("practitioner"))
     sessions = transfers.transfer_targets(
         request.user, draft.subscription, service=service, practitioner=practitioner
     )

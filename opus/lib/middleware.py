@@ -55,29 +55,46 @@ class PrivateCacheMiddleware:
         return response
 
 
-class HtmxLoginRedirectMiddleware:
-    """A fragment requested after the session ended (timed out, or logged out in
-    another tab) would swap the login page into a panel. htmx is told instead to
-    open the login page in full, and to come back afterwards to the page the user
-    was on (HX-Current-URL), not to the fragment's own URL."""
+class LoginRedirectMiddleware:
+    """Where the login page sends the user back to, once the session has ended
+    (timed out, or logged out in another tab):
+
+    - a fragment (htmx) would swap the login page into a panel: htmx is told to
+      open it in full instead (HX-Redirect), and to come back to the page the user
+      was on (HX-Current-URL), not to the fragment's own URL;
+    - a form posted (a POST-only URL such as starting a transfer) would come back
+      as a GET, refused with 405: the user comes back to the page the form was on
+      (Referer) and submits it again.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.headers.get("HX-Request") != "true" or response.status_code != 302:
+        if response.status_code != 302:
             return response
         login = resolve_url(settings.LOGIN_URL)
         target = urlsplit(response["Location"])
         if target.path != login or "next=" not in target.query:  # not a login-required stop
             return response
-        current = request.headers.get("HX-Current-URL", "")
-        if url_has_allowed_host_and_scheme(
-            current, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        htmx = request.headers.get("HX-Request") == "true"
+        if htmx:
+            back = self._same_site_path(request, request.headers.get("HX-Current-URL", ""))
+            return HttpResponseClientRedirect(
+                f"{login}?{urlencode({'next': back or request.get_full_path()})}"
+            )
+        if request.method not in ("GET", "HEAD"):
+            back = self._same_site_path(request, request.headers.get("Referer", ""))
+            response["Location"] = f"{login}?{urlencode({'next': back})}" if back else login
+        return response
+
+    @staticmethod
+    def _same_site_path(request, url: str) -> str:
+        """The path and query of ``url`` if it is on this site, else ''."""
+        if not url or not url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         ):
-            page = urlsplit(current)
-            back = page.path + (f"?{page.query}" if page.query else "")
-        else:
-            back = request.get_full_path()
-        return HttpResponseClientRedirect(f"{login}?{urlencode({'next': back})}")
+            return ""
+        page = urlsplit(url)
+        return page.path + (f"?{page.query}" if page.query else "")

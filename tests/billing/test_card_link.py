@@ -222,6 +222,8 @@ def test_only_get_head_and_post(client, live):
         ("4000000000000002", CVC, "declined by the bank"),
         ("4000000000000127", CVC, "security code is not right"),
         ("4242 4242", CVC, "12 to 19 digits"),
+        ("4242 4242 4242 424²", CVC, "12 to 19 digits"),  # a digit int() refuses
+        (NUMBER, "12²", "security code"),
         (NUMBER, "98", "at least 3 characters"),
     ],
 )

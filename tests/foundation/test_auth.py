@@ -150,3 +150,24 @@ def test_a_current_url_on_another_host_is_not_followed(therapist):
 def test_without_htmx_the_login_redirect_is_a_plain_redirect(therapist):
     response = HttpClient().get(reverse("clients:list"), headers={"HX-Current-URL": "/x/"})
     assert response.status_code == 302 and "HX-Redirect" not in response
+
+
+def test_a_form_posted_after_logout_comes_back_to_its_page_not_to_a_post_only_url(therapist):
+    """Starting a transfer is POST-only: after logging in again the user is sent
+    back to the page the form was on, not to a GET the URL refuses (405)."""
+    client = HttpClient()
+    response = client.post(
+        reverse("scheduling:transfer-start"),
+        {"subscription": "1", "date": "2026-12-07"},
+        headers={"Referer": "http://testserver/clients/5/?tab=subscriptions"},
+    )
+    assert response["Location"] == "/login/?next=%2Fclients%2F5%2F%3Ftab%3Dsubscriptions"
+    landed = client.post(response["Location"], {"username": "therapist", "password": PASSWORD})
+    assert landed["Location"] == "/clients/5/?tab=subscriptions"
+
+
+def test_a_form_posted_from_another_site_goes_to_the_plain_login_page(therapist):
+    response = HttpClient().post(
+        reverse("scheduling:transfer-start"), headers={"Referer": "https://evil.example/x"}
+    )
+    assert response["Location"] == "/login/"

@@ -343,7 +343,7 @@ def test_the_entry_point_copes_with_a_bad_date(staff_client, world, day):
     assert response.status_code == 302
 
 
-@pytest.mark.parametrize("raw", ["abc", "", "-3", "99999999999999999999999", "0"])
+@pytest.mark.parametrize("raw", ["abc", "", "-3", "99999999999999999999999", "0", "²", "٣"])
 def test_the_entry_point_404s_on_a_bad_id(staff_client, raw):
     assert start_transfer(staff_client, raw).status_code == 404
 

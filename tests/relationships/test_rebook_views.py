@@ -20,6 +20,9 @@ from tests.relationships.conftest import bill
 pytestmark = pytest.mark.django_db
 
 
+PREVIEW = {"HX-Request": "true", "HX-Target": "rebook-preview"}  # what the checkboxes send
+
+
 def text(response) -> str:
     return html.unescape(response.content.decode())
 
@@ -52,19 +55,21 @@ def test_the_fragment_previews_only_the_ticked_sessions(therapist_client, billed
     response = therapist_client.get(
         url,
         {"chosen": "1", "booking": [billed["bookings"][1].pk]},
-        headers={"HX-Request": "true"},
+        headers=PREVIEW,
     )
     fragment = text(response)
     assert "<html" not in fragment and 'id="rebook-preview"' in fragment
     assert "HX-Request" in response["Vary"]
     assert "£40.00 paid by Oliver Grant for moved sessions is to be refunded" in fragment
     assert "credited" not in fragment
-    nothing = therapist_client.get(url, {"chosen": "1"}, headers={"HX-Request": "true"})
+    nothing = therapist_client.get(url, {"chosen": "1"}, headers=PREVIEW)
     assert "Choose at least one session to rebook." in text(nothing)
     unbilled = therapist_client.get(
-        url, {"chosen": "1", "booking": [billed["bookings"][0].pk]}, headers={"HX-Request": "true"}
+        url, {"chosen": "1", "booking": [billed["bookings"][0].pk]}, headers=PREVIEW
     )
     assert "Nothing was billed to Oliver Grant for these sessions" in text(unbilled)
+    odd = therapist_client.get(url, {"chosen": "1", "booking": ["²", "-1", "x"]}, headers=PREVIEW)
+    assert odd.status_code == 200 and "Choose at least one session" in text(odd)
 
 
 def test_without_htmx_the_ticked_selection_is_kept_on_the_full_page(therapist_client, billed):
@@ -85,7 +90,7 @@ def test_the_confirmation_says_what_was_credited_and_what_is_to_be_refunded(
             "subscription": [billed["subscription"].pk],
             "booking": [b.pk for b in billed["bookings"]],
         },
-        headers={"HX-Request": "true"},
+        headers=PREVIEW,
     )
     assert response["HX-Redirect"] == new.get_absolute_url()
     page = text(therapist_client.get(new.get_absolute_url()))
@@ -126,4 +131,4 @@ def test_the_page_runs_the_same_queries_however_much_is_left_under_the_old_relat
         page = text(therapist_client.get(url))
     assert page.count("will be credited") == 13
     with django_assert_max_num_queries(len(few) - 1):  # the fragment: no card panel etc.
-        therapist_client.get(url, {"chosen": "1"}, headers={"HX-Request": "true"})
+        therapist_client.get(url, {"chosen": "1"}, headers=PREVIEW)

@@ -106,6 +106,24 @@ def test_the_whole_migration_by_its_pages(therapist_client, friend):
     assert "Ended" in ended and "See the new relationship" in ended
 
 
+def test_save_and_finish_later_by_htmx_reloads_the_relationship_page(therapist_client, friend):
+    """The details form swaps the body: a plain redirect would be followed by htmx
+    and could come back as a fragment. The page is asked for whole instead."""
+    therapist_client.post(
+        reverse("relationships:migrate", args=[friend.pk]),
+        {"requested_by": "attendee", "request_note": "Sam phoned"},
+    )
+    details_url = reverse("relationships:migrate-details", args=[friend.pk])
+    saved = therapist_client.post(
+        details_url, {"phone": "0770", "action": "save"}, headers={"HX-Request": "true"}
+    )
+    page = reverse("relationships:detail", args=[friend.pk])
+    assert saved["HX-Redirect"] == page
+    # and an htmx GET of the page that is not the rebooking preview's is the page
+    whole = therapist_client.get(page, headers={"HX-Request": "true", "HX-Target": "body"})
+    assert "<html" in whole.content.decode() and "Saved." in whole.content.decode()
+
+
 def test_confirm_by_htmx_redirects_the_whole_page(therapist_client, friend):
     friend.attendee.phone = "07700 900111"
     friend.attendee.save()
