@@ -236,12 +236,14 @@ class MovedShare:
 
 
 def _discounted(invoice_ids) -> dict[int, Invoice]:
-    """The invoices with ``paid_amount``, ``balance``, ``charges`` and ``discounts``."""
+    """The invoices with ``paid_amount``, ``balance``, ``charges``, ``discounts``
+    and ``carried_credits``: credits not tied to a subscription or booking (a
+    transfer's unused value), that is money the payer had paid before, elsewhere."""
 
-    def line_sum(kind):
+    def line_sum(kind, **only):
         return Coalesce(
             Subquery(
-                InvoiceLine.objects.filter(invoice_id=OuterRef("pk"), kind=kind)
+                InvoiceLine.objects.filter(invoice_id=OuterRef("pk"), kind=kind, **only)
                 .order_by()
                 .values("invoice_id")
                 .annotate(s=Sum("amount"))
@@ -253,13 +255,17 @@ def _discounted(invoice_ids) -> dict[int, Invoice]:
         )
 
     invoices = with_balance(Invoice.objects.filter(pk__in=invoice_ids)).annotate(
-        charges=line_sum(InvoiceLine.Kind.CHARGE), discounts=line_sum(InvoiceLine.Kind.DISCOUNT)
+        charges=line_sum(InvoiceLine.Kind.CHARGE),
+        discounts=line_sum(InvoiceLine.Kind.DISCOUNT),
+        carried_credits=line_sum(
+            InvoiceLine.Kind.CREDIT, subscription__isnull=True, booking__isnull=True
+        ),
     )
     return {invoice.pk: invoice for invoice in invoices}
 
 
 def billed_for_moved(*, subscriptions, bookings) -> list[MovedShare]:
-    """What the payer was billed (drafts, open and paid invoices) for sessions on
+    """What the payer was billed (drafts, open, paid and closed invoices) for sessions on
     or after each subscription's cut-over, and for each booking. Two queries.
 
     ``subscriptions`` carry ``next_date`` (the first date moved) and
@@ -276,7 +282,13 @@ def billed_for_moved(*, subscriptions, bookings) -> list[MovedShare]:
         InvoiceLine.objects.filter(
             Q(subscription_id__in=list(subscriptions)) | Q(booking_id__in=list(bookings)),
             kind=InvoiceLine.Kind.CHARGE,
-            invoice__status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN, Invoice.Status.PAID],
+            # a void invoice billed nothing; a closed one billed, and expects no more
+            invoice__status__in=[
+                Invoice.Status.DRAFT,
+                Invoice.Status.OPEN,
+                Invoice.Status.PAID,
+                Invoice.Status.CLOSED,
+            ],
         )
         .select_related("invoice")
         .order_by(F("invoice__issued_on").asc(nulls_last=True), "invoice_id", "pk")

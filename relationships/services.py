@@ -674,12 +674,13 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
 
     - open invoice: the moved value is credited on it, up to its balance (a
       credit line; at zero balance it is paid, per billing's rules);
-    - what was already paid for them (on a paid invoice, or the part of an open
-      invoice's payments the balance cannot absorb) is to be refunded: Opus keeps
-      no client credit balance, so it is recorded in the payer's history and said
-      to the user; never more than was paid on that invoice;
+    - what was already paid for them (on a paid or closed invoice, or the part of
+      an open invoice's payments the balance cannot absorb) is to be refunded: Opus
+      keeps no client credit balance, so it is recorded in the payer's history and
+      said to the user; never more than the invoice was settled with (payments,
+      and credits carried in from a transfer's unused value);
     - a draft is credited the same way, so that issuing it later charges nothing
-      for them; void and closed invoices expect nothing.
+      for them; a void invoice billed nothing.
     """
     from billing.models import Invoice
     from billing.selectors import billed_for_moved
@@ -705,7 +706,17 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
                 left -= amount
                 credits.append(Credit(share, amount, _credit_description(share, old.attendee)))
         credited = sum((credit.amount for credit in credits), Decimal(0))
-        refund = min(value - credited, invoice.paid_amount)
+        # the moved sessions are the unpaid part first: on an open invoice that is
+        # the balance (credited above); on a closed one the rest the practice waived
+        waived = (
+            max(invoice.total - invoice.paid_amount, Decimal(0))
+            if invoice.status == Invoice.Status.CLOSED
+            else Decimal(0)
+        )
+        # then what it was settled with comes back: payments, and credits carried in
+        # from money paid before (a transfer's unused value)
+        unpaid_moved = credited + min(value - credited, waived)
+        refund = min(value - unpaid_moved, invoice.paid_amount + invoice.carried_credits)
         if credits or refund > 0:
             invoices.append(InvoiceMoneyBack(invoice, value, credits, refund, invoice_shares))
     return OldPayerMoney(old.payer, invoices, old.attendee)
@@ -888,23 +899,26 @@ def _bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, booking
             payer=relationship.payer, relationship=relationship, actor=None, currency=currency
         )
         for item in items:
-            quantity, unit_price = _line_for(item)
-            billing.add_charge(
-                invoice=invoice,
-                description=_taken_over_description(item, money.payer),
-                quantity=quantity,
-                unit_price=unit_price,
-                subscription=subscriptions.get(getattr(item.subscription, "pk", None)),
-                booking=bookings.get(getattr(item.booking, "pk", None)),
-            )
+            for quantity, unit_price in _lines_for(item):
+                billing.add_charge(
+                    invoice=invoice,
+                    description=_taken_over_description(item, money.payer),
+                    quantity=quantity,
+                    unit_price=unit_price,
+                    subscription=subscriptions.get(getattr(item.subscription, "pk", None)),
+                    booking=bookings.get(getattr(item.booking, "pk", None)),
+                )
         billing.issue_invoice(invoice=invoice, actor=None)
 
 
-def _line_for(item: TakenOver) -> tuple[Decimal, Decimal]:
-    """Quantity and unit price that bill exactly ``item.amount``, in the units the
-    service bills by (sessions, or months for a monthly service), so that a later
-    transfer counts the sessions paid for right. Should the price per unit not be
-    exact in the currency, one line of the whole amount is billed instead."""
+def _lines_for(item: TakenOver) -> list[tuple[Decimal, Decimal]]:
+    """(quantity, unit price) of the lines that bill exactly ``item.amount`` in the
+    units the service bills by (sessions, or months for a monthly service), so that
+    a later transfer counts the sessions paid for right: one line when a unit price
+    in the currency's minor unit comes out exact, else the last unit apart at
+    what remains (2 x 21.67 cannot make 43.33: 1 x 21.67 and 1 x 21.66 do). Only
+    a part of a month that two decimals cannot write (2 sessions of a service of 3
+    a month) is billed as one unit of the whole amount."""
     from billing.selectors import sessions_per_unit
     from opus.lib.money import round_money
 
@@ -914,11 +928,17 @@ def _line_for(item: TakenOver) -> tuple[Decimal, Decimal]:
         else item.booking.session_date.session.service
     )
     units = item.sessions / sessions_per_unit(service)
-    if units == units.quantize(Decimal("0.01")) and units > 0:
-        unit_price = round_money(item.amount / units, item.currency)
-        if round_money(unit_price * units, item.currency) == item.amount:
-            return units, unit_price
-    return Decimal(1), item.amount
+    if units <= 0 or units != units.quantize(Decimal("0.01")):
+        return [(Decimal(1), item.amount)]
+    unit_price = round_money(item.amount / units, item.currency)
+    if round_money(unit_price * units, item.currency) == item.amount:
+        return [(units, unit_price)]
+    if units > 1:
+        rest = units - 1
+        last = item.amount - round_money(unit_price * rest, item.currency)
+        if last >= 0:
+            return [(rest, unit_price), (Decimal(1), last)]
+    return [(Decimal(1), item.amount)]
 
 
 def _taken_over_description(item: TakenOver, old_payer: Client) -> str:

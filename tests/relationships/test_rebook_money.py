@@ -304,3 +304,58 @@ def test_an_awkward_share_is_still_billed_to_the_cent(world, therapist):
     rebook(world, therapist, bookings=[])
     (line,) = attendees_invoice(world).lines.all()
     assert line.amount == Decimal("66.67")
+
+
+def test_a_credit_carried_in_from_a_transfer_counts_as_paid_for_the_refund(world, therapist):
+    """6 Piano sessions (180.00) settled by 60.00 of a transfer's unused value and
+    120.00 in cash: the 3 moved sessions were paid for in full, 90.00 comes back."""
+    sub = world["subscription"]
+    invoice = billing.create_draft(payer=world["payer"], relationship=world["old"])
+    billing.add_charge(
+        invoice=invoice, description="Lessons", quantity=6, unit_price=Decimal(30), subscription=sub
+    )
+    billing.add_credit(
+        invoice=invoice, amount=Decimal(60), reason="Unused", description="Unused from Guitar"
+    )
+    invoice = billing.issue_invoice(invoice=invoice)
+    billing.record_payment(invoice=invoice, amount=Decimal(120), method="cash")
+    result = rebook(world, therapist, bookings=[])
+    assert result.money.refund == {"GBP": Decimal("90.00")}
+    assert attendees_invoice(world).total == Decimal("90.00")
+
+
+def test_a_closed_invoice_gives_back_what_was_paid_for_the_moved_sessions(world, therapist):
+    invoice = bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="100.00")
+    billing.close_invoice(invoice=invoice, reason="Agreed: the rest is waived")
+    result = rebook(world, therapist, bookings=[])
+    assert credits_on(invoice) == []  # a closed invoice takes nothing more
+    # 3 past sessions worth 90.00 were paid for; 10.00 of the 100.00 paid the moved ones
+    assert result.money.refund == {"GBP": Decimal("10.00")}
+    assert attendees_invoice(world).total == Decimal("10.00")
+
+
+def test_a_waived_closed_invoice_still_counts_the_sessions_it_billed(world, therapist):
+    """The first 3 sessions were billed and waived, the next 3 billed and paid: the
+    moved 3 are the paid ones, not the waived ones."""
+    sub = world["subscription"]
+    waived = bill(world, (3, "30.00", {"subscription": sub}))
+    billing.close_invoice(invoice=waived, reason="First month free")
+    paid = bill(world, (3, "30.00", {"subscription": sub}), pay="all")
+    result = rebook(world, therapist, bookings=[])
+    assert result.money.refund == {"GBP": Decimal("90.00")}
+    assert [item.invoice.pk for item in result.money.invoices] == [paid.pk]
+
+
+def test_a_share_that_does_not_divide_is_billed_in_two_lines_that_count_every_session(
+    world, therapist
+):
+    """6 Piano sessions (180.00) less 3.33% (5.99): the 3 moved are worth 87.01,
+    which 3 x 29.00 cannot bill. The attendee's lines still bill 3 sessions."""
+    bill(world, (6, "30.00", {"subscription": world["subscription"]}), percent="3.33")
+    rebook(world, therapist, bookings=[])
+    lines = list(attendees_invoice(world).lines.order_by("pk"))
+    assert [(line.quantity, line.unit_price) for line in lines] == [
+        (Decimal(2), Decimal("29.00")),
+        (Decimal(1), Decimal("29.01")),
+    ]
+    assert sum(line.amount for line in lines) == Decimal("87.01")
