@@ -63,40 +63,10 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
-def test_production_settings_harden_cookies_and_transport():
-    code = (
-        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, "
-        "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.DEBUG, "
-        "s.MAILERS['default']['BACKEND'], s.ANYMAIL['POSTMARK_SERVER_TOKEN'], "
-        "s.CELERY_BROKER_URL)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=clean_env(
-            **PRODUCTION,
-            DJANGO_SETTINGS_MODULE="opus.settings",
-            DATABASE_URL="postgres://u:p@db:5432/opus",
-        ),
-    )
-    assert result.stdout.split() == [
-        "True",
-        "True",
-        "True",
-        "31536000",
-        "False",
-        "anymail.backends.postmark.EmailBackend",
-        "test-token",
-        "redis://127.0.0.1:1/0",
-    ], result.stderr
-
-
-def database_options(**env) -> str:
-    code = "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS'])"
+def production_settings(printed: str, **env) -> str:
+    """What ``print(<printed>)`` shows of the production settings (``s``), with a
+    database URL as a deployment sets it."""
+    code = f"from django.conf import settings as s; print({printed})"
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
@@ -115,6 +85,24 @@ def database_options(**env) -> str:
     return result.stdout.strip()
 
 
+def test_production_settings_harden_cookies_and_transport():
+    printed = production_settings(
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_HSTS_SECONDS, s.DEBUG, s.MAILERS['default']['BACKEND'], "
+        "s.ANYMAIL['POSTMARK_SERVER_TOKEN'], s.CELERY_BROKER_URL"
+    )
+    assert printed.split() == [
+        "True",
+        "True",
+        "True",
+        "31536000",
+        "False",
+        "anymail.backends.postmark.EmailBackend",
+        "test-token",
+        "redis://127.0.0.1:1/0",
+    ]
+
+
 @pytest.mark.parametrize(
     ("setting", "options"),
     [
@@ -125,7 +113,7 @@ def database_options(**env) -> str:
 )
 def test_prepared_statements_are_on_unless_switched_off(setting, options):
     env = {} if setting is None else {"DATABASE_PREPARE_THRESHOLD": setting}
-    assert database_options(**env) == options
+    assert production_settings("s.DATABASES['default']['OPTIONS']", **env) == options
 
 
 def test_migrations_are_complete():
