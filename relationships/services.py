@@ -736,7 +736,8 @@ def rebook_coming_sessions(
     under this one, in one step: all of them or none. Past sessions and their
     invoices stay with the old payer; nothing is charged to the old payer for the
     moved ones afterwards: what their open invoices billed for them is credited,
-    and what they already paid for them is recorded as to be refunded."""
+    and what they already paid for them is recorded as to be refunded. The
+    attendee is invoiced exactly that (``_bill_attendee``)."""
     from billing import services as billing
     from billing.models import Invoice, InvoiceLine
     from scheduling.models import Booking, Subscription
