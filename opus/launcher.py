@@ -2,8 +2,10 @@
 worker, all stopped together by Ctrl-C.
 
 ``make`` dies on Ctrl-C before a cleanup line runs, and honcho SIGKILLs a slow
-worker, so this small launcher owns the processes: it traps SIGINT/SIGTERM,
-stops the children, then stops the embedded database it started.
+worker, so this small launcher owns the processes: it starts the embedded
+database (or attaches to a running one) and hands its DATABASE_URL to every
+child, traps SIGINT/SIGTERM, stops the children, then stops the database if it
+started it.
 """
 
 import os
@@ -12,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from opus import devdb
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -26,11 +30,12 @@ def manage(*args: str) -> None:
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opus.settings")
     os.environ.setdefault("OPUS_PUBLIC_URL", f"http://{HOST}:{PORT}")
-    embedded = not os.environ.get("DATABASE_URL")
-    if embedded:
-        from opus import devdb
-
-        devdb.ensure_running()
+    started_database = False
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = devdb.ensure_running()
+        started_database = devdb.started_here
+    if not os.environ.get("REDIS_URL"):
+        devdb.ensure_broker_folders()
     stopping = False
 
     def stop(signum, frame):
@@ -87,11 +92,13 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
-        if embedded:
-            from opus import devdb
-
+        if started_database:
             devdb.stop()
-            print("Stopped the web server, the worker and the database.", flush=True)
+        print(
+            "Stopped the web server, the worker"
+            + (" and the database." if started_database else "."),
+            flush=True,
+        )
     return 0
 
 

@@ -101,14 +101,15 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------
-if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.config(conn_max_age=60, conn_health_checks=True)}
-    EMBEDDED_DATABASE = False
-else:
-    from opus import devdb
-
-    DATABASES = {"default": dj_database_url.parse(devdb.ensure_running())}
-    EMBEDDED_DATABASE = True
+# Importing the settings starts nothing: in a checkout, `make run`, `make test`,
+# the bench and manage.py start the embedded PostgreSQL and set DATABASE_URL.
+if not os.environ.get("DATABASE_URL"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. In a checkout, `make run`, `make test` and "
+        "`python manage.py <command>` start the embedded PostgreSQL and set it; "
+        "elsewhere set DATABASE_URL=postgres://user:password@host:5432/opus."
+    )
+DATABASES = {"default": dj_database_url.config(conn_max_age=60, conn_health_checks=True)}
 DATABASES["default"].setdefault("OPTIONS", {})
 # Server-side binding lets PostgreSQL keep a plan for a query the connection runs
 # again and again (psycopg prepares it after PREPARE_THRESHOLD runs): a page of
@@ -148,9 +149,9 @@ if REDIS_URL:
         }
     }
 else:
+    # Folders under .data/, created by whatever starts the development processes
+    # (opus/devdb.py: ensure_broker_folders).
     BROKER_DIR = DATA_DIR / "broker"
-    for folder in ("queue", "processed", "control"):
-        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),

@@ -174,19 +174,6 @@ def celery_worker_on_redis(_session_worker):
 __all__ = ["PASSWORD", "logged_in"]
 
 
-def pytest_unconfigure(config):
-    """Stop the embedded database if this test run started it."""
-    from django.conf import settings
-
-    from opus import devdb
-
-    if getattr(settings, "EMBEDDED_DATABASE", False) and devdb.started_here:
-        from django.db import connections
-
-        connections.close_all()
-        devdb.stop()
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     """In CI a skipped test is a failure: nothing may be skipped silently."""

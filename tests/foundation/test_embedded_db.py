@@ -119,3 +119,107 @@ def test_a_stale_pid_file_left_by_a_dead_server_is_cleared(data_dir):
     )
     result = run(data_dir)
     assert result.stdout.strip() == "2", result.stderr[-2000:]
+
+
+# --- who starts the embedded server (issue 9, item 12) -------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def checkout_env(data_dir) -> dict:
+    """The environment of a shell in a checkout: no DATABASE_URL (nothing started yet)."""
+    env = {**os.environ, "OPUS_DATA_DIR": str(data_dir)}
+    env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
+def postmasters_of(data_dir) -> list[int]:
+    """Pids of live PostgreSQL servers whose data folder is in data_dir."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline", "status"]):
+        try:
+            command = " ".join(process.info["cmdline"] or [])
+            if (
+                "postgres" in (process.info["name"] or "")
+                and str(data_dir) in command
+                and process.info["status"] != psutil.STATUS_ZOMBIE
+            ):
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_importing_the_settings_starts_nothing_and_creates_nothing(data_dir):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**checkout_env(data_dir), "DJANGO_SETTINGS_MODULE": "opus.settings"},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert postmasters_of(data_dir) == []
+    assert list(data_dir.iterdir()) == []  # no database, no broker folders
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr.strip().splitlines()[-1]
+
+
+def test_manage_py_check_in_a_checkout_leaves_no_postgres_running(data_dir):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=checkout_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert postmasters_of(data_dir) == []
+
+
+def test_manage_py_uses_a_running_server_and_leaves_it_running(data_dir):
+    assert run(data_dir).stdout.strip() == "1"  # a server started by someone else (make run)
+    pid = postmaster_pid(data_dir)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.db import connection; print(connection.settings_dict['NAME'])",
+        ],
+        cwd=ROOT,
+        env=checkout_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "opus"
+    assert postmasters_of(data_dir) == [pid]  # whoever started it stops it
+
+
+def test_a_test_run_in_a_checkout_stops_the_server_it_started(data_dir):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/foundation/test_parsing.py",
+            "-q",
+            "-x",
+        ],
+        cwd=ROOT,
+        env=checkout_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (data_dir / "pg" / "PG_VERSION").exists()  # the run did use its own server
+    assert postmasters_of(data_dir) == []
