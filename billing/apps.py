@@ -10,3 +10,5 @@ class BillingConfig(AppConfig):
 
         register_email(CARD_REQUEST, CARD_REQUEST_EMAIL)
         register_email(INVOICE, INVOICE_EMAIL)
+
+        from billing import checks  # noqa: F401  (registers the start-up checks)

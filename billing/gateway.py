@@ -62,6 +62,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.debug import sensitive_variables
 
 from opus.lib.errors import BusinessRuleError
@@ -348,8 +349,18 @@ class SimulatedGateway:
 
 
 def get_gateway() -> PaymentGateway:
-    """The processor chosen by settings.OPUS_PAYMENT_GATEWAY."""
+    """The processor chosen by settings.OPUS_PAYMENT_GATEWAY: "simulated", or the
+    dotted path of a class with the calls above."""
     name = getattr(settings, "OPUS_PAYMENT_GATEWAY", "simulated")
     if name == "simulated":
         return SimulatedGateway()
-    raise ImproperlyConfigured(f"unknown OPUS_PAYMENT_GATEWAY {name!r}; known: 'simulated'")
+    if "." in name:
+        try:
+            return import_string(name)()
+        except ImportError as error:
+            raise ImproperlyConfigured(
+                f"OPUS_PAYMENT_GATEWAY={name!r} does not load: {error}"
+            ) from error
+    raise ImproperlyConfigured(
+        f"unknown OPUS_PAYMENT_GATEWAY {name!r}; known: 'simulated', or a class's dotted path"
+    )

@@ -25,6 +25,8 @@ def build_message(name: str, *, to: str, context: dict) -> EmailMultiAlternative
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
+        # the sender is often a no-reply address; the emails invite a reply to the practice
+        reply_to=[settings.OPUS_REPLY_TO] if settings.OPUS_REPLY_TO else [],
         # our own id, so that even a backend that reports none (SMTP) leaves one to store
         headers={"Message-ID": make_msgid(domain="opus.localhost")},
     )

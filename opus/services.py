@@ -8,6 +8,7 @@ import random
 import smtplib
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,9 +53,20 @@ def backoff(attempt: int) -> float:
 
 
 def _is_permanent(error: Exception) -> bool:
+    """Will sending this again fail the same way? A refused recipient, a 4xx from
+    the provider, or the configuration (a missing key or package, credentials
+    refused): retrying for hours only hides it. The settings refuse to start on
+    most of these; this catches what only a send can show."""
     from anymail.exceptions import AnymailRecipientsRefused
 
-    if isinstance(error, AnymailRecipientsRefused | smtplib.SMTPRecipientsRefused):
+    if isinstance(
+        error,
+        AnymailRecipientsRefused
+        | smtplib.SMTPRecipientsRefused
+        | smtplib.SMTPAuthenticationError
+        | ImproperlyConfigured
+        | ImportError,
+    ):
         return True
     status = getattr(error, "status_code", None)
     return status is not None and 400 <= int(status) < 500 and int(status) != 429

@@ -1,12 +1,17 @@
-"""Opus settings: one module, driven by the environment.
+"""Opus settings: one module, driven by the environment. Importing it starts and
+creates nothing.
 
-Development needs no variable at all: an embedded PostgreSQL under .data/ and a
-filesystem broker stand in for DATABASE_URL and REDIS_URL. Production sets
-OPUS_ENV=production, SECRET_KEY, DATABASE_URL, REDIS_URL and ALLOWED_HOSTS.
+Development needs no variable at all: `make run`, `make test` and manage.py start
+an embedded PostgreSQL under .data/ and pass DATABASE_URL down; a filesystem
+broker stands in for REDIS_URL. Production sets OPUS_ENV=production and the
+variables the README's production section lists, and refuses to start on an
+unsafe one, naming it.
 """
 
+import importlib.util
 import os
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 
 import dj_database_url
@@ -29,13 +34,27 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 OPUS_ENV = os.environ.get("OPUS_ENV", "development")
+if OPUS_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(f"OPUS_ENV={OPUS_ENV!r}: it is development or production.")
 PRODUCTION = OPUS_ENV == "production"
+# Production refuses to start on an unsafe setting, naming it (the checks below).
 DEBUG = env_bool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG is on: in production an error page would show settings and client data. Unset DEBUG."
+    )
 
-if PRODUCTION:
-    SECRET_KEY = os.environ["SECRET_KEY"]
-else:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-never-used-in-production")
+SECRET_KEY = os.environ.get(
+    "SECRET_KEY", "" if PRODUCTION else "dev-only-insecure-key-never-used-in-production"
+)
+# As Django's security check W009: long, varied, and not its placeholder.
+if PRODUCTION and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is missing or weak: production needs at least 50 random characters, "
+        "e.g. from python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -275,32 +294,59 @@ STORAGES = {
 
 # --- Email ----------------------------------------------------------------------------
 # development: every sent message is kept in the database and readable by staff
-# at /dev/mail/; production: an ESP through django-anymail, or SMTP.
+# at /dev/mail/; production: SMTP, or an ESP through django-anymail. A provider
+# without its keys or its package refuses to start: every send would fail.
 EMAIL_PROVIDER = os.environ.get("EMAIL_PROVIDER", "" if PRODUCTION else "devmailbox")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Opus <no-reply@opus.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-_MAIL_BACKENDS = {
-    "devmailbox": {"BACKEND": "opus.mail.DevMailboxBackend"},
-    "smtp": {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "OPTIONS": {
-            "host": os.environ.get("SMTP_HOST", "localhost"),
-            "port": int(os.environ.get("SMTP_PORT", 587)),
-            "username": os.environ.get("SMTP_USER", ""),
-            "password": os.environ.get("SMTP_PASSWORD", ""),
-            "use_tls": env_bool("SMTP_USE_TLS", True),
-            "timeout": 10,
-        },
-    },
-    "postmark": {"BACKEND": "anymail.backends.postmark.EmailBackend"},
-    "mailgun": {"BACKEND": "anymail.backends.mailgun.EmailBackend"},
-    "sendgrid": {"BACKEND": "anymail.backends.sendgrid.EmailBackend"},
-    "amazon_ses": {"BACKEND": "anymail.backends.amazon_ses.EmailBackend"},
-    "brevo": {"BACKEND": "anymail.backends.brevo.EmailBackend"},
+_SMTP_OPTIONS = {
+    "host": os.environ.get("SMTP_HOST", ""),
+    "port": int(os.environ.get("SMTP_PORT", 587)),
+    "username": os.environ.get("SMTP_USER", ""),
+    "password": os.environ.get("SMTP_PASSWORD", ""),
+    "use_tls": env_bool("SMTP_USE_TLS", True),
+    "timeout": 10,
 }
-if PRODUCTION and EMAIL_PROVIDER not in _MAIL_BACKENDS:
-    raise RuntimeError(f"EMAIL_PROVIDER must be one of {sorted(_MAIL_BACKENDS)} in production")
-MAILERS = {"default": _MAIL_BACKENDS.get(EMAIL_PROVIDER, _MAIL_BACKENDS["devmailbox"])}
+# name: (backend, the variables it cannot work without, the package it needs)
+_MAIL_PROVIDERS = {
+    "devmailbox": ("opus.mail.DevMailboxBackend", (), None),
+    "smtp": ("django.core.mail.backends.smtp.EmailBackend", ("SMTP_HOST",), None),
+    "postmark": (
+        "anymail.backends.postmark.EmailBackend",
+        ("ANYMAIL_POSTMARK_SERVER_TOKEN",),
+        None,
+    ),
+    "mailgun": ("anymail.backends.mailgun.EmailBackend", ("ANYMAIL_MAILGUN_API_KEY",), None),
+    "sendgrid": ("anymail.backends.sendgrid.EmailBackend", ("ANYMAIL_SENDGRID_API_KEY",), None),
+    # boto3 reads the credentials (variables, or the instance's role) and the region
+    "amazon_ses": ("anymail.backends.amazon_ses.EmailBackend", ("AWS_DEFAULT_REGION",), "boto3"),
+    "brevo": ("anymail.backends.brevo.EmailBackend", ("ANYMAIL_BREVO_API_KEY",), None),
+}
+_SENDING_PROVIDERS = ", ".join(name for name in _MAIL_PROVIDERS if name != "devmailbox")
+if PRODUCTION and EMAIL_PROVIDER == "devmailbox":
+    raise ImproperlyConfigured(
+        "EMAIL_PROVIDER=devmailbox is for development: it sends nothing and keeps every "
+        f"email, live card links included, readable by all staff. Use one of {_SENDING_PROVIDERS}."
+    )
+if EMAIL_PROVIDER not in _MAIL_PROVIDERS:
+    raise ImproperlyConfigured(
+        f"EMAIL_PROVIDER={EMAIL_PROVIDER!r} is not a mail provider Opus knows; "
+        f"use one of {_SENDING_PROVIDERS}."
+    )
+_mail_backend, _mail_needs, _mail_package = _MAIL_PROVIDERS[EMAIL_PROVIDER]
+_mail_missing = [name for name in _mail_needs if not os.environ.get(name)]
+if _mail_missing:
+    raise ImproperlyConfigured(
+        f"EMAIL_PROVIDER={EMAIL_PROVIDER} needs {' and '.join(_mail_missing)}, which is not set."
+    )
+if _mail_package and importlib.util.find_spec(_mail_package) is None:
+    raise ImproperlyConfigured(
+        f"EMAIL_PROVIDER={EMAIL_PROVIDER} needs the {_mail_package} package, which is not "
+        "installed (uv sync --locked installs it)."
+    )
+MAILERS = {"default": {"BACKEND": _mail_backend}}
+if EMAIL_PROVIDER == "smtp":
+    MAILERS["default"]["OPTIONS"] = _SMTP_OPTIONS
 # django-anymail reads the provider's keys from here, e.g. POSTMARK_SERVER_TOKEN.
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
@@ -311,13 +357,27 @@ DEV_MAILBOX_ENABLED = EMAIL_PROVIDER == "devmailbox"
 
 # --- The practice -----------------------------------------------------------------------
 OPUS_PRACTICE_NAME = os.environ.get("OPUS_PRACTICE_NAME", "Harbour Lane Studio")
+# The practice's address: the Reply-To of every client email (each invites a reply).
+OPUS_REPLY_TO = os.environ.get(
+    "OPUS_REPLY_TO",
+    "" if PRODUCTION else formataddr((OPUS_PRACTICE_NAME, "office@opus.localhost")),
+)
+if OPUS_REPLY_TO and "@" not in parseaddr(OPUS_REPLY_TO)[1]:
+    raise ImproperlyConfigured(f"OPUS_REPLY_TO={OPUS_REPLY_TO!r} is not an email address.")
 OPUS_CURRENCY = os.environ.get("OPUS_CURRENCY", "GBP")
 OPUS_PUBLIC_URL = os.environ.get("OPUS_PUBLIC_URL", "http://127.0.0.1:8000")
 OPUS_CARD_REQUEST_TTL = timedelta(days=int(os.environ.get("OPUS_CARD_REQUEST_TTL_DAYS", 7)))
 # The card link: unknown tokens per address, refused cards per link, window in seconds.
 OPUS_CARD_LINK_LIMITS = (10, 10, 600)
-# "simulated" (development, tests); a real processor is added in billing/gateway.py.
-OPUS_PAYMENT_GATEWAY = os.environ.get("OPUS_PAYMENT_GATEWAY", "simulated")
+# The card processor: "simulated" (development, tests), or the dotted path of a
+# class implementing billing.gateway.PaymentGateway. No real processor ships yet,
+# so production cannot start until one is configured.
+OPUS_PAYMENT_GATEWAY = os.environ.get("OPUS_PAYMENT_GATEWAY", "" if PRODUCTION else "simulated")
+if PRODUCTION and OPUS_PAYMENT_GATEWAY in ("", "simulated"):
+    raise ImproperlyConfigured(
+        f"OPUS_PAYMENT_GATEWAY={OPUS_PAYMENT_GATEWAY!r}: production charges real cards and "
+        "needs a real card processor (see billing/gateway.py); the simulated one takes no money."
+    )
 OPUS_TRANSFER_BACKDATE_DAYS = int(os.environ.get("OPUS_TRANSFER_BACKDATE_DAYS", 14))
 
 # --- Logging: no personal data; tokens are redacted by a filter on every handler -----------

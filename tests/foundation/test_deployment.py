@@ -38,6 +38,8 @@ PRODUCTION = {
     "EMAIL_PROVIDER": "postmark",
     "ANYMAIL_POSTMARK_SERVER_TOKEN": "test-token",
     "REDIS_URL": "redis://127.0.0.1:1/0",
+    # production refuses the simulated processor, and no real one ships yet
+    "OPUS_PAYMENT_GATEWAY": "tests.foundation.stand_in_gateway.StandInGateway",
 }
 
 
@@ -61,6 +63,41 @@ def test_production_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def refusal(result) -> str:
+    """The message a refused start ends with (the last line of the traceback)."""
+    assert result.returncode != 0, result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("django.core.exceptions.ImproperlyConfigured: "), result.stderr
+    return last
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EMAIL_PROVIDER", "devmailbox"),  # nothing sent; live links readable by all staff
+        ("DEBUG", "1"),
+        ("DEBUG", "true"),
+        ("SECRET_KEY", "too-short-a-key"),
+        ("SECRET_KEY", "ab" * 40),  # long, but only two distinct characters
+        ("SECRET_KEY", "django-insecure-" + "x1y2z3w4v5" * 5),  # Django's placeholder
+        ("OPUS_PAYMENT_GATEWAY", "simulated"),
+        ("OPUS_PAYMENT_GATEWAY", ""),
+    ],
+)
+def test_production_refuses_to_start_on_an_unsafe_setting_and_names_it(variable, value):
+    result = manage("check", env={**PRODUCTION, variable: value})
+    message = refusal(result)
+    assert variable in message
+    if variable == "SECRET_KEY":
+        assert value not in result.stderr  # the refusal never prints the key
+
+
+def test_production_refuses_a_payment_gateway_that_does_not_load():
+    result = manage("check", "--deploy", env={**PRODUCTION, "OPUS_PAYMENT_GATEWAY": "stripe"})
+    assert result.returncode != 0
+    assert "OPUS_PAYMENT_GATEWAY" in result.stderr
 
 
 def production_settings(printed: str, **env) -> str:
