@@ -2,19 +2,33 @@
 email), answers card links and fails holds no personal data or token."""
 
 import logging
+import os
 import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import date
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.db import connection
 from django.test import Client as HttpClient
 from django.urls import reverse
 
+from billing.services import request_payment_card
 from billing.tokens import token_for
 from opus.lib.logging import RedactSecretsFilter
-from opus.models import OutboundEmail
+from opus.models import OutboundEmail, User
 from opus.services import send_outbound
 from relationships.models import Relationship
-from tests.factories import ClientFactory, RelationshipFactory
+from tests.conftest import free_port
+from tests.factories import ClientFactory, RelationshipFactory, UserFactory
 from tests.transfer.conftest import build_world
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +111,152 @@ def test_logs_hold_no_personal_data_or_tokens(staff, staff_client, therapist, ca
         secrets += [person.first_name, person.last_name, person.email]
     for secret in secrets:
         assert not re.search(re.escape(secret), logged), secret
+
+
+# --- quality.md Security 16: gunicorn's access log, run as production runs it ---------------------
+ROOT = Path(__file__).resolve().parents[2]
+STRONG_KEY = "k7Qx" + "pR2v-Wm9sLt4Zy8NcB3hJf6DgA1eXu5KoT0iVbYq" + "Hn7Ue2Rs"
+
+
+def compose_gunicorn_command(port: int, control_dir: Path) -> list[str]:
+    """docker-compose.yml's gunicorn command line, bound to a free loopback port."""
+    compose = (ROOT / "docker-compose.yml").read_text()
+    words = shlex.split(re.search(r"gunicorn opus\.wsgi[^\"]*", compose).group(0))
+    command, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("--bind", "-b", "--control-socket"):
+            skip = True
+        else:
+            command.append(word)
+    command[0] = str(Path(sys.executable).parent / "gunicorn")
+    return [
+        *command,
+        *("--bind", f"127.0.0.1:{port}"),
+        *("--control-socket", str(control_dir / "gunicorn.ctl")),
+        *("--workers", "1"),
+    ]
+
+
+def url_of_the_test_database() -> str:
+    db = connection.settings_dict
+    user = quote(db["USER"] or "", safe="")
+    password = quote(db["PASSWORD"] or "", safe="")
+    host = db["HOST"] or db["OPTIONS"].get("host", "")
+    if host.startswith("/"):  # a unix socket folder (the embedded server)
+        return f"postgres://{user}:{password}@/{db['NAME']}?host={quote(host, safe='/')}"
+    return f"postgres://{user}:{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def production_env(**extra) -> dict:
+    env = {
+        **os.environ,
+        "OPUS_ENV": "production",
+        "SECRET_KEY": STRONG_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "EMAIL_PROVIDER": "postmark",
+        "ANYMAIL_POSTMARK_SERVER_TOKEN": "test-token",
+        "OPUS_PAYMENT_GATEWAY": "tests.foundation.stand_in_gateway.StandInGateway",
+        "DATABASE_URL": url_of_the_test_database(),
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+    for name in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_access_log_as_compose_runs_it_holds_no_token_or_search(settings, tmp_path):
+    settings.SECRET_KEY = STRONG_KEY  # the server's key: its links and sessions
+    staff = UserFactory(username="staffer", role=User.Role.STAFF)
+    pat = ClientFactory(first_name="Patricia", email="patricia.q@example.com")
+    card_request = request_payment_card(client=pat, actor=staff, reason="Piano")
+    token = token_for(card_request)
+    session = HttpClient()
+    session.force_login(staff)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    env = production_env(STATIC_ROOT=str(tmp_path / "static"))
+    subprocess.run(  # as the production image is built
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    port = free_port()
+    log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115 - read after the server stops
+    server = subprocess.Popen(
+        compose_gunicorn_command(port, tmp_path),
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    https = {"X-Forwarded-Proto": "https"}  # as the TLS proxy in front of it says
+
+    def get(path, **headers):
+        request = urllib.request.Request(base + path, headers={**https, **headers})  # noqa: S310
+        try:
+            with no_redirects.open(request, timeout=20) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    no_redirects = urllib.request.build_opener(NoRedirect)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        statuses = {
+            "live link": get(f"/card/{token}/"),
+            "made-up link": get(f"/card/{'Q' * 43}/"),
+            "search by email": get("/clients/?q=patricia.q%40example.com", Cookie=cookie),
+            "search by phone": get(
+                "/clients/?q=07700+955666", Cookie=cookie, **{"HX-Request": "true"}
+            ),
+            "search, logged out": get("/clients/?q=patricia.q@example.com"),
+            "from a search page": get(
+                "/healthz", Referer=f"https://127.0.0.1/clients/?q=07700%20955666&t={token}"
+            ),
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    log.seek(0)
+    logged = log.read()
+    log.close()
+
+    assert '"GET /clients/ HTTP/1.1" 200' in logged, logged  # the access log is there
+    assert '"GET /card/[redacted]/ HTTP/1.1" 200' in logged, logged
+    for secret in (
+        token,
+        "Q" * 43,
+        "patricia",
+        "%40example",
+        "07700",
+        "955666",
+    ):
+        assert secret not in logged.lower(), secret
+    assert statuses == {
+        "live link": 200,
+        "made-up link": 404,
+        "search by email": 200,
+        "search by phone": 200,
+        "search, logged out": 302,
+        "from a search page": 200,
+    }
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
