@@ -20,5 +20,6 @@ urlpatterns = [
     path("clients/", include("clients.urls")),
     path("relationships/", include("relationships.urls")),
     path("", include("billing.urls")),
+    path("admin/login/", views.admin_login, name="admin-login"),  # before the admin's own
     path("admin/", admin.site.urls),
 ]
