@@ -32,6 +32,7 @@ from billing.gateway import CardError, get_gateway
 from billing.models import Invoice, PaymentCardRequest
 from billing.permissions import can_manage_billing
 from clients.models import Client
+from opus.lib.clientip import client_ip
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 from opus.lib.money import format_money, round_money
@@ -340,12 +341,14 @@ def card_link(request, token: str):
     ``Origin: null``, which Django's origin check refuses. No cookie is set.
     """
     ip_limit, card_limit, window = settings.OPUS_CARD_LINK_LIMITS
-    ip = ratelimit.client_ip(request)
-    if ratelimit.is_blocked(IP_SCOPE, ip, limit=ip_limit):
-        return _link_response(request, "billing/card_link_limited.html", {}, status=429)
     card_request = selectors.card_request_for_token(token)
     if card_request is None:
-        ratelimit.record_failure(IP_SCOPE, ip, window=window)
+        # Only unknown tokens count against an address, and only they are refused:
+        # everyone behind one office address or proxy shares it, and a live link
+        # must open whatever someone else there guessed.
+        guesses = ratelimit.record_failure(IP_SCOPE, client_ip(request) or "", window=window)
+        if guesses > ip_limit:
+            return _link_response(request, "billing/card_link_limited.html", {}, status=429)
         return _link_response(request, "billing/card_link_unknown.html", {}, status=404)
     now = timezone.now()
     if not card_request.is_live_at(now):

@@ -9,6 +9,7 @@ unsafe one, naming it.
 """
 
 import importlib.util
+import ipaddress
 import os
 from datetime import timedelta
 from email.utils import formataddr, parseaddr
@@ -225,14 +226,23 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Login lockout: the sixth failure for one username within 30 minutes is refused,
 # with the same answer whether or not the username exists.
+# Never on an address alone: everyone behind one office address or TLS proxy shares it.
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=30)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password"]
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_CLIENT_IP_CALLABLE = "opus.lib.clientip.client_ip"
+AXES_CLIENT_STR_CALLABLE = "opus.lib.clientip.axes_client_str"  # no username or address in logs
+# The proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
+try:
+    OPUS_TRUSTED_PROXIES = [
+        str(ipaddress.ip_network(entry, strict=False)) for entry in env_list("OPUS_TRUSTED_PROXIES")
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"OPUS_TRUSTED_PROXIES: {error}") from None
 
 # Sessions: idle and absolute timeouts are enforced by SessionTimeoutMiddleware.
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
+from opus.forms import LoginForm
 from opus.models import DevMail, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 def home(request):
     return redirect("scheduling:schedule")
+
+
+class Login(auth_views.LoginView):
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
 
 
 class PasswordChange(auth_views.PasswordChangeView):

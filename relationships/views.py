@@ -8,6 +8,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from billing.selectors import card_panel_context
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.middleware import not_activity
 from opus.lib.parsing import parse_id
 from opus.models import User
 from relationships import selectors, services
@@ -115,9 +116,12 @@ def _rebook_context(request, relationship: Relationship) -> dict:
     }
 
 
+@not_activity
 @require_GET
 def booking_panel(request, pk: int):
-    """The "Create Session" panel alone: polled while the attendee has no card."""
+    """The "Create Session" panel alone: polled while the attendee has no card.
+    Polls do not keep an idle session alive: after the idle timeout the next one
+    is sent to the login page."""
     relationship = _visible(request, pk)
     if is_fragment_request(request) and services.booking_block(relationship) is None:
         # the card arrived: reload the whole page, whose rebooking form depends on it too

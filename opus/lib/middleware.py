@@ -13,6 +13,14 @@ _SEEN = "_opus_seen"
 _TOUCH_EVERY = 60  # seconds: do not write the session on every request
 
 
+def not_activity(view):
+    """Marks a view that a page polls by itself: its requests are not the user's
+    activity, so they never extend the idle timeout (an open page would keep its
+    session alive forever), though they do end a session that timed out."""
+    view.session_activity = False
+    return view
+
+
 class SessionTimeoutMiddleware:
     """Logs a user out after 30 idle minutes or 12 hours since login."""
 
@@ -20,22 +28,26 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            now = time.time()
-            session = request.session
-            started = session.get(_STARTED)
-            seen = session.get(_SEEN)
-            if started is None:
-                session[_STARTED] = session[_SEEN] = now
-            elif (
-                now - started > settings.SESSION_ABSOLUTE_TIMEOUT.total_seconds()
-                or now - (seen or started) > settings.SESSION_IDLE_TIMEOUT.total_seconds()
-            ):
-                logout(request)
-            elif now - (seen or 0) > _TOUCH_EVERY:
-                session[_SEEN] = now
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        now = time.time()
+        session = request.session
+        started = session.get(_STARTED)
+        seen = session.get(_SEEN)
+        if started is None:
+            session[_STARTED] = session[_SEEN] = now
+        elif (
+            now - started > settings.SESSION_ABSOLUTE_TIMEOUT.total_seconds()
+            or now - (seen or started) > settings.SESSION_IDLE_TIMEOUT.total_seconds()
+        ):
+            logout(request)
+        elif now - (seen or 0) > _TOUCH_EVERY and getattr(view_func, "session_activity", True):
+            session[_SEEN] = now
+        return None
 
 
 class PrivateCacheMiddleware:
