@@ -9,6 +9,7 @@ from django.utils import timezone
 from billing.gateway import CardDetails
 from billing.models import Invoice, Payment
 from billing.services import MAX_AMOUNT
+from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, minor_digits, quantum
 from opus.lib.parsing import ascii_digits
 
 
@@ -43,20 +44,29 @@ class InvoiceFilterForm(forms.Form):
         )
 
 
-def _money_field(label: str, **kwargs) -> forms.DecimalField:
+def money_field(label: str, currency: str) -> forms.DecimalField:
+    """An amount in ``currency``: at least one minor unit, in minor units. Django
+    draws the input's ``min`` and ``step`` from these, so what the browser lets
+    through is exactly what the form accepts (both 0.01 for pounds, 1 for yen)."""
+    unit = quantum(currency)
+    places = minor_digits(currency)
     return forms.DecimalField(
         label=label,
-        min_value=Decimal("0.001"),
+        min_value=unit,
         max_value=MAX_AMOUNT,
-        decimal_places=3,
-        max_digits=14,
-        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
-        **kwargs,
+        decimal_places=places,
+        max_digits=MAX_DIGITS - DECIMAL_PLACES + places,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal"}),
+        error_messages={
+            "min_value": f"Enter at least {format_money(unit, currency)}.",
+            "max_decimal_places": (
+                f"Enter at most {places} decimal places." if places else "Enter a whole amount."
+            ),
+        },
     )
 
 
 class PaymentForm(forms.Form):
-    amount = _money_field("Amount received")
     method = forms.ChoiceField(
         label="Paid by",
         choices=[c for c in Payment.Method.choices if c[0] != Payment.Method.CARD],
@@ -67,6 +77,12 @@ class PaymentForm(forms.Form):
         max_length=200,
         help_text="A receipt number, the bank transfer's reference…",
     )
+    field_order = ["amount", "method", "reference"]
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"] = money_field("Amount received", currency)
+        self.order_fields(self.field_order)
 
 
 class ChargeForm(forms.Form):

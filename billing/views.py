@@ -81,7 +81,10 @@ def _detail_context(request, invoice: Invoice, **forms) -> dict:
         "can_manage": can_manage_billing(request.user),
         "fragment": is_fragment_request(request),
         "payment_form": forms.get("payment_form")
-        or PaymentForm(initial={"amount": round_money(balance, invoice.currency) or None}),
+        or PaymentForm(
+            initial={"amount": round_money(balance, invoice.currency) or None},
+            currency=invoice.currency,
+        ),
         "charge_form": forms.get("charge_form")
         or ChargeForm(initial={"idempotency_key": uuid.uuid4().hex}),
         "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
@@ -122,8 +125,11 @@ def _done(request, invoice: Invoice, message: str):
 
 
 def _invoice_action(request, invoice_id, form, form_name, action):
-    """Validate, call the service, and answer: the shared shape of every action."""
+    """Validate, call the service, and answer: the shared shape of every action.
+    ``form`` is a form, or a function of the invoice that makes it."""
     invoice = _staff_invoice(request, invoice_id)
+    if callable(form):
+        form = form(invoice)
     action_error = ""
     if form.is_valid():
         try:
@@ -164,7 +170,10 @@ def invoice_record_payment(request, invoice_id: int):
         )
         return f"Payment of {format_money(payment.amount, payment.currency)} recorded."
 
-    return _invoice_action(request, invoice_id, PaymentForm(request.POST), "payment_form", action)
+    def form(invoice):
+        return PaymentForm(request.POST, currency=invoice.currency)
+
+    return _invoice_action(request, invoice_id, form, "payment_form", action)
 
 
 @require_POST
