@@ -85,10 +85,14 @@ class PaymentForm(forms.Form):
 
 
 class ChargeForm(forms.Form):
-    """The key is made when the page is drawn: submitting the same page twice
-    charges once."""
+    """The key is made when the page is drawn: submitting the same page twice is
+    one attempt (each attempt sends the processor an idempotency key of its own)."""
 
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+
+class SendForm(forms.Form):
+    """Nothing to fill in: the invoice goes to the payer's email address."""
 
 
 class ReasonForm(forms.Form):

@@ -22,7 +22,14 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, Payment, PaymentCardRequest, PaymentMethod
+from billing.models import (
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAttempt,
+    PaymentCardRequest,
+    PaymentMethod,
+)
 from billing.tokens import hash_token, looks_like_token
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, round_money
 from opus.lib.parsing import ascii_digits
@@ -72,6 +79,15 @@ def balance_due(invoice: Invoice) -> Decimal:
     if annotated is not None:
         return annotated
     return invoice.total - amount_paid(invoice)
+
+
+def attempt_for(*, request_key: str) -> PaymentAttempt | None:
+    """The card charge a submission (a page's form, a transfer) started, if any."""
+    return (
+        PaymentAttempt.objects.select_related("payment_method", "payment")
+        .filter(request_key=request_key)
+        .first()
+    )
 
 
 def is_overdue(invoice: Invoice, today: date | None = None) -> bool:
