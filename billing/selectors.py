@@ -143,13 +143,22 @@ def invoice_list(user, filters: InvoiceFilters, *, today: date | None = None) ->
     )
 
 
+BILLED = [Invoice.Status.OPEN, Invoice.Status.PAID, Invoice.Status.CLOSED]
+
+
 def invoice_sums(invoices: QuerySet) -> list[dict]:
-    """Sum of totals and of balances of a filtered list, one row per currency,
-    in one query whatever the number of invoices."""
+    """What a filtered list billed (the totals of its issued invoices that are not
+    void: open, paid and closed; a draft bills nothing yet) and its balance due,
+    one row per currency, in one query whatever the number of invoices."""
     rows = (
         invoices.order_by()
         .values("currency")
-        .annotate(total_sum=Sum("total"), balance_sum=Sum("balance"))
+        .annotate(
+            total_sum=Coalesce(
+                Sum("total", filter=Q(status__in=BILLED)), Value(Decimal(0)), output_field=MONEY
+            ),
+            balance_sum=Sum("balance"),
+        )
         .order_by("currency")
     )
     return [

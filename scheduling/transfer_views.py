@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseLocation
 
-from billing.models import PaymentAttempt
+from billing.models import InvoiceLine, PaymentAttempt
 from billing.selectors import balance_due, card_on_file
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
@@ -206,6 +206,10 @@ def _payment_context(request, draft: TransferDraft, **extra) -> dict:
         outcome = transfers.preview(draft)
     except BusinessRuleError as error:
         problem = error.message
+    else:  # each discount line is the draft's discount of the same rank: its Remove button
+        discounts = (line for line in outcome.lines if line.kind == InvoiceLine.Kind.DISCOUNT)
+        for index, line in enumerate(discounts):
+            line.discount_index = index
     payer = draft.subscription.relationship.payer
     return {
         "outcome": outcome,
@@ -293,7 +297,14 @@ def transfer_finish(request, draft_id):
             return redirect(url)
     elif draft.transfer_id:
         return redirect(profile)
-    return _render(request, draft, "payment", _payment_context(request, draft, finish_form=form))
+    # the other finishes keep their presets: only the one submitted shows what was typed
+    due_on = None if form["how"].value() == transfers.FINISH_PAY_LATER else form.default_due_on()
+    return _render(
+        request,
+        draft,
+        "payment",
+        _payment_context(request, draft, finish_form=form, due_on_shown=due_on),
+    )
 
 
 def _done_message(outcome) -> str:
