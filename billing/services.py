@@ -553,6 +553,7 @@ def run_card_attempt(*, attempt: PaymentAttempt, actor) -> Payment:
     key, so a retry never charges twice, and the answer is recorded. Raises
     CardDeclined (recorded, committed), or ChargePending when the processor did
     not answer."""
+    require_billing_actor(actor)
     attempt = PaymentAttempt.objects.select_related("invoice", "payment_method", "payment").get(
         pk=attempt.pk
     )
