@@ -5,6 +5,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSequence,
     Payment,
+    PaymentAttempt,
     PaymentCardRequest,
     PaymentMethod,
 )
@@ -28,6 +29,14 @@ class InvoiceAdmin(admin.ModelAdmin):
 class PaymentAdmin(admin.ModelAdmin):
     list_display = ("invoice", "amount", "currency", "method", "received_at")
     raw_id_fields = ("invoice", "payment_method")
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(admin.ModelAdmin):
+    list_display = ("invoice", "amount", "currency", "status", "created_at", "settled_at")
+    list_filter = ("status",)
+    raw_id_fields = ("invoice", "payment_method", "payment")
+    readonly_fields = ("idempotency_key", "request_key")
 
 
 @admin.register(PaymentMethod)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
@@ -9,6 +8,7 @@ from django.utils import timezone
 from billing.gateway import CardDetails
 from billing.models import Invoice, Payment
 from billing.services import MAX_AMOUNT
+from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, minor_digits, quantum
 from opus.lib.parsing import ascii_digits
 
 
@@ -43,20 +43,29 @@ class InvoiceFilterForm(forms.Form):
         )
 
 
-def _money_field(label: str, **kwargs) -> forms.DecimalField:
+def money_field(label: str, currency: str) -> forms.DecimalField:
+    """An amount in ``currency``: at least one minor unit, in minor units. Django
+    draws the input's ``min`` and ``step`` from these, so what the browser lets
+    through is exactly what the form accepts (both 0.01 for pounds, 1 for yen)."""
+    unit = quantum(currency)
+    places = minor_digits(currency)
     return forms.DecimalField(
         label=label,
-        min_value=Decimal("0.001"),
+        min_value=unit,
         max_value=MAX_AMOUNT,
-        decimal_places=3,
-        max_digits=14,
-        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
-        **kwargs,
+        decimal_places=places,
+        max_digits=MAX_DIGITS - DECIMAL_PLACES + places,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal"}),
+        error_messages={
+            "min_value": f"Enter at least {format_money(unit, currency)}.",
+            "max_decimal_places": (
+                f"Enter at most {places} decimal places." if places else "Enter a whole amount."
+            ),
+        },
     )
 
 
 class PaymentForm(forms.Form):
-    amount = _money_field("Amount received")
     method = forms.ChoiceField(
         label="Paid by",
         choices=[c for c in Payment.Method.choices if c[0] != Payment.Method.CARD],
@@ -67,13 +76,23 @@ class PaymentForm(forms.Form):
         max_length=200,
         help_text="A receipt number, the bank transfer's reference…",
     )
+    field_order = ["amount", "method", "reference"]
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"] = money_field("Amount received", currency)
+        self.order_fields(self.field_order)
 
 
 class ChargeForm(forms.Form):
-    """The key is made when the page is drawn: submitting the same page twice
-    charges once."""
+    """The key is made when the page is drawn: submitting the same page twice is
+    one attempt (each attempt sends the processor an idempotency key of its own)."""
 
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+
+class SendForm(forms.Form):
+    """Nothing to fill in: the invoice goes to the payer's email address."""
 
 
 class ReasonForm(forms.Form):

@@ -5,7 +5,7 @@ digits and the expiry. A card number or a security code exists only in the
 request that carries it to ``confirm_setup`` (a :class:`CardDetails`, whose
 repr hides both) and never reaches a log, the database or an error page.
 
-Callers use three calls, whatever the processor:
+Callers use four calls, whatever the processor:
 
 ``create_setup(*, reference)``
     Start saving a card for someone (Stripe: a SetupIntent; its ``client_secret``
@@ -19,7 +19,13 @@ Callers use three calls, whatever the processor:
     Charge a saved card off-session (Stripe: a PaymentIntent with ``confirm=True,
     off_session=True``, the amount in minor units, and ``idempotency_key`` passed
     through as Stripe's Idempotency-Key header). Returns a :class:`ChargeResult`;
-    a decline is a result, not an exception, so that it can be recorded.
+    a decline is a result, not an exception, so that it can be recorded. Never
+    called with a database transaction open: see ``billing.services.charge_card``.
+``retrieve_charge(*, idempotency_key)``
+    What became of a charge sent with this key, without charging: the first
+    result, or None when the processor never received it (Stripe: the
+    PaymentIntent found by the attempt's id in its metadata). The reconciliation
+    asks this of attempts left pending.
 
 Adding Stripe is a ``StripeGateway`` class with these methods, a branch in
 :func:`get_gateway` and, in the card-link page, a template that mounts Stripe.js
@@ -65,6 +71,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.views.decorators.debug import sensitive_variables
 
+from billing.models import SimulatedGatewayCard, SimulatedGatewayCharge
+from billing.routers import GATEWAY_DB
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import round_money
 from opus.lib.parsing import ascii_digits
@@ -155,6 +163,8 @@ class PaymentGateway(Protocol):
         description: str = "",
     ) -> ChargeResult: ...
 
+    def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None: ...
+
 
 # --- the simulated processor ------------------------------------------------------------------
 
@@ -209,13 +219,9 @@ def card_brand(number: str) -> str:
 
 class SimulatedGateway:
     """Behaves like a processor in test mode, with its vault and ledger in its
-    own tables (SimulatedGatewayCard, SimulatedGatewayCharge).
-
-    One difference from a real processor: its ledger is written in the caller's
-    database transaction, so a rolled-back caller also rolls back the simulated
-    charge. A real processor's charge survives the caller's rollback; that is why
-    callers pass an idempotency key that stays the same when they retry.
-    """
+    own tables (SimulatedGatewayCard, SimulatedGatewayCharge), written through a
+    connection of their own in autocommit (billing/routers.py): as at a real
+    processor, a charge stays made whatever the caller's transaction does next."""
 
     name = "simulated"
     collects_card_in_page = True
@@ -227,8 +233,6 @@ class SimulatedGateway:
     def confirm_setup(
         self, *, setup: CardSetup, card: CardDetails | None = None, confirmation: str = ""
     ) -> SavedCard:
-        from billing.models import SimulatedGatewayCard
-
         if card is None:
             raise CardError("Enter the card's details.", code="missing_card", field="number")
         number = "".join(card.number.split())
@@ -301,8 +305,6 @@ class SimulatedGateway:
         """Charge once per idempotency key: a retry returns the first result. A
         retry with the same key but another card or amount is refused, as Stripe
         refuses a reused key with different parameters."""
-        from billing.models import SimulatedGatewayCard, SimulatedGatewayCharge
-
         if not idempotency_key:
             raise GatewayError("an idempotency key is required")
         amount = round_money(amount, currency)
@@ -322,7 +324,7 @@ class SimulatedGateway:
                 succeeded = behaviour == SUCCEEDS
                 code = "" if succeeded else behaviour.removeprefix("charge:")
             try:
-                with transaction.atomic():
+                with transaction.atomic(using=GATEWAY_DB):
                     existing = SimulatedGatewayCharge.objects.create(
                         idempotency_key=idempotency_key,
                         charge_id=f"ch_sim_{secrets.token_hex(12)}",
@@ -336,16 +338,22 @@ class SimulatedGateway:
                 existing = SimulatedGatewayCharge.objects.get(idempotency_key=idempotency_key)
         if existing.token != token or existing.amount != amount or existing.currency != currency:
             raise GatewayError("idempotency key reused with different parameters")
-        return ChargeResult(
-            succeeded=existing.succeeded,
-            charge_id=existing.charge_id,
-            amount=existing.amount,
-            currency=existing.currency,
-            decline_code=existing.decline_code,
-            message=DECLINE_MESSAGES.get(existing.decline_code, "")
-            if existing.decline_code
-            else "",
-        )
+        return _result(existing)
+
+    def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None:
+        existing = SimulatedGatewayCharge.objects.filter(idempotency_key=idempotency_key).first()
+        return _result(existing) if existing is not None else None
+
+
+def _result(charge) -> ChargeResult:
+    return ChargeResult(
+        succeeded=charge.succeeded,
+        charge_id=charge.charge_id,
+        amount=charge.amount,
+        currency=charge.currency,
+        decline_code=charge.decline_code,
+        message=DECLINE_MESSAGES.get(charge.decline_code, "") if charge.decline_code else "",
+    )
 
 
 def get_gateway() -> PaymentGateway:

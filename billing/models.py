@@ -192,6 +192,89 @@ class Payment(models.Model):
         return f"{self.amount} {self.currency} on {self.invoice}"
 
 
+class PaymentAttempt(models.Model):
+    """One try at charging a card on file, recorded (committed) before the processor
+    is asked, and settled after with what it answered. Its idempotency key is its
+    own: a retry of this attempt sends the same key (the processor charges once);
+    a new try is a new attempt with a new key (a processor answers a reused key
+    with the first answer, a decline included). An attempt left pending (the
+    processor did not answer, or the process died after asking) is settled by
+    ``billing.services.reconcile_payment_attempts``."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        DECLINED = "declined", "Declined"
+        FAILED = "failed", "Failed: nothing charged"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="attempts")
+    payment_method = models.ForeignKey(
+        "billing.PaymentMethod", on_delete=models.PROTECT, related_name="attempts"
+    )
+    amount = money_field()
+    currency = currency_field()
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    request_key = models.CharField(
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The key of the submission that asked (the page's form, a transfer): "
+        "the same submission again finds this attempt instead of starting another.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decline_code = models.CharField(max_length=50, blank=True)
+    decline_message = models.CharField(max_length=300, blank=True)
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="attempt"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # a double click, or two tabs, cannot start two charges of one invoice
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(status="pending"),
+                name="payment_attempt_one_pending_per_invoice",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="payment_attempt_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "declined", "failed"]),
+                name="payment_attempt_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", settled_at__isnull=True)
+                | (~Q(status="pending") & Q(settled_at__isnull=False)),
+                name="payment_attempt_settled_unless_pending",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="succeeded", payment__isnull=False)
+                | (~Q(status="succeeded") & Q(payment__isnull=True)),
+                name="payment_attempt_payment_iff_succeeded",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="declined") | ~Q(decline_code=""),
+                name="payment_attempt_declined_has_code",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} charge of {self.amount} {self.currency}"
+
+    @property
+    def decline_reason(self) -> str:
+        """``insufficient_funds`` as people read it: "insufficient funds"."""
+        return self.decline_code.replace("_", " ")
+
+
 class PaymentMethodQuerySet(models.QuerySet):
     def usable(self, today=None) -> "PaymentMethodQuerySet":
         """Not removed and not expired: a card works to the end of its expiry month."""

@@ -22,7 +22,14 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, Payment, PaymentCardRequest, PaymentMethod
+from billing.models import (
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAttempt,
+    PaymentCardRequest,
+    PaymentMethod,
+)
 from billing.tokens import hash_token, looks_like_token
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, round_money
 from opus.lib.parsing import ascii_digits
@@ -72,6 +79,15 @@ def balance_due(invoice: Invoice) -> Decimal:
     if annotated is not None:
         return annotated
     return invoice.total - amount_paid(invoice)
+
+
+def attempt_for(*, request_key: str) -> PaymentAttempt | None:
+    """The card charge a submission (a page's form, a transfer) started, if any."""
+    return (
+        PaymentAttempt.objects.select_related("payment_method", "payment")
+        .filter(request_key=request_key)
+        .first()
+    )
 
 
 def is_overdue(invoice: Invoice, today: date | None = None) -> bool:
@@ -127,13 +143,22 @@ def invoice_list(user, filters: InvoiceFilters, *, today: date | None = None) ->
     )
 
 
+BILLED = [Invoice.Status.OPEN, Invoice.Status.PAID, Invoice.Status.CLOSED]
+
+
 def invoice_sums(invoices: QuerySet) -> list[dict]:
-    """Sum of totals and of balances of a filtered list, one row per currency,
-    in one query whatever the number of invoices."""
+    """What a filtered list billed (the totals of its issued invoices that are not
+    void: open, paid and closed; a draft bills nothing yet) and its balance due,
+    one row per currency, in one query whatever the number of invoices."""
     rows = (
         invoices.order_by()
         .values("currency")
-        .annotate(total_sum=Sum("total"), balance_sum=Sum("balance"))
+        .annotate(
+            total_sum=Coalesce(
+                Sum("total", filter=Q(status__in=BILLED)), Value(Decimal(0)), output_field=MONEY
+            ),
+            balance_sum=Sum("balance"),
+        )
         .order_by("currency")
     )
     return [

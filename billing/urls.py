@@ -20,6 +20,7 @@ urlpatterns = [
         views.invoice_charge_card,
         name="invoice-charge-card",
     ),
+    path("billing/invoices/<int:invoice_id>/send/", views.invoice_send, name="invoice-send"),
     path("billing/invoices/<int:invoice_id>/void/", views.invoice_void, name="invoice-void"),
     path("billing/invoices/<int:invoice_id>/close/", views.invoice_close, name="invoice-close"),
     path("billing/clients/<int:client_id>/cards/", views.client_cards, name="client-cards"),

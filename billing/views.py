@@ -27,9 +27,10 @@ from billing.forms import (
     IssueForm,
     PaymentForm,
     ReasonForm,
+    SendForm,
 )
 from billing.gateway import CardError, get_gateway
-from billing.models import Invoice, PaymentCardRequest
+from billing.models import Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
 from clients.models import Client
 from opus.lib.clientip import client_ip
@@ -82,9 +83,17 @@ def _detail_context(request, invoice: Invoice, **forms) -> dict:
         "can_manage": can_manage_billing(request.user),
         "fragment": is_fragment_request(request),
         "payment_form": forms.get("payment_form")
-        or PaymentForm(initial={"amount": round_money(balance, invoice.currency) or None}),
+        or PaymentForm(
+            initial={"amount": round_money(balance, invoice.currency) or None},
+            currency=invoice.currency,
+        ),
         "charge_form": forms.get("charge_form")
-        or ChargeForm(initial={"idempotency_key": uuid.uuid4().hex}),
+        or ChargeForm(initial={"request_key": uuid.uuid4().hex}),
+        "attempts": list(
+            invoice.attempts.exclude(status=PaymentAttempt.Status.SUCCEEDED).select_related(
+                "payment_method"
+            )
+        ),
         "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
         "close_form": forms.get("close_form") or ReasonForm(prefix="close"),
         "issue_form": forms.get("issue_form")
@@ -114,8 +123,8 @@ def _staff_invoice(request, invoice_id: int) -> Invoice:
     return invoice
 
 
-def _done(request, invoice: Invoice, message: str):
-    messages.success(request, message)
+def _done(request, invoice: Invoice, message: str, *, level=messages.SUCCESS):
+    messages.add_message(request, level, message)
     url = reverse("billing:invoice-detail", args=[invoice.pk])
     if is_fragment_request(request):
         return HttpResponseLocation(url, target="#invoice", swap="outerHTML")
@@ -123,12 +132,18 @@ def _done(request, invoice: Invoice, message: str):
 
 
 def _invoice_action(request, invoice_id, form, form_name, action):
-    """Validate, call the service, and answer: the shared shape of every action."""
+    """Validate, call the service, and answer: the shared shape of every action.
+    ``form`` is a form, or a function of the invoice that makes it."""
     invoice = _staff_invoice(request, invoice_id)
+    if callable(form):
+        form = form(invoice)
     action_error = ""
     if form.is_valid():
         try:
             message = action(invoice, form.cleaned_data)
+        except (services.CardDeclined, services.ChargePending) as error:
+            # the attempt is recorded: the page is drawn afresh, its new key a new try
+            return _done(request, invoice, error.message, level=messages.ERROR)
         except BusinessRuleError as error:
             if error.field in form.fields:
                 form.add_error(error.field, error.message)
@@ -165,7 +180,10 @@ def invoice_record_payment(request, invoice_id: int):
         )
         return f"Payment of {format_money(payment.amount, payment.currency)} recorded."
 
-    return _invoice_action(request, invoice_id, PaymentForm(request.POST), "payment_form", action)
+    def form(invoice):
+        return PaymentForm(request.POST, currency=invoice.currency)
+
+    return _invoice_action(request, invoice_id, form, "payment_form", action)
 
 
 @require_POST
@@ -177,12 +195,25 @@ def invoice_charge_card(request, invoice_id: int):
         payment = services.charge_card(
             invoice=invoice,
             payment_method=card,
-            idempotency_key=data["idempotency_key"],
+            request_key=data["request_key"],
             actor=request.user,
         )
         return f"{format_money(payment.amount, payment.currency)} charged to {payment.reference}."
 
     return _invoice_action(request, invoice_id, ChargeForm(request.POST), "charge_form", action)
+
+
+@require_POST
+def invoice_send(request, invoice_id: int):
+    def action(invoice, data):
+        if not services.send_invoice(invoice=invoice, actor=request.user):
+            raise BusinessRuleError(
+                f"{invoice.payer.full_name} has no email address: add one, or hand the "
+                "invoice over printed."
+            )
+        return f"{invoice.display_number} is on its way to {invoice.payer.email}."
+
+    return _invoice_action(request, invoice_id, SendForm(request.POST), "send_form", action)
 
 
 @require_POST

@@ -8,6 +8,7 @@ variables the README's production section lists, and refuses to start on an
 unsafe one, naming it.
 """
 
+import copy
 import importlib.util
 import ipaddress
 import os
@@ -144,6 +145,11 @@ if _prepare not in ("off", ""):
         server_side_binding=True, prepare_threshold=int(_prepare)
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The simulated payment gateway's ledger, on a connection of its own in autocommit:
+# like a real processor's, a charge survives the app's rollback (billing/routers.py).
+# A test mirror: in tests it reaches the test database, outside the test's transaction.
+DATABASES["gateway"] = {**copy.deepcopy(DATABASES["default"]), "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["billing.routers.SimulatedGatewayRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker, cache --------------------------------------------------------------
@@ -199,6 +205,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "opus.tasks.sweep_outbox", "schedule": 60.0},
     "heartbeat": {"task": "opus.tasks.heartbeat", "schedule": 60.0},
+    "reconcile-payment-attempts": {
+        "task": "billing.tasks.reconcile_payment_attempts",
+        "schedule": 300.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

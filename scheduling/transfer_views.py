@@ -13,9 +13,11 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseLocation
 
-from billing.selectors import card_on_file
+from billing.models import InvoiceLine, PaymentAttempt
+from billing.selectors import balance_due, card_on_file
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.money import format_money
 from opus.lib.parsing import parse_id
 from opus.models import User
 from scheduling import transfers
@@ -204,6 +206,10 @@ def _payment_context(request, draft: TransferDraft, **extra) -> dict:
         outcome = transfers.preview(draft)
     except BusinessRuleError as error:
         problem = error.message
+    else:  # each discount line is the draft's discount of the same rank: its Remove button
+        discounts = (line for line in outcome.lines if line.kind == InvoiceLine.Kind.DISCOUNT)
+        for index, line in enumerate(discounts):
+            line.discount_index = index
     payer = draft.subscription.relationship.payer
     return {
         "outcome": outcome,
@@ -276,14 +282,29 @@ def transfer_finish(request, draft_id):
         except BusinessRuleError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
+            unpaid = outcome.attempt is not None and outcome.attempt.payment_id is None
             if not outcome.replayed:
-                messages.success(request, _done_message(outcome))
+                if unpaid:
+                    messages.warning(request, _unpaid_message(outcome))
+                else:
+                    messages.success(request, _done_message(outcome))
+            # the card did not pay: the invoice's page has the ways on
+            url = (
+                reverse("billing:invoice-detail", args=[outcome.invoice.pk]) if unpaid else profile
+            )
             if is_fragment_request(request):
-                return HttpResponseClientRedirect(profile)
-            return redirect(profile)
+                return HttpResponseClientRedirect(url)
+            return redirect(url)
     elif draft.transfer_id:
         return redirect(profile)
-    return _render(request, draft, "payment", _payment_context(request, draft, finish_form=form))
+    # the other finishes keep their presets: only the one submitted shows what was typed
+    due_on = None if form["how"].value() == transfers.FINISH_PAY_LATER else form.default_due_on()
+    return _render(
+        request,
+        draft,
+        "payment",
+        _payment_context(request, draft, finish_form=form, due_on_shown=due_on),
+    )
 
 
 def _done_message(outcome) -> str:
@@ -300,4 +321,34 @@ def _done_message(outcome) -> str:
         f"{client.full_name} moved to {transfer.to_subscription.session} from "
         f"{transfer.to_subscription.first_date:%-d %b %Y}. "
         f"Invoice {invoice.display_number}: {status}."
+    )
+
+
+def _unpaid_message(outcome) -> str:
+    """Enrolled, and the card did not pay: say so plainly, and the ways on."""
+    transfer, invoice, attempt = outcome.transfer, outcome.invoice, outcome.attempt
+    card = f"The card ending {attempt.payment_method.last4}"
+    due = balance_due(invoice)
+    open_for = f"{invoice.display_number} is open for {format_money(due, invoice.currency)}, " + (
+        "due today" if invoice.due_on == timezone.localdate() else f"due {invoice.due_on:%-d %b %Y}"
+    )
+    if attempt.status == PaymentAttempt.Status.DECLINED:
+        what = f"{card} was declined ({attempt.decline_reason}): {open_for}."
+        ways = "Record a payment by hand, charge the card again, or send the invoice."
+    elif attempt.status == PaymentAttempt.Status.PENDING:
+        what = (
+            f"The card processor did not answer about {card.lower()}: {open_for} until it "
+            "does (Opus asks it again within minutes)."
+        )
+        ways = (
+            "Charge the card again to ask now (it will not be charged twice), or record a "
+            "payment by hand."
+        )
+    else:
+        what = f"The charge to {card.lower()} never reached the card processor: {open_for}."
+        ways = "Record a payment by hand, charge the card again, or send the invoice."
+    return (
+        f"Enrolled: {transfer.from_subscription.client.full_name} moved to "
+        f"{transfer.to_subscription.session} from "
+        f"{transfer.to_subscription.first_date:%-d %b %Y}. {what} {ways}"
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from billing import services as billing
-from billing.models import Invoice, InvoiceLine, Payment
+from billing.models import Invoice, InvoiceLine, Payment, PaymentAttempt
 from billing.selectors import line_sessions
 from clients.models import ClientEvent
 from clients.services import record_event
@@ -86,6 +86,8 @@ class Outcome:
     totals: dict = field(default_factory=dict)
     unused: Unused | None = None
     replayed: bool = False
+    attempt: PaymentAttempt | None = None  # paying by card: the charge, settled or not
+    charge_error: BusinessRuleError | None = None  # the card declined, or no answer
 
 
 class _DryRun(Exception):
@@ -283,10 +285,29 @@ def preview(draft: TransferDraft, *, discounts=None) -> Outcome:
 
 def finish_transfer(*, draft: TransferDraft, actor, finish: Finish) -> Outcome:
     """The final step. Submitting it twice, or from two tabs, makes one transfer:
-    the draft row is locked and remembers the transfer it made."""
+    the draft row is locked and remembers the transfer it made.
+
+    Paying by card, the transfer, its invoice (open, due today) and the charge's
+    attempt commit together first; the card is charged after, outside the
+    transaction. A decline leaves the client enrolled and the invoice open (the
+    decline is in the payer's history, and in ``charge_error``); a replay retries
+    an attempt still pending, with its own key."""
     if finish.how not in FINISHES:
         raise BusinessRuleError("Choose how to finish: pay now, pay later, or close now.")
-    return _transfer(draft, actor=actor, finish=finish, discounts=None, dry_run=False)
+    outcome = _transfer(draft, actor=actor, finish=finish, discounts=None, dry_run=False)
+    outcome.attempt = billing_selectors.attempt_for(request_key=_charge_key(draft))
+    if outcome.attempt is not None:
+        try:
+            billing.run_card_attempt(attempt=outcome.attempt, actor=actor)
+        except BusinessRuleError as error:  # the transfer is done whatever the card said
+            outcome.charge_error = error
+        outcome.attempt.refresh_from_db()
+        outcome.invoice.refresh_from_db()
+    return outcome
+
+
+def _charge_key(draft: TransferDraft) -> str:
+    return f"transfer-{draft.public_id}"
 
 
 @transaction.atomic
@@ -425,12 +446,9 @@ def _finish(invoice: Invoice, finish: Finish, *, actor, draft: TransferDraft) ->
                 "or choose Enroll and Pay Later.",
                 field="method",
             )
-        # the last step: everything else is checked; the key makes a retry harmless
-        billing.charge_card(
-            invoice=invoice,
-            payment_method=card,
-            idempotency_key=f"transfer-{draft.public_id}",
-            actor=actor,
+        # recorded now, committed with the transfer; finish_transfer charges it after
+        billing.start_card_attempt(
+            invoice=invoice, payment_method=card, request_key=_charge_key(draft), actor=actor
         )
     else:
         if finish.method not in Payment.Method.values:

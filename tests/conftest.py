@@ -5,8 +5,11 @@ import subprocess
 import time
 
 import pytest
+from django.db import connections
 from django.test import Client as HttpClient
+from django.test import TransactionTestCase
 
+from billing.models import SimulatedGatewayCard, SimulatedGatewayCharge
 from opus.models import User
 from tests.factories import (
     PASSWORD,
@@ -16,6 +19,24 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
 )
+
+# The simulated gateway keeps its ledger through the "gateway" alias, its own
+# connection (billing/routers.py): every database test may reach it.
+TransactionTestCase.databases = frozenset({"default", "gateway"})
+
+
+@pytest.fixture(autouse=True)
+def _gateway_ledger_emptied(django_db_blocker):
+    """The gateway's ledger is written outside the test's transaction, as a real
+    processor's would be, so the rollback keeps it: empty it after a test used it."""
+    yield
+    gateway = connections["gateway"]
+    if gateway.connection is None:
+        return
+    with django_db_blocker.unblock():
+        SimulatedGatewayCharge.objects.all().delete()
+        SimulatedGatewayCard.objects.all().delete()
+    gateway.close()
 
 
 @pytest.fixture

@@ -125,18 +125,19 @@ def test_some_cards_save_but_decline_every_charge(number, code):
     assert result.decline_code == code
 
 
-# --- charge_card ------------------------------------------------------------------------------
+# --- charge_card: with no transaction open, so these tests commit (transaction=True) ---------
 
 
+@pytest.mark.django_db(transaction=True)
 def test_charging_the_card_on_file_pays_the_balance_once_per_key(staff):
     invoice = open_invoice(amount="75.50")
     services.record_payment(invoice=invoice, amount="25.50", method="cash", actor=staff)
     card = save_card(invoice.payer)
     first = services.charge_card(
-        invoice=invoice, payment_method=card, idempotency_key="page-1", actor=staff
+        invoice=invoice, payment_method=card, request_key="page-1", actor=staff
     )
     again = services.charge_card(
-        invoice=invoice, payment_method=card, idempotency_key="page-1", actor=staff
+        invoice=invoice, payment_method=card, request_key="page-1", actor=staff
     )
     assert first == again
     assert (first.amount, first.method, first.payment_method) == (Decimal("50.00"), "card", card)
@@ -148,7 +149,7 @@ def test_charging_the_card_on_file_pays_the_balance_once_per_key(staff):
     assert ClientEvent.objects.filter(summary__contains="charged to Visa ending 4242").exists()
     with pytest.raises(BusinessRuleError, match="paid: nothing to charge"):
         services.charge_card(
-            invoice=invoice, payment_method=card, idempotency_key="page-2", actor=staff
+            invoice=invoice, payment_method=card, request_key="page-2", actor=staff
         )
 
 
@@ -164,7 +165,7 @@ def test_a_double_click_charging_from_two_threads_charges_once(staff):
             barrier.wait()
             results.append(
                 services.charge_card(
-                    invoice=invoice, payment_method=card, idempotency_key="same", actor=staff
+                    invoice=invoice, payment_method=card, request_key="same", actor=staff
                 ).pk
             )
         except Exception as error:  # pragma: no cover - asserted below
@@ -183,11 +184,12 @@ def test_a_double_click_charging_from_two_threads_charges_once(staff):
     assert SimulatedGatewayCharge.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_declined_charge_leaves_nothing_half_done_and_says_why(staff):
     invoice = open_invoice(amount="30")
     card = save_card(invoice.payer, number="4000000000009995")
     with pytest.raises(CardDeclined, match=r"Visa ending 9995 was declined: .*insufficient funds"):
-        services.charge_card(invoice=invoice, payment_method=card, idempotency_key="k", actor=staff)
+        services.charge_card(invoice=invoice, payment_method=card, request_key="k", actor=staff)
     invoice.refresh_from_db()
     assert invoice.status == "open"
     assert not Payment.objects.exists()
@@ -196,6 +198,7 @@ def test_a_declined_charge_leaves_nothing_half_done_and_says_why(staff):
     ).exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_only_a_usable_card_of_the_payer_is_charged(staff):
     invoice = open_invoice()
     someone_elses = save_card(ClientFactory())
@@ -204,12 +207,12 @@ def test_only_a_usable_card_of_the_payer_is_charged(staff):
     for card in (someone_elses, expired, removed):
         with pytest.raises(BusinessRuleError, match="not a usable card of the payer"):
             services.charge_card(
-                invoice=invoice, payment_method=card, idempotency_key=f"k{card.pk}", actor=staff
+                invoice=invoice, payment_method=card, request_key=f"k{card.pk}", actor=staff
             )
     assert not Payment.objects.exists()
-    with pytest.raises(BusinessRuleError, match="idempotency key"):
+    with pytest.raises(BusinessRuleError, match="no valid key"):
         services.charge_card(
-            invoice=invoice, payment_method=someone_elses, idempotency_key="", actor=staff
+            invoice=invoice, payment_method=someone_elses, request_key="", actor=staff
         )
 
 

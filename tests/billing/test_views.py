@@ -65,7 +65,8 @@ def test_the_list_filters_by_status_payer_number_and_overdue(staff_client, staff
 
     rows, sums = listed(payer="alice archer")
     assert {i.pk for i in rows} == {a1.pk, a2.pk}
-    assert sums == [{"currency": "GBP", "total": Decimal("30"), "balance": Decimal("15")}]
+    # billed: a2 only, the void a1 billed nothing
+    assert sums == [{"currency": "GBP", "total": Decimal("20"), "balance": Decimal("15")}]
     rows, _ = listed(status="void")
     assert [i.pk for i in rows] == [a1.pk]
     rows, sums = listed(overdue="on")
@@ -186,7 +187,8 @@ def test_the_print_stylesheet_hides_the_actions():
 
 ACTIONS = {
     "billing:invoice-record-payment": {"amount": "10", "method": "cash", "reference": "R"},
-    "billing:invoice-charge-card": {"idempotency_key": "k-1"},
+    "billing:invoice-charge-card": {"request_key": "k-1"},
+    "billing:invoice-send": {},
     "billing:invoice-void": {"void-reason": "Mistake"},
     "billing:invoice-close": {"close-reason": "Waived"},
     "billing:invoice-issue": {"due_on": "2099-01-01"},
@@ -279,13 +281,14 @@ def test_an_htmx_action_answers_with_a_location_to_swap(staff_client, world):
     assert "Payment of £90.00 recorded." not in full.content.decode()  # shown once
 
 
+@pytest.mark.django_db(transaction=True)  # the card is charged with no transaction open
 def test_charging_the_card_on_file_from_the_page_is_idempotent(staff_client, world):
     invoice = world["mine"]
     save_card(invoice.payer)
     page = staff_client.get(reverse("billing:invoice-detail", args=[invoice.pk])).content.decode()
     assert "Visa ending 4242" in page and "Charge £90.00" in page
     url = reverse("billing:invoice-charge-card", args=[invoice.pk])
-    data = {"idempotency_key": "rendered-once", "amount": "1"}  # the amount is the server's
+    data = {"request_key": "rendered-once", "amount": "1"}  # the amount is the server's
     assert staff_client.post(url, data).status_code == 302
     assert staff_client.post(url, data).status_code == 302  # the same page submitted twice
     payment = Payment.objects.get()
@@ -293,15 +296,21 @@ def test_charging_the_card_on_file_from_the_page_is_idempotent(staff_client, wor
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
 
 
-def test_a_declined_charge_is_explained_on_the_page(staff_client, world):
+@pytest.mark.django_db(transaction=True)
+def test_a_declined_charge_is_explained_and_the_page_drawn_again_for_a_new_try(staff_client, world):
     invoice = world["mine"]
     save_card(invoice.payer, number="4000000000009995")
-    response = staff_client.post(
-        reverse("billing:invoice-charge-card", args=[invoice.pk]), {"idempotency_key": "k"}
-    )
-    assert response.status_code == 200
-    assert "insufficient funds" in response.content.decode()
+    url = reverse("billing:invoice-charge-card", args=[invoice.pk])
+    response = staff_client.post(url, {"request_key": "k"})
+    # recorded: the answer is a redirect (reloading does not charge again)
+    assert response.status_code == 302
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "Visa ending 9995 was declined: The card was declined: insufficient funds." in page
+    assert "<strong>declined</strong> (insufficient funds)" in page  # the attempt, listed
+    assert 'name="request_key" value="k"' not in page  # a new key: a new try
     assert not Payment.objects.exists()
+    fragment = staff_client.post(url, {"request_key": "k2"}, headers=HTMX)
+    assert "HX-Location" in fragment
 
 
 def test_without_a_card_the_page_offers_to_request_one(staff_client, world):
@@ -311,7 +320,7 @@ def test_without_a_card_the_page_offers_to_request_one(staff_client, world):
     assert "has no usable card on file" in page
     assert reverse("billing:client-cards", args=[world["mine"].payer_id]) in page
     response = staff_client.post(
-        reverse("billing:invoice-charge-card", args=[world["mine"].pk]), {"idempotency_key": "k"}
+        reverse("billing:invoice-charge-card", args=[world["mine"].pk]), {"request_key": "k"}
     )
     assert "no usable card on file" in response.content.decode()
 
@@ -442,7 +451,23 @@ def test_the_invoice_page_runs_a_fixed_number_of_queries(
         services.record_payment(invoice=invoice, amount="1", method="cash", actor=staff)
     url = reverse("billing:invoice-detail", args=[invoice.pk])
     staff_client.get(url)
-    # session, user, the invoice with its balance, lines, payments, the card on file
-    with django_assert_max_num_queries(6):
+    # session, user, the invoice with its balance, lines, payments, the card on file,
+    # the card charges that did not pay
+    with django_assert_max_num_queries(7):
         response = staff_client.get(url)
     assert len(response.context["payments"]) == payments
+
+
+def test_staff_send_an_open_invoice_to_the_payer(staff_client, world):
+    invoice = world["mine"]
+    page = staff_client.get(reverse("billing:invoice-detail", args=[invoice.pk])).content.decode()
+    assert "Send the invoice" in page
+    url = reverse("billing:invoice-send", args=[invoice.pk])
+    response = staff_client.post(url, headers=HTMX)
+    assert "HX-Location" in response
+    assert OutboundEmail.objects.filter(template="invoice", client=invoice.payer).count() == 1
+    invoice.payer.email = ""
+    invoice.payer.save()
+    page = staff_client.post(url).content.decode()
+    assert "has no email address" in page
+    assert OutboundEmail.objects.count() == 1

@@ -45,6 +45,7 @@ MATRIX = {
     "billing:invoice-issue": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-record-payment": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-charge-card": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
+    "billing:invoice-send": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-void": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-close": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:client-cards": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),

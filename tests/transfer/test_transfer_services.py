@@ -8,7 +8,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from billing.models import Invoice, Payment, SimulatedGatewayCharge
+from billing import services as billing_services
+from billing.gateway import CardDeclined
+from billing.models import Invoice, Payment, PaymentAttempt, SimulatedGatewayCharge
 from clients.models import ClientEvent
 from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
@@ -75,30 +77,57 @@ def test_pay_now_by_hand_records_the_payment(world, staff):
     assert payment.method == "cash" and payment.amount == outcome.invoice.total
 
 
+@pytest.mark.django_db(transaction=True)  # the card is charged after the commit
 def test_pay_now_charges_the_payers_card_once(world, staff):
     save_card(world["relationship"].payer)
     finish = transfers.Finish(transfers.FINISH_PAY_NOW)
     draft = draft_to(world, staff)
     outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
-    assert outcome.invoice.status == "paid"
-    assert SimulatedGatewayCharge.objects.get().idempotency_key == f"transfer-{draft.public_id}"
+    assert outcome.invoice.status == "paid" and outcome.charge_error is None
+    attempt = PaymentAttempt.objects.get()
+    assert attempt.request_key == f"transfer-{draft.public_id}"
+    assert SimulatedGatewayCharge.objects.get().idempotency_key == attempt.idempotency_key
     again = transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
     assert again.replayed and again.transfer == outcome.transfer
     assert SimulatedGatewayCharge.objects.count() == Payment.objects.count() == 1
 
 
-def test_a_declined_card_leaves_nothing_half_done(world, staff):
-    save_card(world["relationship"].payer, number="4000000000009995")
+@pytest.mark.django_db(transaction=True)
+def test_a_declined_card_leaves_the_client_enrolled_and_the_invoice_open(world, staff):
+    payer = world["relationship"].payer
+    card = save_card(payer, number="4000000000009995")
     draft = draft_to(world, staff)
-    with pytest.raises(BusinessRuleError, match="declined"):
-        transfers.finish_transfer(
-            draft=draft, actor=staff, finish=transfers.Finish(transfers.FINISH_PAY_NOW)
-        )
-    assert Subscription.objects.get(pk=world["subscription"].pk).end_date is None
-    assert Subscription.objects.count() == 1
-    assert not Transfer.objects.exists() and not Invoice.objects.exists()
+    outcome = transfers.finish_transfer(
+        draft=draft, actor=staff, finish=transfers.Finish(transfers.FINISH_PAY_NOW)
+    )
+    # the transfer is done: the client is in the new session, the old one ends
+    assert isinstance(outcome.charge_error, CardDeclined)
+    assert Transfer.objects.get() == outcome.transfer
+    assert Subscription.objects.get(pk=world["subscription"].pk).end_date == world["next_monday"]
     draft.refresh_from_db()
-    assert draft.transfer is None
+    assert draft.transfer == outcome.transfer
+    # the invoice is open, due today; the decline is recorded and in the payer's history
+    invoice = Invoice.objects.get()
+    assert (invoice.status, invoice.due_on) == ("open", timezone.localdate())
+    assert not Payment.objects.exists()
+    attempt = outcome.attempt
+    assert (attempt.status, attempt.decline_code) == ("declined", "insufficient_funds")
+    assert ClientEvent.objects.filter(
+        client=payer,
+        summary=f"Visa ending 9995 declined (insufficient funds) on {invoice.display_number}",
+    ).exists()
+    # finishing again changes nothing and asks the processor nothing
+    again = transfers.finish_transfer(
+        draft=draft, actor=staff, finish=transfers.Finish(transfers.FINISH_PAY_NOW)
+    )
+    assert again.replayed and SimulatedGatewayCharge.objects.count() == 1
+    # charging again from the invoice is a new attempt, with a new key
+    with pytest.raises(CardDeclined):
+        billing_services.charge_card(
+            invoice=invoice, payment_method=card, request_key="invoice-page", actor=staff
+        )
+    keys = set(SimulatedGatewayCharge.objects.values_list("idempotency_key", flat=True))
+    assert len(keys) == 2 and attempt.idempotency_key in keys
 
 
 def test_pay_now_without_a_card_on_file_says_what_to_do(world, staff):
@@ -111,34 +140,29 @@ def test_pay_now_without_a_card_on_file_says_what_to_do(world, staff):
     assert not Transfer.objects.exists()
 
 
-def test_a_failure_after_the_charge_rolls_everything_back_and_a_retry_charges_once(
+@pytest.mark.django_db(transaction=True)
+def test_killed_after_the_charge_the_transfer_stands_and_finishing_again_records_it_once(
     world, staff, monkeypatch
 ):
     save_card(world["relationship"].payer)
     draft = draft_to(world, staff)
     finish = transfers.Finish(transfers.FINISH_PAY_NOW)
-    keys = []
-    real_charge = transfers.billing.charge_card
 
-    def charge_then_fail(**kwargs):
-        keys.append(kwargs["idempotency_key"])
-        real_charge(**kwargs)
-        raise RuntimeError("the power went out after the charge")
+    def killed(*args, **kwargs):
+        raise SystemExit("the worker was killed after the processor charged")
 
-    monkeypatch.setattr(transfers.billing, "charge_card", charge_then_fail)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(billing_services, "_record_outcome", killed)
+    with pytest.raises(SystemExit):
         transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
-    assert not Transfer.objects.exists() and not Payment.objects.exists()
-    assert Subscription.objects.get(pk=world["subscription"].pk).end_date is None
-    monkeypatch.setattr(
-        transfers.billing,
-        "charge_card",
-        lambda **kw: (keys.append(kw["idempotency_key"]), real_charge(**kw))[1],
-    )
+    monkeypatch.undo()
+    # committed before the charge: the transfer, its invoice and the attempt
+    assert Transfer.objects.exists() and PaymentAttempt.objects.get().status == "pending"
+    assert SimulatedGatewayCharge.objects.get().succeeded and not Payment.objects.exists()
+
     outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
-    assert outcome.invoice.status == "paid"
-    assert keys[0] == keys[1]  # the processor sees the same key: it keeps the first charge
+    assert outcome.replayed and outcome.invoice.status == "paid"
     assert SimulatedGatewayCharge.objects.count() == 1 and Payment.objects.count() == 1
+    assert Payment.objects.get().idempotency_key == PaymentAttempt.objects.get().idempotency_key
 
 
 # --- refusals -----------------------------------------------------------------------------
