@@ -1,0 +1,14 @@
+from django.contrib.auth.forms import AuthenticationForm
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form sets the username's max_length after the field is built,
+    so nothing checks it: a 10,000-character username reached authenticate() and
+    the lockout record (varchar 255), a 500. A username longer than any account's
+    is answered as an unknown one, before anyone is authenticated."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username is not None and len(username) > self.fields["username"].max_length:
+            raise self.get_invalid_login_error()
+        return super().clean()
