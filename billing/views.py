@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -230,11 +229,9 @@ def _safe_next(request) -> str:
     """Where the panel sends the user back to: a path on this site, or "" for
     anything else (another site, a URL name, "0")."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    parts = urlsplit(candidate)
     is_path = (
         candidate.startswith("/")
-        and not parts.scheme
-        and not parts.netloc
+        and not candidate.startswith("//")
         and not any(ch.isspace() or ch == "\\" for ch in candidate)
     )
     if is_path and url_has_allowed_host_and_scheme(

@@ -19,6 +19,8 @@ NOT_A_PATH = [
     "./x",
     "x/y",
     "//evil.example/x",
+    "//[::1/x",  # not even a URL: urlsplit raises
+    "http://[::1",
     "/\\evil.example/x",
     "https://evil.example/x",
     "http://testserver/clients/",  # this host, but not a path
