@@ -258,8 +258,15 @@ DEFAULT_CARD_REASON = "So that your sessions can be charged to your card."
 
 
 def _safe_next(request) -> str:
+    """Where the panel sends the user back to: a path on this site, or "" for
+    anything else (another site, a URL name, "0")."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
+    is_path = (
+        candidate.startswith("/")
+        and not candidate.startswith("//")
+        and not any(ch.isspace() or ch == "\\" for ch in candidate)
+    )
+    if is_path and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return candidate

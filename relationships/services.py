@@ -14,9 +14,22 @@ from django.utils import timezone
 from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.errors import BusinessRuleError
+from opus.lib.parsing import without_controls
 from relationships.models import Relationship, RelationshipMigration
 
 MIGRATION_MIN_AGE = 16
+# a kept detail is cut here: longer than any paying detail may be (the form says
+# so when the user comes back), short enough for the draft row
+DETAIL_MAX_LENGTH = 1000
+
+
+class MigrationDone(BusinessRuleError):
+    """The migration is no longer a draft (confirmed in another tab, or a moment ago
+    by a double click): the caller shows its result, the new relationship."""
+
+    def __init__(self, migration: RelationshipMigration):
+        super().__init__("This relationship has already been migrated.")
+        self.migration = migration
 
 
 @transaction.atomic
@@ -119,7 +132,7 @@ def start_migration(
         old_relationship=relationship, defaults={"started_by": actor}
     )
     if migration.status != RelationshipMigration.Status.DRAFT:
-        raise BusinessRuleError("This relationship has already been migrated.")
+        raise MigrationDone(migration)
     migration.requested_by = requested_by
     migration.request_note = request_note.strip()
     migration.save(update_fields=["requested_by", "request_note", "updated_at"])
@@ -129,16 +142,20 @@ def start_migration(
 @transaction.atomic
 def save_migration_details(*, migration: RelationshipMigration, actor, details: dict) -> None:
     """Keep what was typed, valid or not, so that nothing is lost when the user
-    leaves to contact the attendee."""
+    leaves to contact the attendee: as text the database can hold."""
     migration = (
         RelationshipMigration.objects.select_for_update(of=("self",))
         .select_related("old_relationship__attendee")
         .get(pk=migration.pk)
     )
     if migration.status != RelationshipMigration.Status.DRAFT:
-        raise BusinessRuleError("This relationship has already been migrated.")
+        raise MigrationDone(migration)
     missing = missing_details(migration.old_relationship.attendee)
-    kept = {name: str(value) for name, value in details.items() if name in missing}
+    kept = {
+        name: without_controls(str(value))[:DETAIL_MAX_LENGTH]
+        for name, value in details.items()
+        if name in missing
+    }
     migration.details = {**migration.details, **kept}
     migration.save(update_fields=["details", "updated_at"])
 

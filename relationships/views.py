@@ -151,6 +151,8 @@ def migrate_start(request, pk: int):
             services.start_migration(
                 relationship=relationship, actor=request.user, **form.cleaned_data
             )
+        except services.MigrationDone as done:  # confirmed meanwhile: its result
+            return redirect("relationships:detail", pk=done.migration.new_relationship_id)
         except BusinessRuleError as error:
             _error_onto(form, error)
         else:
@@ -173,9 +175,12 @@ def migrate_details(request, pk: int):
     missing = services.missing_details(relationship.attendee)
     if request.method == "POST":
         form = PayingDetailsForm(request.POST, missing=missing)
-        services.save_migration_details(
-            migration=migration, actor=request.user, details=request.POST.dict()
-        )
+        try:
+            services.save_migration_details(
+                migration=migration, actor=request.user, details=request.POST.dict()
+            )
+        except services.MigrationDone as done:  # confirmed meanwhile: its result
+            return _to_page(request, done.migration.new_relationship.get_absolute_url())
         if request.POST.get("action") == "save":
             messages.success(
                 request, "Saved. You can finish the migration later, from the relationship page."
@@ -191,10 +196,7 @@ def migrate_details(request, pk: int):
             else:
                 if not result.replayed:
                     messages.success(request, _confirmation_message(result))
-                target = result.new_relationship.get_absolute_url()
-                if is_fragment_request(request):
-                    return HttpResponseClientRedirect(target)
-                return redirect(target)
+                return _to_page(request, result.new_relationship.get_absolute_url())
     else:
         form = (
             PayingDetailsForm(data=migration.details or None, missing=missing)
@@ -212,6 +214,14 @@ def migrate_details(request, pk: int):
             "missing": missing,
         },
     )
+
+
+def _to_page(request, url: str):
+    """The whole page at ``url``: the details form swaps the body (htmx), where a
+    plain redirect would be followed and could come back as a fragment."""
+    if is_fragment_request(request):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 def _confirmation_message(result) -> str:

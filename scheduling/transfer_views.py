@@ -92,10 +92,20 @@ def transfer_start(request):
     return redirect(_step_url(draft, "target"))
 
 
+def _finished(request, draft: TransferDraft):
+    """Any step of a transfer that was made (another tab, a double click): its
+    result, the client's profile, saying so."""
+    messages.info(request, "This transfer is done already: here is the client's profile.")
+    profile = reverse("clients:detail", args=[draft.subscription.client_id])
+    if is_fragment_request(request):
+        return HttpResponseClientRedirect(profile)
+    return redirect(profile)
+
+
 def transfer_step(request, draft_id, step: str):
     draft = _draft(request, draft_id)
     if draft.transfer_id:
-        return redirect("clients:detail", draft.subscription.client_id)
+        return _finished(request, draft)
     allowed = first_incomplete_step(draft)
     if step not in STEPS or STEPS.index(step) > STEPS.index(allowed):
         return redirect(_step_url(draft, allowed))
@@ -232,6 +242,8 @@ def _payment_step(request, draft: TransferDraft):
 @require_POST
 def transfer_discount(request, draft_id):
     draft = _draft(request, draft_id)
+    if draft.transfer_id:
+        return _finished(request, draft)
     form = DiscountForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -242,6 +254,8 @@ def transfer_discount(request, draft_id):
                 amount=data["value"] if data["kind"] == "amount" else None,
                 percent=data["value"] if data["kind"] == "percent" else None,
             )
+        except transfers.TransferDone:
+            return _finished(request, draft)
         except BusinessRuleError as error:
             form.add_error("value" if error.field in ("amount", "percent") else None, error.message)
         else:
@@ -254,6 +268,8 @@ def transfer_discount_remove(request, draft_id, index: int):
     draft = _draft(request, draft_id)
     try:
         transfers.remove_discount(draft=draft, index=index)
+    except transfers.TransferDone:
+        return _finished(request, draft)
     except BusinessRuleError as error:
         messages.error(request, error.message)
     return _go(request, _step_url(draft, "payment"))
@@ -264,6 +280,8 @@ def transfer_credit(request, draft_id):
     draft = _draft(request, draft_id)
     try:
         transfers.set_credit(draft=draft, apply=request.POST.get("apply") == "1")
+    except transfers.TransferDone:
+        return _finished(request, draft)
     except BusinessRuleError as error:
         messages.error(request, error.message)
     return _go(request, _step_url(draft, "payment"))
@@ -296,7 +314,7 @@ def transfer_finish(request, draft_id):
                 return HttpResponseClientRedirect(url)
             return redirect(url)
     elif draft.transfer_id:
-        return redirect(profile)
+        return _finished(request, draft)
     # the other finishes keep their presets: only the one submitted shows what was typed
     due_on = None if form["how"].value() == transfers.FINISH_PAY_LATER else form.default_due_on()
     return _render(

@@ -90,6 +90,14 @@ class Outcome:
     charge_error: BusinessRuleError | None = None  # the card declined, or no answer
 
 
+class TransferDone(BusinessRuleError):
+    """The draft's transfer was made (another tab, a double click): the caller
+    shows its result instead."""
+
+    def __init__(self):
+        super().__init__("This transfer is done already.")
+
+
 class _DryRun(Exception):
     def __init__(self, outcome: Outcome):
         self.outcome = outcome
@@ -234,7 +242,7 @@ def set_credit(*, draft: TransferDraft, apply: bool) -> None:
 
 def _require_open(draft: TransferDraft) -> None:
     if draft.transfer_id:
-        raise BusinessRuleError("This transfer is done already.")
+        raise TransferDone
 
 
 def _require_actor(actor, *sessions: Session) -> None:
@@ -275,12 +283,13 @@ def _check_dates(subscription: Subscription, target: Session, first_date: date, 
 # --- the transfer itself -------------------------------------------------------------------
 def preview(draft: TransferDraft, *, discounts=None) -> Outcome:
     """The invoice the transfer would issue, computed by the transfer itself and
-    rolled back. Raises BusinessRuleError for what the final step would refuse."""
+    rolled back. Raises BusinessRuleError for what the final step would refuse,
+    and TransferDone once the draft's transfer was made (then the run replays it)."""
     try:
         _transfer(draft, actor=draft.created_by, finish=None, discounts=discounts, dry_run=True)
     except _DryRun as dry:
         return dry.outcome
-    raise AssertionError("a dry run always rolls back")  # pragma: no cover
+    raise TransferDone
 
 
 def finish_transfer(*, draft: TransferDraft, actor, finish: Finish) -> Outcome:

@@ -3,10 +3,14 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.http import QueryDict
 from django.shortcuts import resolve_url
+from django.urls import resolve, reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
+
+from opus.lib.parsing import CONTROL_CHARACTERS, without_controls
 
 _STARTED = "_opus_started"
 _SEEN = "_opus_seen"
@@ -110,3 +114,52 @@ class LoginRedirectMiddleware:
             return ""
         page = urlsplit(url)
         return page.path + (f"?{page.query}" if page.query else "")
+
+
+class HealthCheckMiddleware:
+    """Answers the health check before the session and the user are read: a probe,
+    or a browser with a session cookie, gets the health check's own answer (503
+    with what is down) even when the database that holds the sessions is down.
+    Placed before the session middleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.path = reverse("healthz")
+        self.view = resolve(self.path).func
+
+    def __call__(self, request):
+        if request.path == self.path:
+            return self.view(request)
+        return self.get_response(request)
+
+
+class ControlCharactersMiddleware:
+    """Every query parameter and form field (names and values) arrives without
+    control characters other than tab and newlines, whichever view reads it: a
+    form, or ``request.GET.get`` on its way to a query.
+
+    Dropped rather than refused: they are invisible, no one means them (a paste
+    can carry one), and refusing would lose what the user typed around them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.GET = _without_controls(request.GET)
+        if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            request.POST = _without_controls(request.POST)
+        return self.get_response(request)
+
+
+def _without_controls(data: QueryDict) -> QueryDict:
+    if not any(CONTROL_CHARACTERS.search(key + "".join(values)) for key, values in data.lists()):
+        return data
+    pairs = [
+        (without_controls(key), without_controls(value))
+        for key, values in data.lists()
+        for value in values
+    ]
+    return QueryDict(urlencode(pairs, encoding=data.encoding), encoding=data.encoding)

@@ -1,6 +1,16 @@
 """Reading numbers typed or posted by a browser. ``str.isdigit`` is true for "²"
 and other non-ASCII digits that ``int`` refuses: check ASCII digits only."""
 
+import re
+
+# C0 control characters but tab, line feed and carriage return: no one types them,
+# and PostgreSQL refuses NUL in text (and in JSON)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def without_controls(value: str) -> str:
+    return CONTROL_CHARACTERS.sub("", value)
+
 
 def ascii_digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
