@@ -318,6 +318,7 @@ OPUS_CARD_LINK_LIMITS = (10, 10, 600)
 # "simulated" (development, tests); a real processor is added in billing/gateway.py.
 OPUS_PAYMENT_GATEWAY = os.environ.get("OPUS_PAYMENT_GATEWAY", "simulated")
 OPUS_TRANSFER_BACKDATE_DAYS = int(os.environ.get("OPUS_TRANSFER_BACKDATE_DAYS", 14))
+OPUS_TRANSFER_MAX_OVERLAP_DAYS = int(os.environ.get("OPUS_TRANSFER_MAX_OVERLAP_DAYS", 7))
 
 # --- Logging: no personal data; tokens are redacted by a filter on every handler -----------
 LOGGING = {

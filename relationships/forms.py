@@ -5,6 +5,7 @@ from django import forms
 from django.utils import timezone
 
 from relationships.models import Relationship, RelationshipMigration
+from scheduling.forms import SkippedDatesField
 
 PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,}[0-9]$")
 
@@ -103,6 +104,8 @@ class CreateSessionForm(forms.Form):
     repeat = forms.ChoiceField(
         label="How often", choices=REPEAT_CHOICES, initial="once", widget=forms.RadioSelect
     )
+    # posted by "Create Session with those dates skipped", never typed
+    skip = SkippedDatesField()
 
     def __init__(self, *args, sessions, **kwargs):
         super().__init__(*args, **kwargs)
