@@ -103,3 +103,14 @@ class SkippedDatesField(forms.Field):
             raise forms.ValidationError(
                 "The dates to skip were not understood: choose the first date again."
             ) from None
+
+
+class AcceptsSkippedDates:
+    """For forms with a ``skip`` field: being hidden, its error (a mangled post)
+    shows with the form's own errors."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if "skip" in self._errors:
+            self.add_error(None, list(self._errors.pop("skip")))
+        return cleaned

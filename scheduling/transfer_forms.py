@@ -7,10 +7,10 @@ from django.utils import timezone
 
 from billing.models import Payment
 from scheduling import transfers
-from scheduling.forms import SkippedDatesField
+from scheduling.forms import AcceptsSkippedDates, SkippedDatesField
 
 
-class DatesForm(forms.Form):
+class DatesForm(AcceptsSkippedDates, forms.Form):
     first_date = forms.DateField(
         label="First session date of the new subscription",
         error_messages={"required": "Choose the first date.", "invalid": "Choose a date."},
