@@ -206,6 +206,7 @@ def schedule_slots(user, *, start: date, end: date, **filters) -> list[dict]:
                 "state": " cancelled" if row["cancelled"] else " full" if full else "",
                 "enrolled": str(enrolled),
                 "capacity": str(capacity),
+                "places": places_text(capacity, enrolled),
             }
         )
     return slots

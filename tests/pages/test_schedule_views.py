@@ -167,7 +167,7 @@ def test_the_session_date_page_shows_details_and_roster(staff_client, world):
         "Piano, 30 min private",
         world.session.practitioner.display_name,
         world.session.room.name,
-        "2 of 3 places",
+        "1 of 3 places free",
         "Third party",
         "First party",
         "Oliver Grant</a> pays",
@@ -249,7 +249,7 @@ def test_unenroll_without_htmx_redirects_to_the_date_with_a_message(staff_client
     assert "Sam Rivera is unenrolled from this date only" in page
     assert "Absent by request" in page
     assert "Undo<span" in page and undo_url(world) in page
-    assert "1 of 3 places" in page
+    assert "2 of 3 places free" in page
 
 
 def test_unenroll_with_htmx_re_renders_the_roster(staff_client, world):
