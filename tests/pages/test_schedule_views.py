@@ -41,7 +41,7 @@ def test_the_week_view_is_the_default(staff_client, world):
     start = week_start(world.date.date)
     assert f"Week of {start.day} {start:%B %Y}" in body
     assert "Piano, 30 min private" in body
-    assert "2/3" in body and '<meter min="0" max="3" value="2"' in body
+    assert "1 of 3 places free" in body and '<meter min="0" max="3" value="2"' in body
     url = reverse("scheduling:session-date", args=[world.date.pk])
     assert f'href="{url}" hx-get="{url}"' in body  # the panel, and the page without JS
 
