@@ -301,6 +301,41 @@ def roster_for(session_date: SessionDate) -> Roster:
 # --- a client's subscriptions and coming sessions -------------------------------------
 
 
+def with_last_session(subscriptions):
+    """Annotate subscriptions with what ``last_session_date`` needs, in the same
+    query: the last generated, not cancelled date before each one's end date,
+    and the last date generated for its session."""
+    dates = SessionDate.objects.filter(session_id=OuterRef("session_id")).order_by("-date")
+    held = dates.filter(
+        cancelled=False, date__gte=OuterRef("first_date"), date__lt=OuterRef("end_date")
+    )
+    return subscriptions.annotate(
+        last_generated=Subquery(dates.values("date")[:1]),
+        last_held=Subquery(held.values("date")[:1]),
+    )
+
+
+def last_session_date(subscription) -> date | None:
+    """The last date an ending subscription is held (its end date is the first
+    date no longer attended): the session's weekday before the end date (or on
+    the session's last date), stepping back over the dates cancelled for
+    everyone; None when it ends before any. Needs ``with_last_session``."""
+    if subscription.end_date is None:
+        return None
+    session = subscription.session
+    last = subscription.end_date - timedelta(days=1)
+    if session.last_date is not None:
+        last = min(last, session.last_date)
+    day = last - timedelta(days=(last.weekday() - session.weekday) % 7)
+    if day < subscription.first_date:
+        return None
+    if subscription.last_generated is None or day > subscription.last_generated:
+        return day  # not generated yet, so not cancelled either
+    return subscription.last_held
+
+
+
+
 @dataclass(frozen=True)
 class ComingSession:
     session_date: SessionDate
