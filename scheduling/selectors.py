@@ -334,8 +334,6 @@ def last_session_date(subscription) -> date | None:
     return subscription.last_held
 
 
-
-
 @dataclass(frozen=True)
 class ComingSession:
     session_date: SessionDate
