@@ -4,7 +4,6 @@ shown (issue 9, minor): never "1 of 1 places" or "0 of 1 places"."""
 import pytest
 from django.urls import reverse
 
-from scheduling.selectors import places_text
 from tests.factories import SessionFactory, SubscriptionFactory, coming_date
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +21,8 @@ pytestmark = pytest.mark.django_db
     ],
 )
 def test_the_wording(capacity, taken, said):
+    from scheduling.selectors import places_text
+
     assert places_text(capacity, taken) == said
 
 

@@ -8,7 +8,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from scheduling.models import Subscription
-from scheduling.selectors import last_session_date, with_last_session
 from scheduling.services import generate_session_dates
 from tests.factories import RelationshipFactory, SessionFactory, SubscriptionFactory, next_weekday
 
@@ -25,6 +24,8 @@ def fridays(therapist):
 
 
 def last(subscription):
+    from scheduling.selectors import last_session_date, with_last_session
+
     return last_session_date(
         with_last_session(Subscription.objects.filter(pk=subscription.pk)).get()
     )
