@@ -15,6 +15,7 @@ from scheduling import services as scheduling_services
 from scheduling.models import DateAbsence, SessionDate, Subscription
 from scheduling.selectors import with_enrolment
 from scheduling.services import generate_session_dates, unenroll_from_date
+from tests.capacity import meet_after_the_checks
 from tests.factories import (
     BookingFactory,
     ClientFactory,
@@ -103,20 +104,30 @@ def test_a_weekly_booking_into_a_session_full_for_good_is_refused(weekly, therap
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_weekly_and_a_one_off_booking_at_once_cannot_both_take_the_place(weekly, therapist):
-    """The weekly booking starts next week, the one-off is the week after: on main
-    each locked only its own date, and both went through."""
+def test_a_weekly_booking_racing_a_one_off_on_a_later_date_sees_its_place_taken(
+    weekly, therapist, monkeypatch
+):
+    """The one-off books the second date and has checked its place; the weekly
+    booking from the first date starts then. On main the weekly one checked its
+    first date alone, waited for the session's row, and went through: 2 of 1."""
     session, relationship, dates = weekly
     other = RelationshipFactory(practitioner=therapist)
     later = session.dates.get(date=dates[1])
+    meeting = meet_after_the_checks(monkeypatch, services, "_invoice_booking")
+
+    def weekly_after_the_one_off():
+        assert meeting.arrived(1)
+        return book_weekly(relationship, session, dates[0], therapist)
+
     results = run_together(
         [
-            lambda: book_weekly(relationship, session, dates[0], therapist),
             lambda: services.book_session(relationship=other, actor=therapist, session_date=later),
+            weekly_after_the_one_off,
         ]
     )
-    errors = [r for r in results if isinstance(r, Exception)]
-    assert len(errors) == 1 and isinstance(errors[0], BusinessRuleError), results
+    assert results[0].session_date == later  # the one-off went through
+    assert isinstance(results[1], BusinessRuleError), results
+    assert f"{dates[1]:%a %-d %b}" in results[1].message
     assert over_capacity() == []
 
 

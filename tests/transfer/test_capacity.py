@@ -12,6 +12,7 @@ from opus.lib.errors import BusinessRuleError
 from scheduling import services, transfers
 from scheduling.models import DateAbsence, SessionDate, Subscription, Transfer
 from scheduling.selectors import roster_for, with_enrolment
+from tests.capacity import meet_after_the_checks
 from tests.factories import BookingFactory, RelationshipFactory, SubscriptionFactory
 from tests.transfer.test_transfer_services import PAY_LATER, draft_to, run_together
 
@@ -145,10 +146,13 @@ def test_a_session_full_for_good_is_refused_without_an_offer_to_skip(world, staf
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_transfers_from_different_first_dates_cannot_both_take_the_place(world, staff):
+def test_two_transfers_from_different_first_dates_cannot_both_take_the_place(
+    world, staff, monkeypatch
+):
     """Wednesday has one place. Ava moves in from next week, another client from the
     week after: on main each locked only its own first date, and both went through
     (2 of 1 from the second week on)."""
+    meet_after_the_checks(monkeypatch, transfers.billing, "build_subscription_invoice")
     ours = draft_to(world, staff)
     other = SubscriptionFactory(
         relationship=RelationshipFactory(),
