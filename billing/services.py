@@ -271,7 +271,7 @@ def add_credit(
 def _first_month_dates(subscription) -> list[date]:
     """The subscription's session dates from its first date to the end of that
     calendar month (and before its end date or the session's last date), less
-    the dates cancelled for everyone."""
+    the dates cancelled for everyone and those it skips (its DateAbsences)."""
     from scheduling.models import SessionDate
 
     session = subscription.session
@@ -286,12 +286,13 @@ def _first_month_dates(subscription) -> list[date]:
     while first <= last:
         days.append(first)
         first += timedelta(days=7)
-    cancelled = set(
-        SessionDate.objects.filter(session=session, date__in=days, cancelled=True).values_list(
-            "date", flat=True
-        )
+    dates = SessionDate.objects.filter(session=session, date__in=days)
+    left_out = set(
+        (
+            dates.filter(cancelled=True) | dates.filter(absences__subscription=subscription)
+        ).values_list("date", flat=True)
     )
-    return [d for d in days if d not in cancelled]
+    return [d for d in days if d not in left_out]
 
 
 @transaction.atomic
@@ -329,7 +330,8 @@ def build_subscription_invoice(*, subscription, actor) -> Invoice:
         days = _first_month_dates(subscription)
         if not days:
             raise BusinessRuleError(
-                "Every session date left in the first month is cancelled: nothing to bill."
+                "Every session date left in the first month is cancelled or skipped: "
+                "nothing to bill."
             )
         span = (
             f"{days[0]:%-d %b %Y}"

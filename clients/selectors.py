@@ -97,6 +97,7 @@ SUBSCRIPTION_FIELDS = (
     "currency",
     "session__weekday",
     "session__start_time",
+    "session__last_date",
     "session__service__name",
     *(f"session__practitioner__{name}" for name in USER),
     "session__room__name",
@@ -192,15 +193,17 @@ def profile_for(client: Client, user, *, today: date) -> Profile:
     queries (one per section)."""
     from relationships.models import Relationship
     from scheduling.models import Subscription
-    from scheduling.selectors import coming_sessions
+    from scheduling.selectors import coming_sessions, last_session_date, with_last_session
 
     subscriptions = list(
-        Subscription.objects.visible_to(user)
+        with_last_session(Subscription.objects.visible_to(user))
         .filter(client_id=client.pk)
         .select_related("session__service", "session__practitioner", "session__room")
         .only(*SUBSCRIPTION_FIELDS)
         .order_by("-first_date", "-pk")
     )
+    for subscription in subscriptions:  # the end date is exclusive: say the last session
+        subscription.last_session = last_session_date(subscription)
     coming = coming_sessions(
         client, user, subscriptions=subscriptions, start=today, weeks=COMING_WEEKS
     )

@@ -401,6 +401,7 @@ if PRODUCTION and OPUS_PAYMENT_GATEWAY in ("", "simulated"):
         "needs a real card processor (see billing/gateway.py); the simulated one takes no money."
     )
 OPUS_TRANSFER_BACKDATE_DAYS = int(os.environ.get("OPUS_TRANSFER_BACKDATE_DAYS", 14))
+OPUS_TRANSFER_MAX_OVERLAP_DAYS = int(os.environ.get("OPUS_TRANSFER_MAX_OVERLAP_DAYS", 7))
 
 # --- Logging: no personal data; tokens are redacted by a filter on every handler -----------
 LOGGING = {

@@ -5,6 +5,7 @@ from django import forms
 from django.utils import timezone
 
 from relationships.models import Relationship, RelationshipMigration
+from scheduling.forms import AcceptsSkippedDates, SkippedDatesField
 
 PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,}[0-9]$")
 
@@ -86,7 +87,7 @@ class RelationshipFilterForm(forms.Form):
         self.fields["practitioner"].queryset = practitioners
 
 
-class CreateSessionForm(forms.Form):
+class CreateSessionForm(AcceptsSkippedDates, forms.Form):
     REPEAT_CHOICES = [("once", "This date only"), ("weekly", "Every week from this date")]
 
     session = forms.ModelChoiceField(
@@ -103,6 +104,8 @@ class CreateSessionForm(forms.Form):
     repeat = forms.ChoiceField(
         label="How often", choices=REPEAT_CHOICES, initial="once", widget=forms.RadioSelect
     )
+    # posted by "Create Session with those dates skipped", never typed
+    skip = SkippedDatesField()
 
     def __init__(self, *args, sessions, **kwargs):
         super().__init__(*args, **kwargs)

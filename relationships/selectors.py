@@ -34,6 +34,7 @@ def relationship_list(user, *, q="", kind="", status="", practitioner=None):
 class HistoryItem:
     at: datetime
     text: str
+    date_only: bool = False  # known to the day, not to the minute
 
 
 def relationship_page(relationship: Relationship) -> dict:
@@ -83,14 +84,19 @@ def relationship_page(relationship: Relationship) -> dict:
         if card_request.used_at:
             history.append(HistoryItem(card_request.used_at, "Card added through the link"))
     if relationship.ended_on:
+        # a migration ends the relationship as it is confirmed: say when; without
+        # one, only the day is known (never 23:59 of a day not yet over)
+        confirmed = migration_out.confirmed_at if migration_out else None
         history.append(
             HistoryItem(
-                datetime.combine(
+                confirmed
+                or datetime.combine(
                     relationship.ended_on,
-                    datetime.max.time(),
+                    datetime.min.time(),
                     tzinfo=timezone.get_current_timezone(),
                 ),
                 f"Ended: {relationship.end_reason}",
+                date_only=confirmed is None,
             )
         )
     history.sort(key=lambda item: item.at, reverse=True)

@@ -334,11 +334,14 @@ def book_session(
     session_date=None,
     session=None,
     first_date: date | None = None,
+    skip=(),
 ):
     """'Create Session': a one-off date, or a weekly subscription from a first date,
-    for the attendee; the payer (and so the invoice) comes from the relationship."""
+    for the attendee; the payer (and so the invoice) comes from the relationship.
+    A weekly one needs a place on every date it covers: the later full dates are
+    listed (``FullDates``) unless the user accepted them skipped (``skip``)."""
     from scheduling.models import Booking, SessionDate
-    from scheduling.services import enrol
+    from scheduling.services import enrol, lock_places
 
     relationship = _lock_relationship(relationship.pk)
     reason = booking_block(relationship)
@@ -346,6 +349,7 @@ def book_session(
         raise BusinessRuleError(reason)
     attendee = relationship.attendee
     if session_date is not None:
+        lock_places(session_date.session_id)  # the last place goes to one booking only
         session_date = (
             SessionDate.objects.select_for_update()
             .select_related("session__service")
@@ -386,9 +390,9 @@ def book_session(
         return booking
     if session is None or first_date is None:
         raise BusinessRuleError("Choose a date, or a weekly session and its first date.")
+    lock_places(session.pk)
     first = (
-        SessionDate.objects.select_for_update()
-        .select_related("session__service")
+        SessionDate.objects.select_related("session__service")
         .filter(session=session, date=first_date)
         .first()
     )
@@ -398,7 +402,11 @@ def book_session(
     try:
         with transaction.atomic():
             subscription = enrol(
-                relationship=relationship, session=session, first_date=first_date, actor=actor
+                relationship=relationship,
+                session=session,
+                first_date=first_date,
+                actor=actor,
+                skip=skip,
             )
     except IntegrityError as error:
         raise BusinessRuleError(
@@ -757,7 +765,7 @@ def rebook_coming_sessions(
     attendee is invoiced exactly that (``_bill_attendee``)."""
     from billing import services as billing
     from billing.models import Invoice, InvoiceLine
-    from scheduling.models import Booking, Subscription
+    from scheduling.models import Booking, DateAbsence, Subscription
 
     relationship = _lock_relationship(relationship.pk)
     reason = booking_block(relationship)
@@ -840,6 +848,11 @@ def rebook_coming_sessions(
             currency=subscription.currency,
             created_by=actor,
         )
+        # the dates the client was unenrolled from stay skipped: the rebooked
+        # subscription holds the same places as before, no more
+        DateAbsence.objects.filter(
+            subscription=subscription, session_date__date__gte=switch_on
+        ).update(subscription=successors[subscription.pk])
     _settle_old_payer(money, actor=actor, billing=billing)
     _bill_attendee(
         money,

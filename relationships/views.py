@@ -20,6 +20,7 @@ from relationships.forms import (
 )
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import Session, SessionDate
+from scheduling.services import FullDates
 
 
 def _visible(request, pk: int) -> Relationship:
@@ -242,6 +243,7 @@ def create_session(request, pk: int):
         sessions = sessions.filter(practitioner_id=relationship.practitioner_id)
     form = CreateSessionForm(request.POST or None, sessions=sessions)
     block = services.booking_block(relationship)
+    full_dates = []  # later dates found full: the user may accept them skipped
     if request.method == "POST" and form.is_valid() and not block:
         data = form.cleaned_data
         try:
@@ -251,6 +253,7 @@ def create_session(request, pk: int):
                     actor=request.user,
                     session=data["session"],
                     first_date=data["date"],
+                    skip=data["skip"],
                 )
             else:
                 session_date = SessionDate.objects.filter(
@@ -261,7 +264,12 @@ def create_session(request, pk: int):
                 services.book_session(
                     relationship=relationship, actor=request.user, session_date=session_date
                 )
+        except FullDates as error:
+            form.add_error("date", error.message)
+            full_dates = error.dates
         except BusinessRuleError as error:
+            if error.field == "first_date":
+                error.field = "date"
             _error_onto(form, error)
         else:
             messages.success(request, f"Session booked for {relationship.attendee.full_name}.")
@@ -269,7 +277,14 @@ def create_session(request, pk: int):
     return render(
         request,
         "relationships/create_session.html",
-        {"section": "relationships", "relationship": relationship, "form": form, "blocked": block},
+        {
+            "section": "relationships",
+            "relationship": relationship,
+            "form": form,
+            "blocked": block,
+            "full_dates": full_dates,
+            "full_dates_value": ",".join(f"{day:%Y-%m-%d}" for day in full_dates),
+        },
     )
 
 

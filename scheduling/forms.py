@@ -66,3 +66,51 @@ class ScheduleForm(forms.Form):
             for name in ("practitioner", "service", "room")
             if name in self.fields
         ]
+
+
+MAX_SKIPPED = 200
+
+
+def parse_skipped(value: str) -> list[date]:
+    """The full dates a user accepted to skip, as the forms post them:
+    ``2026-12-07,2026-12-14``. Raises ValueError on anything else."""
+    days = [date.fromisoformat(part.strip()) for part in value.split(",") if part.strip()]
+    if len(days) > MAX_SKIPPED:
+        raise ValueError("too many dates")
+    return days
+
+
+class SkippedDatesField(forms.Field):
+    """The full dates listed to the user, posted by the button that accepts them
+    skipped (its value), never typed; so it renders empty, and one message
+    covers anything else a browser may send."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def bound_data(self, data, initial):
+        return ""
+
+    def to_python(self, value):
+        value = str(value or "").strip()
+        try:
+            if len(value) > 11 * MAX_SKIPPED:
+                raise ValueError("too long")
+            return parse_skipped(value)
+        except ValueError:
+            raise forms.ValidationError(
+                "The dates to skip were not understood: choose the first date again."
+            ) from None
+
+
+class AcceptsSkippedDates:
+    """For forms with a ``skip`` field: being hidden, its error (a mangled post)
+    shows with the form's own errors."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if "skip" in self._errors:
+            self.add_error(None, list(self._errors.pop("skip")))
+        return cleaned

@@ -3,7 +3,7 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import RangeOperators
+from django.contrib.postgres.fields import ArrayField, RangeOperators
 from django.db import models
 from django.db.models import F, Q, Value
 
@@ -347,6 +347,8 @@ class TransferDraft(models.Model):
     )
     first_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
+    # full dates of the target the user accepted to skip ("accept with those dates skipped")
+    skipped_dates = ArrayField(models.DateField(), default=list, blank=True)
     discounts = models.JSONField(default=list, blank=True)
     apply_credit = models.BooleanField(default=False)
     transfer = models.OneToOneField(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -45,6 +45,81 @@ def with_enrolment(queryset):
     return queryset.annotate(
         enrolled=Coalesce(Subquery(subscribed), 0) + Coalesce(Subquery(booked), 0)
     )
+
+
+def places_text(capacity: int, taken: int) -> str:
+    """How full a session date is, in the one wording every page uses: "Full",
+    "1 place free" (a place of one), "3 of 8 places free"."""
+    free = capacity - taken
+    if free < 0:
+        return f"Over capacity: {taken} for {capacity} {'place' if capacity == 1 else 'places'}"
+    if free == 0:
+        return "Full"
+    if capacity == 1:
+        return "1 place free"
+    return f"{free} of {capacity} places free"
+
+
+def dates_text(days) -> str:
+    """Mon 7 Dec, Mon 14 Dec and Mon 21 Dec 2026."""
+    days = sorted(days)
+    if not days:
+        return ""
+    words = [f"{day:%a %-d %b}" for day in days]
+    words[-1] = f"{days[-1]:%a %-d %b %Y}"
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def overbooked_dates(*, today: date | None = None):
+    """Coming session dates, not cancelled, with more clients than places: none,
+    ever (quality.md Reliability 14). Each with ``enrolled``."""
+    today = today or timezone.localdate()
+    dates = SessionDate.objects.filter(date__gte=today, cancelled=False)
+    return list(
+        with_enrolment(dates)
+        .filter(enrolled__gt=F("session__capacity"))
+        .select_related("session__service")
+        .order_by("date", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class Places:
+    """Whether a new subscription finds a place on every date it would cover."""
+
+    full: list[date]  # generated dates it covers with no place free
+    full_for_good: bool  # no place on the dates not generated yet either
+
+
+def places_for(session: Session, *, first_date: date, end_date: date | None = None) -> Places:
+    """Every generated, not cancelled date of ``session`` from ``first_date`` up
+    to ``end_date`` (exclusive; open-ended when None) that has no place free; and
+    whether the dates beyond the last generated one (generated later, holding
+    the subscriptions that cover them and nothing else yet) are full too."""
+    dates = SessionDate.objects.filter(session=session, date__gte=first_date, cancelled=False)
+    if end_date is not None:
+        dates = dates.filter(date__lt=end_date)
+    full = list(
+        with_enrolment(dates)
+        .filter(enrolled__gte=session.capacity)
+        .order_by("date")
+        .values_list("date", flat=True)
+    )
+    last = (
+        SessionDate.objects.filter(session=session)
+        .order_by("-date")
+        .values_list("date", flat=True)
+        .first()
+    )
+    beyond = last + timedelta(weeks=1) if last else None
+    full_for_good = (
+        beyond is not None
+        and (session.last_date is None or beyond <= session.last_date)
+        and (end_date is None or end_date > beyond)
+        and Subscription.objects.filter(session=session).covering(beyond).count()
+        >= session.capacity
+    )
+    return Places(full=full, full_for_good=full_for_good)
 
 
 def count_dates_before(end, *, skip_absences: bool):
@@ -131,6 +206,7 @@ def schedule_slots(user, *, start: date, end: date, **filters) -> list[dict]:
                 "state": " cancelled" if row["cancelled"] else " full" if full else "",
                 "enrolled": str(enrolled),
                 "capacity": str(capacity),
+                "places": places_text(capacity, enrolled),
             }
         )
     return slots
@@ -223,6 +299,39 @@ def roster_for(session_date: SessionDate) -> Roster:
 
 
 # --- a client's subscriptions and coming sessions -------------------------------------
+
+
+def with_last_session(subscriptions):
+    """Annotate subscriptions with what ``last_session_date`` needs, in the same
+    query: the last generated, not cancelled date before each one's end date,
+    and the last date generated for its session."""
+    dates = SessionDate.objects.filter(session_id=OuterRef("session_id")).order_by("-date")
+    held = dates.filter(
+        cancelled=False, date__gte=OuterRef("first_date"), date__lt=OuterRef("end_date")
+    )
+    return subscriptions.annotate(
+        last_generated=Subquery(dates.values("date")[:1]),
+        last_held=Subquery(held.values("date")[:1]),
+    )
+
+
+def last_session_date(subscription) -> date | None:
+    """The last date an ending subscription is held (its end date is the first
+    date no longer attended): the session's weekday before the end date (or on
+    the session's last date), stepping back over the dates cancelled for
+    everyone; None when it ends before any. Needs ``with_last_session``."""
+    if subscription.end_date is None:
+        return None
+    session = subscription.session
+    last = subscription.end_date - timedelta(days=1)
+    if session.last_date is not None:
+        last = min(last, session.last_date)
+    day = last - timedelta(days=(last.weekday() - session.weekday) % 7)
+    if day < subscription.first_date:
+        return None
+    if subscription.last_generated is None or day > subscription.last_generated:
+        return day  # not generated yet, so not cancelled either
+    return subscription.last_held
 
 
 @dataclass(frozen=True)

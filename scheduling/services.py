@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from opus.lib.errors import BusinessRuleError
 from scheduling.models import Session, SessionDate
+from scheduling.selectors import dates_text, places_for
 
 
 def generate_session_dates(*, session: Session, until: date) -> int:
@@ -31,15 +32,109 @@ def generate_session_dates(*, session: Session, until: date) -> int:
     return len(created)
 
 
+class FullDates(BusinessRuleError):
+    """Some later dates a new subscription would cover have no place free: the
+    user may choose a later first date, or accept with those dates skipped."""
+
+    def __init__(self, message: str, *, dates: list[date], field: str | None = "first_date"):
+        super().__init__(message, field=field)
+        self.dates = dates
+
+
+def lock_places(session_id: int) -> Session:
+    """Take the session's places for this transaction: everything that puts a
+    client on a date (an enrolment, a one-off booking, a transfer in, undoing an
+    absence) takes this lock first, so two cannot both take the last place.
+    FOR NO KEY UPDATE: inserting a row that points at the session still works."""
+    return (
+        Session.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("service")
+        .get(pk=session_id)
+    )
+
+
+def check_places(
+    *, session: Session, first_date: date, end_date: date | None = None, skip=()
+) -> list[date]:
+    """A new subscription needs a place on every date it covers. Refuses a full
+    first date, and a session full for good (its dates not generated yet would be
+    over); lists the later full dates (``FullDates``) unless each is among
+    ``skip``, the dates the user accepted to skip. Returns the full dates, to
+    skip. Call it under ``lock_places`` to rely on it."""
+    places = places_for(session, first_date=first_date, end_date=end_date)
+    if first_date in places.full:
+        raise BusinessRuleError(
+            f"{first_date:%a %-d %b %Y} is full: choose another first date or session.",
+            field="first_date",
+        )
+    if places.full_for_good:
+        raise BusinessRuleError(
+            f"{session.service.name} on {session.get_weekday_display()}s has no place free for "
+            "good: every place is taken by subscriptions with no end. Choose another session.",
+            field="first_date",
+        )
+    skip = set(skip)
+    if any(day not in skip for day in places.full):
+        raise FullDates(
+            f"Full on {dates_text(places.full)}: choose a later first date, or accept with "
+            f"{'that date' if len(places.full) == 1 else 'those dates'} skipped.",
+            dates=places.full,
+        )
+    return places.full
+
+
+def skip_dates(*, subscription, days, actor) -> list:
+    """'Accept with those dates skipped': the single-date unenrolment
+    (a DateAbsence) on each of ``days``, made with the new subscription."""
+    from clients.models import ClientEvent
+    from clients.services import record_event
+    from scheduling.models import DateAbsence
+
+    session_dates = list(
+        SessionDate.objects.filter(
+            session_id=subscription.session_id, date__in=list(days), cancelled=False
+        ).order_by("date")
+    )
+    if not session_dates:
+        return []
+    absences = DateAbsence.objects.bulk_create(
+        [
+            DateAbsence(subscription=subscription, session_date=d, created_by=actor)
+            for d in session_dates
+        ]
+    )
+    record_event(
+        client=subscription.client,
+        kind=ClientEvent.Kind.UNENROLLED_DATE,
+        summary=(
+            f"Not enrolled in {subscription.session.service.name} on "
+            f"{dates_text(d.date for d in session_dates)}: full on "
+            f"{'that date' if len(session_dates) == 1 else 'those dates'} (skipped)"
+        ),
+        actor=actor,
+    )
+    return absences
+
+
 @transaction.atomic
 def enrol(
-    *, relationship, session: Session, first_date: date, actor=None, end_date: date | None = None
+    *,
+    relationship,
+    session: Session,
+    first_date: date,
+    actor=None,
+    end_date: date | None = None,
+    skip=(),
 ):
-    """Subscribe the relationship's attendee to a session at the service's current price."""
+    """Subscribe the relationship's attendee to a session at the service's current
+    price, with a place on every date it covers (``check_places``): the full
+    dates the user accepted to skip (``skip``) are skipped."""
     from clients.models import ClientEvent
     from clients.services import record_event
     from scheduling.models import Subscription
 
+    session = lock_places(session.pk)
+    skipped = check_places(session=session, first_date=first_date, end_date=end_date, skip=skip)
     subscription = Subscription.objects.create(
         client=relationship.attendee,
         session=session,
@@ -56,6 +151,7 @@ def enrol(
         summary=f"Enrolled in {session} from {first_date:%d %b %Y}",
         actor=actor,
     )
+    skip_dates(subscription=subscription, days=skipped, actor=actor)
     return subscription
 
 
@@ -136,6 +232,7 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
     from scheduling.permissions import can_unenroll
     from scheduling.selectors import with_enrolment
 
+    lock_places(session_date.session_id)  # putting the client back takes a place
     session_date, subscription = _locked(session_date, subscription)
     if not can_unenroll(actor, session_date):
         raise PermissionDenied("Only staff and the session's practitioner may change a roster.")
@@ -148,8 +245,8 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
     enrolled = with_enrolment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
     if enrolled >= session_date.session.capacity:
         raise BusinessRuleError(
-            f"The session is full on this date ({enrolled} of {session_date.session.capacity}): "
-            f"{subscription.client.full_name}'s place has been taken."
+            f"The session is full on this date: {subscription.client.full_name}'s place "
+            "has been taken."
         )
     absence.delete()
     record_event(

@@ -2,27 +2,35 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Payment
 from scheduling import transfers
+from scheduling.forms import AcceptsSkippedDates, SkippedDatesField
 
 
-class DatesForm(forms.Form):
+class DatesForm(AcceptsSkippedDates, forms.Form):
     first_date = forms.DateField(
         label="First session date of the new subscription",
         error_messages={"required": "Choose the first date.", "invalid": "Choose a date."},
     )
     end_date = forms.DateField(
         label="The current subscription ends on",
-        help_text="The first date the client no longer attends the current session.",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"required": "Enter the end date.", "invalid": "Enter a real date."},
     )
+    skip = SkippedDatesField()
 
     def __init__(self, *args, first_dates, **kwargs):
         super().__init__(*args, **kwargs)
         self.first_dates = first_dates
+        overlap = settings.OPUS_TRANSFER_MAX_OVERLAP_DAYS
+        self.fields["end_date"].help_text = (
+            "The first date the client no longer attends the current session: at the latest "
+            f"{'1 day' if overlap == 1 else f'{overlap} days'} after the new subscription's "
+            "first date."
+        )
 
 
 class DiscountForm(forms.Form):

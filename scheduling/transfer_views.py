@@ -23,6 +23,7 @@ from opus.models import User
 from scheduling import transfers
 from scheduling.models import Service, Session, Subscription, TransferDraft
 from scheduling.permissions import can_transfer
+from scheduling.services import FullDates
 from scheduling.transfer_forms import DatesForm, DiscountForm, FinishForm
 
 STEPS = ["target", "dates", "payment"]
@@ -171,8 +172,7 @@ def _target_step(request, draft: TransferDraft):
 def _dates_step(request, draft: TransferDraft):
     today = timezone.localdate()
     first_dates = transfers.coming_dates(draft.target, today=today)
-    for session_date in first_dates:
-        session_date.free_seats = max(draft.target.capacity - session_date.enrolled, 0)
+    full_dates = []  # later dates found full: the user may accept them skipped
     if request.method == "POST":
         form = DatesForm(request.POST, first_dates=first_dates)
         if form.is_valid():
@@ -181,8 +181,12 @@ def _dates_step(request, draft: TransferDraft):
                     draft=draft,
                     first_date=form.cleaned_data["first_date"],
                     end_date=form.cleaned_data["end_date"],
+                    skip=form.cleaned_data["skip"],
                     actor=request.user,
                 )
+            except FullDates as error:
+                form.add_error("first_date", error.message)
+                full_dates = error.dates
             except BusinessRuleError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
@@ -205,6 +209,12 @@ def _dates_step(request, draft: TransferDraft):
             "form": form,
             "first_dates": first_dates,
             "chosen_first_date": str(chosen) if chosen else "",
+            "full_dates": full_dates,
+            "full_dates_value": ",".join(f"{day:%Y-%m-%d}" for day in full_dates),
+            # kept while the user stays on the first date they accepted them for
+            "kept_skipped": ",".join(f"{day:%Y-%m-%d}" for day in draft.skipped_dates)
+            if not full_dates and str(chosen) == str(draft.first_date)
+            else "",
         },
     )
 

@@ -35,7 +35,8 @@ from scheduling.models import (
     TransferDraft,
 )
 from scheduling.permissions import can_transfer
-from scheduling.selectors import count_dates_before, with_enrolment
+from scheduling.selectors import count_dates_before, places_text, with_enrolment
+from scheduling.services import check_places, lock_places, skip_dates
 
 FINISH_PAY_NOW = "pay_now"
 FINISH_PAY_LATER = "pay_later"
@@ -105,19 +106,24 @@ class _DryRun(Exception):
 
 # --- reads -----------------------------------------------------------------------------
 def coming_dates(session: Session, *, today: date, limit: int = 12):
-    """The session's coming, not cancelled dates, each with ``enrolled``."""
-    return list(
+    """The session's coming, not cancelled dates, each with ``enrolled``,
+    ``free_seats`` and ``places`` (the fill in words)."""
+    dates = list(
         with_enrolment(
             SessionDate.objects.filter(session=session, date__gte=today, cancelled=False)
         )
         .select_related("session")
         .order_by("date")[:limit]
     )
+    for session_date in dates:
+        session_date.free_seats = max(session.capacity - session_date.enrolled, 0)
+        session_date.places = places_text(session.capacity, session_date.enrolled)
+    return dates
 
 
 def transfer_targets(user, subscription: Subscription, *, service=None, practitioner=None):
-    """Sessions the client may move to: any other session the user can see, with
-    the free seats of its next coming date."""
+    """Sessions the client may move to: any other session the user can see, those
+    of the same service first, each with the free places of its next coming date."""
     today = timezone.localdate()
     sessions = (
         Session.objects.visible_to(user)
@@ -145,7 +151,11 @@ def transfer_targets(user, subscription: Subscription, *, service=None, practiti
         session.free_seats = (
             max(session.capacity - upcoming.enrolled, 0) if upcoming is not None else None
         )
-    return sessions
+        session.places = (
+            places_text(session.capacity, upcoming.enrolled) if upcoming is not None else ""
+        )
+    same = subscription.session.service_id
+    return sorted(sessions, key=lambda session: session.service_id != same)  # stable
 
 
 def unused_value(subscription: Subscription, end_date: date) -> Unused:
@@ -202,15 +212,20 @@ def choose_target(*, draft: TransferDraft, session: Session, actor) -> None:
         raise BusinessRuleError("Choose another session: this is the one the client is in.")
     draft.target = session
     draft.first_date = None
-    draft.save(update_fields=["target", "first_date"])
+    draft.skipped_dates = []
+    draft.save(update_fields=["target", "first_date", "skipped_dates"])
 
 
-def choose_dates(*, draft: TransferDraft, first_date: date, end_date: date, actor) -> None:
-    """Checks what can be checked now; the final step checks everything again."""
+def choose_dates(*, draft: TransferDraft, first_date: date, end_date: date, actor, skip=()) -> None:
+    """Checks what can be checked now; the final step checks everything again.
+    A later date of the target with no place free is refused (``FullDates``,
+    which lists them) unless the user accepted to skip it (``skip``)."""
     _require_open(draft)
     _check_dates(draft.subscription, draft.target, first_date, end_date)
-    draft.first_date, draft.end_date = first_date, end_date
-    draft.save(update_fields=["first_date", "end_date"])
+    _first_session_date(draft.target, first_date)
+    skipped = check_places(session=draft.target, first_date=first_date, skip=skip)
+    draft.first_date, draft.end_date, draft.skipped_dates = first_date, end_date, skipped
+    draft.save(update_fields=["first_date", "end_date", "skipped_dates"])
 
 
 def add_discount(*, draft: TransferDraft, amount=None, percent=None, reason: str) -> None:
@@ -278,6 +293,30 @@ def _check_dates(subscription: Subscription, target: Session, first_date: date, 
         )
     if target.last_date is not None and first_date > target.last_date:
         raise BusinessRuleError("The new session has ended by then.", field="first_date")
+    overlap = settings.OPUS_TRANSFER_MAX_OVERLAP_DAYS
+    latest = first_date + timedelta(days=overlap)
+    if end_date > latest:
+        raise BusinessRuleError(
+            f"The current subscription can end at most {_days(overlap)} after the new one "
+            f"starts: on {latest:%-d %b %Y} at the latest.",
+            field="end_date",
+        )
+
+
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"
+
+
+def _first_session_date(target: Session, first_date: date) -> SessionDate:
+    first = SessionDate.objects.filter(session=target, date=first_date).first()
+    if first is None:
+        raise BusinessRuleError("The new session does not run on that date.", field="first_date")
+    if first.cancelled:
+        raise BusinessRuleError(
+            f"{first.date:%-d %b %Y} is cancelled ({first.cancel_reason}): choose another date.",
+            field="first_date",
+        )
+    return first
 
 
 # --- the transfer itself -------------------------------------------------------------------
@@ -327,37 +366,22 @@ def _transfer(draft, *, actor, finish: Finish | None, discounts, dry_run: bool) 
         return Outcome(transfer=transfer, invoice=transfer.invoice, replayed=True)
     if draft.target_id is None or draft.first_date is None or draft.end_date is None:
         raise BusinessRuleError("Choose the new session and its first date first.")
+    target = lock_places(draft.target_id)  # places first, then the subscription
     old = (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("session__service", "relationship__payer", "client")
         .get(pk=draft.subscription_id)
     )
-    target = Session.objects.select_related("service").get(pk=draft.target_id)
     _require_actor(actor, old.session, target)
     if Transfer.objects.filter(from_subscription=old).exists():
         raise BusinessRuleError("This subscription has already been transferred.")
     if target.pk == old.session_id:
         raise BusinessRuleError("Choose another session: this is the one the client is in.")
     _check_dates(old, target, draft.first_date, draft.end_date)
-    first = (
-        SessionDate.objects.select_for_update()
-        .filter(session=target, date=draft.first_date)
-        .first()
-    )
-    if first is None:
-        raise BusinessRuleError("The new session does not run on that date.", field="first_date")
-    if first.cancelled:
-        raise BusinessRuleError(
-            f"{first.date:%-d %b %Y} is cancelled ({first.cancel_reason}): choose another date.",
-            field="first_date",
-        )
-    enrolled = with_enrolment(SessionDate.objects.filter(pk=first.pk)).get().enrolled
-    if enrolled >= target.capacity:
-        raise BusinessRuleError(
-            f"{first.date:%a %-d %b %Y} is full ({target.capacity} of {target.capacity}): "
-            "choose another date or session.",
-            field="first_date",
-        )
+    _first_session_date(target, draft.first_date)
+    # the dates skipped are those the user accepted (and saw on the invoice), even if
+    # one of them has a place again since
+    check_places(session=target, first_date=draft.first_date, skip=draft.skipped_dates)
     unused = unused_value(old, draft.end_date)
 
     old.end_date = draft.end_date
@@ -380,6 +404,7 @@ def _transfer(draft, *, actor, finish: Finish | None, discounts, dry_run: bool) 
             "overlaps this one: choose a later first date.",
             field="first_date",
         ) from error
+    skip_dates(subscription=new, days=draft.skipped_dates, actor=actor)
 
     invoice = billing.build_subscription_invoice(subscription=new, actor=actor)
     for entry in draft.discounts if discounts is None else discounts:

@@ -1,6 +1,10 @@
-from datetime import timedelta
+import io
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -9,6 +13,9 @@ from clients.models import Client
 from opus.models import User
 from relationships.models import Relationship
 from scheduling.models import Booking, Service, Session, SessionDate, Subscription
+from scheduling.selectors import overbooked_dates
+
+TIME_ZONE = settings.TIME_ZONE
 
 pytestmark = pytest.mark.django_db
 
@@ -66,11 +73,13 @@ def test_seeding_twice_changes_nothing(demo):
     assert (Client.objects.count(), Subscription.objects.count(), Invoice.objects.count()) == counts
 
 
-def test_the_large_practice_is_ten_times_larger():
+def test_the_large_practice_is_ten_times_larger_and_books_no_date_past_its_capacity():
     call_command("seed_demo", size="large")
     assert Session.objects.count() == 200
     assert Client.objects.count() >= 520
     assert User.objects.filter(role="practitioner").count() == 30
+    over = _over(overbooked_dates())
+    assert not over, "\n".join(over)
 
 
 def test_a_demo_pupil_can_be_transferred_to_another_private_session(demo):
@@ -88,3 +97,21 @@ def test_a_demo_pupil_can_be_transferred_to_another_private_session(demo):
             .exists()
         ]
         assert free, instrument
+
+
+def _over(dates) -> list[str]:
+    return [
+        f"{d.session.service.name} (session {d.session_id}) on {d.date}: "
+        f"{d.enrolled} for {d.session.capacity}"
+        for d in dates
+    ]
+
+
+@pytest.mark.parametrize("today", ["2026-11-29 09:00", "2028-02-29 09:00", "2026-12-31 09:00"])
+def test_the_demo_books_no_date_past_its_capacity(today):
+    """quality.md Reliability 14: the demo itself keeps every coming date within
+    its places, whatever day it is seeded on (it once booked dates past them)."""
+    with time_machine.travel(datetime.fromisoformat(today).replace(tzinfo=ZoneInfo(TIME_ZONE))):
+        call_command("seed_demo", stdout=io.StringIO())
+        over = _over(overbooked_dates())
+    assert not over, "\n".join(over)

@@ -6,6 +6,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.urls import reverse
 
+from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
+
 
 @pytest.fixture(scope="module")
 def large_practice(django_db_setup, django_db_blocker):

@@ -170,8 +170,10 @@ SCALING_TABLES = (
 @pytest.fixture
 def busy_rosters(large_practice):
     """Absences and one-off bookings by the thousand (the seed has almost none),
-    so that the planner has a reason to pick an index on them too."""
+    so that the planner has a reason to pick an index on them too. They ignore the
+    places (planner fodder, not rosters) and are deleted after the test."""
     today = timezone.localdate()
+    seeded = set(Booking.objects.values_list("pk", flat=True))
     dates_by_session = {}
     for session_date in SessionDate.objects.filter(date__gte=today).order_by("date"):
         dates_by_session.setdefault(session_date.session_id, []).append(session_date)
@@ -199,6 +201,9 @@ def busy_rosters(large_practice):
         cursor.execute("ANALYZE scheduling_dateabsence")
         cursor.execute("ANALYZE scheduling_booking")
     assert DateAbsence.objects.count() > 1000 and Booking.objects.count() > 1000
+    yield
+    Booking.objects.exclude(pk__in=seeded).delete()
+    DateAbsence.objects.filter(pk__in=[absence.pk for absence in absences]).delete()
 
 
 def plans_of(queries) -> list[str]:

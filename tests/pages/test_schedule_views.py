@@ -41,7 +41,7 @@ def test_the_week_view_is_the_default(staff_client, world):
     start = week_start(world.date.date)
     assert f"Week of {start.day} {start:%B %Y}" in body
     assert "Piano, 30 min private" in body
-    assert "2/3" in body and '<meter min="0" max="3" value="2"' in body
+    assert "1 of 3 places free" in body and '<meter min="0" max="3" value="2"' in body
     url = reverse("scheduling:session-date", args=[world.date.pk])
     assert f'href="{url}" hx-get="{url}"' in body  # the panel, and the page without JS
 
@@ -167,7 +167,7 @@ def test_the_session_date_page_shows_details_and_roster(staff_client, world):
         "Piano, 30 min private",
         world.session.practitioner.display_name,
         world.session.room.name,
-        "2 of 3 places",
+        "1 of 3 places free",
         "Third party",
         "First party",
         "Oliver Grant</a> pays",
@@ -249,7 +249,7 @@ def test_unenroll_without_htmx_redirects_to_the_date_with_a_message(staff_client
     assert "Sam Rivera is unenrolled from this date only" in page
     assert "Absent by request" in page
     assert "Undo<span" in page and undo_url(world) in page
-    assert "1 of 3 places" in page
+    assert "2 of 3 places free" in page
 
 
 def test_unenroll_with_htmx_re_renders_the_roster(staff_client, world):

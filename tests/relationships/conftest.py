@@ -11,6 +11,7 @@ from billing.models import Invoice
 from relationships import services
 from scheduling.models import Booking
 from scheduling.services import generate_session_dates
+from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
 from tests.factories import (
     ClientFactory,
     PaymentMethodFactory,

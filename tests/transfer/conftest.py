@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from scheduling.services import generate_session_dates
+from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
 from tests.factories import (
     ClientFactory,
     RelationshipFactory,

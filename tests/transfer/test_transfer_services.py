@@ -168,7 +168,14 @@ def test_killed_after_the_charge_the_transfer_stands_and_finishing_again_records
 # --- refusals -----------------------------------------------------------------------------
 def test_a_full_first_date_is_refused(world, staff):
     SubscriptionFactory(session=world["wednesday"], first_date=world["wednesday"].first_date)
+    with pytest.raises(BusinessRuleError, match="is full") as error:
+        draft_to(world, staff)
+    assert error.value.field == "first_date"
+
+
+def test_a_first_date_filled_since_it_was_chosen_is_refused_at_the_end(world, staff):
     draft = draft_to(world, staff)
+    SubscriptionFactory(session=world["wednesday"], first_date=world["wednesday"].first_date)
     with pytest.raises(BusinessRuleError, match="is full") as error:
         transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
     assert error.value.field == "first_date"

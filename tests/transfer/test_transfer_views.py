@@ -52,7 +52,7 @@ def test_walk_the_wizard_page_by_page_then_replay_the_final_post(staff_client, w
     # preset: the first free date from the day Ava leaves the Monday session
     monday = world["next_monday"]
     preset = monday + timedelta(days=(2 - monday.weekday()) % 7)
-    assert "free seat" in dates and f'value="{preset:%Y-%m-%d}" checked' in dates
+    assert "1 place free" in dates and f'value="{preset:%Y-%m-%d}" checked' in dates
     response = staff_client.post(
         step(draft, "dates"),
         {

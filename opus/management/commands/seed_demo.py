@@ -17,6 +17,7 @@ from billing import services as billing
 from billing.models import Invoice, Payment, PaymentMethod, SimulatedGatewayCard
 from clients.models import Client, ClientEvent
 from clients.services import record_event
+from opus.lib.errors import BusinessRuleError
 from opus.models import User
 from relationships.models import Relationship
 from relationships.services import create_relationship
@@ -293,7 +294,12 @@ class Seeder:
             session=counselling_two,
             first_date=self._on(counselling_two, started),
         )
-        self._bookings(family, self.counselling, weeks=(3,))
+        # a one-off taster of Maria's choir: a group with places to spare (her
+        # counselling slot is Sam's, and one place is one place)
+        choir = next(
+            s for s in self.all_sessions if s.practitioner == maria and s.service.name == "Choir"
+        )
+        self._bookings(family, choir, weeks=(3,))
 
         self.story_payers = [oliver, helen, david, ruth]
 
@@ -366,6 +372,9 @@ class Seeder:
 
     # --- everyone else ----------------------------------------------------------------
     def population(self) -> None:
+        """Everyone else. ``seats`` is a first guess at the places left (an ended
+        subscription frees its place); ``enrol`` checks every date and refuses a
+        session full on any of them: the next candidate is tried instead."""
         seats = {s.pk: s.capacity for s in self.all_sessions}
         for sub in Subscription.objects.all():
             seats[sub.session_id] -= 1
@@ -388,19 +397,26 @@ class Seeder:
             chosen = set()
             for _ in range(1 + (i % 4 == 0)):
                 candidates = [s for s in open_sessions if seats[s.pk] > 0 and s.pk not in chosen]
-                if not candidates:
+                while candidates:
+                    session = self.rng.choice(candidates)
+                    candidates.remove(session)
+                    chosen.add(session.pk)
+                    first_day = self._on(session, self.start + timedelta(weeks=i % 6))
+                    end = None
+                    if i % 11 == 0:  # a past subscription that has ended
+                        end = self._on(session, self.today - timedelta(weeks=2))
+                    try:
+                        enrol(
+                            relationship=relationship,
+                            session=session,
+                            first_date=first_day,
+                            end_date=end,
+                        )
+                    except BusinessRuleError:  # full on one of its dates (a story's booking)
+                        continue
+                    if end is None:
+                        seats[session.pk] -= 1
                     break
-                session = self.rng.choice(candidates)
-                chosen.add(session.pk)
-                first_day = self._on(session, self.start + timedelta(weeks=i % 6))
-                end = None
-                if i % 11 == 0:  # a past subscription that has ended
-                    end = self._on(session, self.today - timedelta(weeks=2))
-                else:
-                    seats[session.pk] -= 1
-                enrol(
-                    relationship=relationship, session=session, first_date=first_day, end_date=end
-                )
 
     def holiday(self) -> None:
         day = self.today + timedelta(weeks=3)
