@@ -1,9 +1,12 @@
 from datetime import date
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
+
+from clients import fields
 
 
 class ClientQuerySet(models.QuerySet):
@@ -31,12 +34,25 @@ PAYING_CLIENT_FIELDS = ("email", "date_of_birth", "phone", "address")
 class Client(models.Model):
     """A person who attends sessions, pays for them, or both."""
 
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    date_of_birth = models.DateField(null=True, blank=True)
-    address = models.TextField("postal address", blank=True)
+    # what each may hold is defined once, in clients.fields
+    first_name = models.CharField(
+        max_length=fields.NAME_MAX_LENGTH, validators=[fields.validate_name]
+    )
+    last_name = models.CharField(
+        max_length=fields.NAME_MAX_LENGTH, validators=[fields.validate_name]
+    )
+    email = models.EmailField(max_length=fields.EMAIL_MAX_LENGTH, blank=True)
+    phone = models.CharField(
+        max_length=fields.PHONE_MAX_LENGTH, blank=True, validators=[fields.validate_phone]
+    )
+    date_of_birth = models.DateField(
+        null=True, blank=True, validators=[fields.validate_date_of_birth]
+    )
+    address = models.TextField(
+        "postal address",
+        blank=True,
+        validators=[fields.validate_address, MaxLengthValidator(fields.ADDRESS_MAX_LENGTH)],
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

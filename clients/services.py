@@ -1,9 +1,11 @@
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from clients.fields import clean_details
 from clients.models import Client, ClientEvent
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address")
+NAME_FIELDS = ("first_name", "last_name")
 
 
 def record_event(*, client: Client, kind: str, summary: str, actor=None) -> ClientEvent:
@@ -17,12 +19,17 @@ def record_event(*, client: Client, kind: str, summary: str, actor=None) -> Clie
 
 @transaction.atomic
 def update_contact_details(*, client: Client, data: dict, actor) -> list[str]:
-    """Change a client's contact details (staff only). Returns the labels of what
-    changed; nothing is written, not even history, when nothing changed."""
+    """Change a client's contact details (staff only), each checked by its rule in
+    clients.fields (a BusinessRuleError names the first refused). Returns the labels
+    of what changed; nothing is written, not even history, when nothing changed."""
     from clients.permissions import can_edit_client
 
     if not can_edit_client(actor, client):
         raise PermissionDenied("Only staff may change a client's contact details.")
+    data = clean_details(
+        {name: data[name] for name in CONTACT_FIELDS if name in data},
+        required=[name for name in NAME_FIELDS if name in data],
+    )
     locked = Client.objects.select_for_update().get(pk=client.pk)
     changed = [
         name for name in CONTACT_FIELDS if name in data and getattr(locked, name) != data[name]

@@ -11,7 +11,9 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clients.fields import LABELS, clean_details
 from clients.models import Client, ClientEvent
+from clients.permissions import details_user_may_add
 from clients.services import record_event
 from opus.lib.errors import BusinessRuleError
 from relationships.models import Relationship, RelationshipMigration
@@ -90,6 +92,19 @@ def missing_details(client: Client) -> list[str]:
     return client.missing_paying_details()
 
 
+def details_for_staff(client: Client, missing: list[str], user) -> str | None:
+    """Why ``user`` cannot finish the migration: missing details only staff may add
+    (clients.permissions), in words; None when there are none."""
+    names = [LABELS[name] for name in missing if name not in details_user_may_add(user, missing)]
+    if not names:
+        return None
+    return (
+        f"Only staff can add {client.first_name}'s {' and '.join(names)}: ask the front "
+        f"desk to add {'them' if len(names) > 1 else 'it'} on {client.first_name}'s "
+        "profile, or to confirm the migration."
+    )
+
+
 # --- the migration ----------------------------------------------------------------------
 def _lock_relationship(relationship_id: int) -> Relationship:
     return (
@@ -137,8 +152,8 @@ def save_migration_details(*, migration: RelationshipMigration, actor, details: 
     )
     if migration.status != RelationshipMigration.Status.DRAFT:
         raise BusinessRuleError("This relationship has already been migrated.")
-    missing = missing_details(migration.old_relationship.attendee)
-    kept = {name: str(value) for name, value in details.items() if name in missing}
+    allowed = details_user_may_add(actor, missing_details(migration.old_relationship.attendee))
+    kept = {name: str(value) for name, value in details.items() if name in allowed}
     migration.details = {**migration.details, **kept}
     migration.save(update_fields=["details", "updated_at"])
 
@@ -157,8 +172,6 @@ def confirm_migration(
     """'Confirm Migration': the attendee gets a first-party relationship with the same
     practitioner and the old one ends the same day, linked to it; all or nothing.
     Confirming again (a double click, a second tab) returns the first result."""
-    from relationships.forms import PayingDetailsForm
-
     with transaction.atomic():
         migration = RelationshipMigration.objects.select_for_update().get(pk=migration.pk)
         if migration.status != RelationshipMigration.Status.DRAFT:
@@ -170,21 +183,20 @@ def confirm_migration(
         if not migration.requested_by:
             raise BusinessRuleError("Say who asked for the migration first.")
         missing = missing_details(attendee)
+        for_staff = details_for_staff(attendee, missing, actor)
+        if for_staff:
+            raise BusinessRuleError(for_staff)
         typed = {
             k: str(v) for k, v in {**migration.details, **(details or {})}.items() if k in missing
         }
-        form = PayingDetailsForm(data=typed, missing=missing)
-        if not form.is_valid():  # the caller saved what was typed before confirming
-            field, errors = next(iter(form.errors.items()))
-            raise BusinessRuleError(errors[0], field=field)
+        # the caller saved what was typed before confirming
+        cleaned = clean_details(typed, required=missing)
         today = timezone.localdate()
-        block = migration_block(
-            old, today=today, date_of_birth=form.cleaned_data.get("date_of_birth")
-        )
+        block = migration_block(old, today=today, date_of_birth=cleaned.get("date_of_birth"))
         if block is not None:
             raise BusinessRuleError(block.message, field="date_of_birth")
         for name in missing:
-            setattr(attendee, name, form.cleaned_data[name])
+            setattr(attendee, name, cleaned[name])
         if missing:
             attendee.save(update_fields=[*missing, "updated_at"])
             record_event(

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from billing.selectors import card_panel_context
+from clients.permissions import details_user_may_add
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 from opus.lib.parsing import parse_id
@@ -167,8 +168,10 @@ def migrate_details(request, pk: int):
     if migration.status != RelationshipMigration.Status.DRAFT:
         return redirect("relationships:detail", pk=migration.new_relationship_id)
     missing = services.missing_details(relationship.attendee)
+    for_staff = services.details_for_staff(relationship.attendee, missing, request.user)
+    allowed = details_user_may_add(request.user, missing)
     if request.method == "POST":
-        form = PayingDetailsForm(request.POST, missing=missing)
+        form = PayingDetailsForm(request.POST, missing=allowed)
         services.save_migration_details(
             migration=migration, actor=request.user, details=request.POST.dict()
         )
@@ -193,9 +196,9 @@ def migrate_details(request, pk: int):
                 return redirect(target)
     else:
         form = (
-            PayingDetailsForm(data=migration.details or None, missing=missing)
+            PayingDetailsForm(data=migration.details or None, missing=allowed)
             if migration.details
-            else PayingDetailsForm(missing=missing)
+            else PayingDetailsForm(missing=allowed)
         )
     return render(
         request,
@@ -205,7 +208,8 @@ def migrate_details(request, pk: int):
             "relationship": relationship,
             "migration": migration,
             "form": form,
-            "missing": missing,
+            "missing": allowed,
+            "for_staff": for_staff,
         },
     )
 
