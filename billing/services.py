@@ -35,7 +35,7 @@ from billing.models import (
     PaymentMethod,
 )
 from billing.permissions import can_request_card, require_billing_actor
-from billing.selectors import amount_paid, balance_due, card_on_file
+from billing.selectors import amount_paid, balance_due, card_on_file, invoice_practitioners
 from billing.tokens import derive_token, hash_token, new_nonce
 from clients.models import Client, ClientEvent
 from clients.services import record_event
@@ -396,6 +396,7 @@ def issue_invoice(
             f"{format_money(locked.total, locked.currency)}, due {due_on:%-d %b %Y}"
         ),
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return locked
 
@@ -463,6 +464,7 @@ def record_payment(
             f"({payment.get_method_display().lower()}) on {locked.display_number}"
         ),
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return payment
 
@@ -492,6 +494,7 @@ def charge_card(*, invoice: Invoice, payment_method: PaymentMethod, idempotency_
                 f"({declined.code.replace('_', ' ')}) on {invoice.display_number}"
             ),
             actor=actor,
+            practitioners=invoice_practitioners(invoice),
         )
         raise
 
@@ -556,6 +559,7 @@ def _charge_card(invoice, payment_method, key, actor) -> Payment:
             f"{card.brand.title()} ending {card.last4} on {locked.display_number}"
         ),
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return payment
 
@@ -613,6 +617,7 @@ def credit_open_invoice(
             f"{line.description}" + (" (now paid)" if locked.status == Invoice.Status.PAID else "")
         ),
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return line
 
@@ -638,6 +643,7 @@ def void_invoice(*, invoice: Invoice, reason: str, actor=None) -> Invoice:
         kind=ClientEvent.Kind.INVOICE,
         summary=f"Invoice {locked.display_number} voided: {reason}",
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return locked
 
@@ -668,6 +674,7 @@ def close_invoice(*, invoice: Invoice, reason: str, actor=None) -> Invoice:
         kind=ClientEvent.Kind.INVOICE,
         summary=f"Invoice {locked.display_number} closed: {reason}",
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return locked
 

@@ -101,6 +101,19 @@ class Client(models.Model):
         return age if birthday is not None and birthday <= day else age - 1
 
 
+class ClientEventQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ClientEventQuerySet":
+        """Staff see every event. A practitioner sees the events about no one's
+        sessions and those about theirs alone: none about another practitioner's
+        sessions, their invoices or payments (quality.md Security 17). Whose client
+        it is, is the caller's business (``Client.objects.visible_to``)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(Q(practitioner__isnull=True, staff_only=False) | Q(practitioner=user))
+
+
 class ClientEvent(models.Model):
     """What happened to a client, newest first: the client's history."""
 
@@ -128,10 +141,25 @@ class ClientEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # whose sessions the event is about (``record_event`` works it out): nobody's
+    # (everyone who sees the client sees it), one practitioner's (they and staff),
+    # or several practitioners' (staff only)
+    practitioner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    staff_only = models.BooleanField(default=False)
+
+    objects = ClientEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["client", "-created_at"], name="client_event_recent_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(staff_only=False) | Q(practitioner__isnull=True),
+                name="client_event_one_audience",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.summary

@@ -8,10 +8,23 @@ CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", 
 NAME_FIELDS = ("first_name", "last_name")
 
 
-def record_event(*, client: Client, kind: str, summary: str, actor=None) -> ClientEvent:
+def record_event(
+    *, client: Client, kind: str, summary: str, actor=None, practitioners=()
+) -> ClientEvent:
     """Write a line of the client's history; the client's most recent activity
-    (the clients list sorts by it) moves to the same moment."""
-    event = ClientEvent.objects.create(client=client, kind=kind, summary=summary[:300], actor=actor)
+    (the clients list sorts by it) moves to the same moment. ``practitioners``: the
+    ids of the practitioners whose sessions the event is about (a session's, or an
+    invoice's: ``billing.selectors.invoice_practitioners``); it decides who may read
+    it (``ClientEvent.objects.visible_to``)."""
+    about = set(practitioners) - {None}
+    event = ClientEvent.objects.create(
+        client=client,
+        kind=kind,
+        summary=summary[:300],
+        actor=actor,
+        practitioner_id=next(iter(about)) if len(about) == 1 else None,
+        staff_only=len(about) > 1,
+    )
     Client.objects.filter(pk=client.pk).update(last_activity_at=event.created_at)
     client.last_activity_at = event.created_at
     return event

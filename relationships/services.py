@@ -11,6 +11,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.selectors import invoice_practitioners
 from clients.fields import LABELS, clean_details
 from clients.models import Client, ClientEvent
 from clients.permissions import details_user_may_add
@@ -370,6 +371,7 @@ def book_session(
             kind=ClientEvent.Kind.BOOKED,
             summary=f"Booked {session_date}",
             actor=actor,
+            practitioners=[session_date.session.practitioner_id],
         )
         _invoice_booking(
             relationship=relationship,
@@ -442,8 +444,10 @@ class ComingUnderOld:
         )
 
 
-def coming_under_old(relationship: Relationship) -> ComingUnderOld:
-    """The coming sessions still booked under the relationship this one replaced."""
+def coming_under_old(relationship: Relationship, user) -> ComingUnderOld:
+    """The coming sessions still booked under the relationship this one replaced,
+    of those ``user`` sees: a practitioner's own (another's are theirs or staff's
+    to rebook, and none of their business)."""
     from scheduling.models import Booking, Subscription
 
     old = (
@@ -455,14 +459,14 @@ def coming_under_old(relationship: Relationship) -> ComingUnderOld:
         return ComingUnderOld(None, [], [])
     now = timezone.now()
     bookings = list(
-        Booking.objects.filter(
-            relationship=old, status=Booking.Status.BOOKED, session_date__starts_at__gte=now
-        ).select_related("session_date__session__service", "session_date__session__practitioner")
+        Booking.objects.visible_to(user)
+        .filter(relationship=old, status=Booking.Status.BOOKED, session_date__starts_at__gte=now)
+        .select_related("session_date__session__service", "session_date__session__practitioner")
     )
     subscriptions = list(
-        _with_coming_dates(Subscription.objects.filter(relationship=old)).select_related(
-            "session__service", "session__practitioner"
-        )
+        _with_coming_dates(
+            Subscription.objects.visible_to(user).filter(relationship=old)
+        ).select_related("session__service", "session__practitioner")
     )
     return ComingUnderOld(old, bookings, subscriptions)
 
@@ -749,7 +753,8 @@ def rebook_coming_sessions(
     invoices stay with the old payer; nothing is charged to the old payer for the
     moved ones afterwards: what their open invoices billed for them is credited,
     and what they already paid for them is recorded as to be refunded. The
-    attendee is invoiced exactly that (``_bill_attendee``)."""
+    attendee is invoiced exactly that (``_bill_attendee``). A practitioner moves
+    only their own sessions: another's is refused as one no longer there."""
     from billing import services as billing
     from billing.models import Invoice, InvoiceLine
     from scheduling.models import Booking, Subscription
@@ -769,7 +774,8 @@ def rebook_coming_sessions(
         raise BusinessRuleError("Choose at least one session to rebook.")
     now = timezone.now()
     bookings = list(
-        Booking.objects.select_for_update(of=("self",))
+        Booking.objects.visible_to(actor)
+        .select_for_update(of=("self",))
         .filter(
             pk__in=booking_ids,
             relationship=old,
@@ -781,9 +787,9 @@ def rebook_coming_sessions(
     )
     subscriptions = list(
         _with_coming_dates(
-            Subscription.objects.select_for_update(of=("self",)).filter(
-                pk__in=subscription_ids, relationship=old
-            )
+            Subscription.objects.visible_to(actor)
+            .select_for_update(of=("self",))
+            .filter(pk__in=subscription_ids, relationship=old)
         )
         .select_related("session__service")
         .order_by("pk")
@@ -843,17 +849,24 @@ def rebook_coming_sessions(
         bookings={b.pk: b.rebooked_as for b in bookings},
         billing=billing,
     )
-    moved = len(bookings) + len(subscriptions)
-    record_event(
-        client=relationship.attendee,
-        kind=ClientEvent.Kind.BOOKED,
-        summary=(
-            f"{moved} coming {'session' if moved == 1 else 'sessions'} rebooked "
-            "under the first-party relationship"
-        ),
-        actor=actor,
-    )
-    return Rebooked(moved, money)
+    # one line of history per practitioner, each about their sessions alone
+    by_practitioner: dict[int, int] = {}
+    for session in [b.session_date.session for b in bookings] + [s.session for s in subscriptions]:
+        by_practitioner[session.practitioner_id] = (
+            by_practitioner.get(session.practitioner_id, 0) + 1
+        )
+    for practitioner_id, count in by_practitioner.items():
+        record_event(
+            client=relationship.attendee,
+            kind=ClientEvent.Kind.BOOKED,
+            summary=(
+                f"{count} coming {'session' if count == 1 else 'sessions'} rebooked "
+                "under the first-party relationship"
+            ),
+            actor=actor,
+            practitioners=[practitioner_id],
+        )
+    return Rebooked(len(bookings) + len(subscriptions), money)
 
 
 def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
@@ -886,6 +899,7 @@ def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
                     "under the attendee's own account"
                 ),
                 actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
             )
         if item.refund:
             record_event(
@@ -897,6 +911,7 @@ def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
                     "sessions is to be refunded (rebooked under the attendee's own account)"
                 ),
                 actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
             )
 
 

@@ -68,7 +68,7 @@ def relationship_detail(request, pk: int):
 
 def _detail_context(request, relationship: Relationship) -> dict:
     today = timezone.localdate()
-    page = selectors.relationship_page(relationship)
+    page = selectors.relationship_page(relationship, request.user)
     draft = (
         page["migration_out"]
         if page["migration_out"] and page["migration_out"].status == "draft"
@@ -89,7 +89,7 @@ def _detail_context(request, relationship: Relationship) -> dict:
 def _rebook_context(request, relationship: Relationship) -> dict:
     """The sessions still under the old relationship, which of them are ticked (all,
     unless the form says otherwise) and what moving those means for the old payer."""
-    coming = services.coming_under_old(relationship)
+    coming = services.coming_under_old(relationship, request.user)
     if not coming.count:
         return {"coming_under_old": coming, "rebook_money": None}
     if request.GET.get("chosen"):

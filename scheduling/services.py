@@ -55,6 +55,7 @@ def enrol(
         kind=ClientEvent.Kind.ENROLLED,
         summary=f"Enrolled in {session} from {first_date:%d %b %Y}",
         actor=actor,
+        practitioners=[session.practitioner_id],
     )
     return subscription
 
@@ -122,6 +123,7 @@ def unenroll_from_date(*, subscription, session_date: SessionDate, actor):
                 f"{session_date.date:%a %-d %b %Y} only (absent by request)"
             ),
             actor=actor,
+            practitioners=[session_date.session.practitioner_id],
         )
     return absence
 
@@ -160,5 +162,6 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
             f"{session_date.date:%a %-d %b %Y} (unenrolment undone)"
         ),
         actor=actor,
+        practitioners=[session_date.session.practitioner_id],
     )
     return True
