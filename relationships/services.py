@@ -3,6 +3,7 @@ first party when a client asks, and booking under a relationship."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -849,13 +850,9 @@ def rebook_coming_sessions(
         bookings={b.pk: b.rebooked_as for b in bookings},
         billing=billing,
     )
-    # one line of history per practitioner, each about their sessions alone
-    by_practitioner: dict[int, int] = {}
-    for session in [b.session_date.session for b in bookings] + [s.session for s in subscriptions]:
-        by_practitioner[session.practitioner_id] = (
-            by_practitioner.get(session.practitioner_id, 0) + 1
-        )
-    for practitioner_id, count in by_practitioner.items():
+    # a line of history per practitioner, each about their own sessions alone
+    sessions = [b.session_date.session for b in bookings] + [s.session for s in subscriptions]
+    for practitioner_id, count in Counter(s.practitioner_id for s in sessions).items():
         record_event(
             client=relationship.attendee,
             kind=ClientEvent.Kind.BOOKED,

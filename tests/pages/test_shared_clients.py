@@ -5,15 +5,19 @@ the shared world it takes, full page and htmx fragment) none of T2's sessions,
 invoice lines, totals or history about them appears. Staff and T2 see them: the
 sentinels are really there."""
 
+import importlib
 from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import services as billing
 from billing.models import Invoice
+from clients.models import ClientEvent
+from opus.lib.errors import BusinessRuleError
 from opus.models import DevMail
 from relationships import services as relationships
 from scheduling import transfers
@@ -22,8 +26,10 @@ from scheduling.services import enrol, generate_session_dates, unenroll_from_dat
 from tests.factories import (
     ClientFactory,
     PaymentMethodFactory,
+    RelationshipFactory,
     ServiceFactory,
     SessionFactory,
+    SubscriptionFactory,
     next_weekday,
 )
 from tests.foundation.test_access import app_routes
@@ -317,3 +323,108 @@ def test_t2_sees_nothing_of_t1s_sessions_either(shared, other_client):
         reverse("relationships:detail", args=[shared["old"].pk]),
     ):
         assert b"Maths" not in other_client.get(url).content, url
+
+
+# --- the rules behind the pages ---------------------------------------------------------------
+def test_each_history_row_says_whose_sessions_it_is_about(shared, therapist, other_therapist):
+    events = ClientEvent.objects.filter(client__in=[shared["sam"], shared["pam"]])
+    about_t2 = [e for e in events if SENTINEL in e.summary or f"{T2_PRICE}" in e.summary]
+    assert len(about_t2) >= 5  # enrolled, booked, unenrolled, transferred, invoices
+    assert all(e.practitioner == other_therapist or e.staff_only for e in about_t2)
+    for user in (therapist, other_therapist):
+        readable = ClientEvent.objects.visible_to(user).filter(pk__in=[e.pk for e in events])
+        assert not readable.filter(staff_only=True).exists()
+    for event in ClientEvent.objects.visible_to(therapist).filter(pk__in=[e.pk for e in events]):
+        assert SENTINEL not in event.summary and f"{T2_PRICE}" not in event.summary
+    mixed = shared["t2_invoices"][1]
+    issued_mixed = events.get(summary__startswith=f"Invoice {mixed.display_number} issued")
+    assert issued_mixed.staff_only and issued_mixed.practitioner is None
+    # about no one's sessions: everyone who sees the client reads it
+    migrated = events.get(client=shared["sam"], kind=ClientEvent.Kind.MIGRATED)
+    assert migrated in ClientEvent.objects.visible_to(therapist)
+    assert migrated in ClientEvent.objects.visible_to(other_therapist)
+
+
+def test_an_invoice_about_another_practitioners_sessions_is_staffs(
+    shared, therapist, other_therapist, staff
+):
+    t2_only, mixed, moved = shared["t2_invoices"]
+    mine = set(Invoice.objects.visible_to(therapist))
+    assert mine == {shared["t1_only"]}
+    theirs = set(Invoice.objects.visible_to(other_therapist))
+    assert t2_only in theirs and shared["t1_only"] not in theirs
+    # billing both, or moving Sam out of T2's session into T1's: staff's alone
+    assert mixed not in theirs and moved not in theirs
+    assert {mixed, moved} <= set(Invoice.objects.visible_to(staff))
+
+
+def test_a_practitioner_lists_and_rebooks_only_their_own_sessions(shared, therapist, staff):
+    new = shared["new"]
+    coming = relationships.coming_under_old(new, therapist)
+    assert coming.bookings == []
+    assert {s.session.service.name for s in coming.subscriptions} == {"Maths", "Maths group"}
+    everything = relationships.coming_under_old(new, staff)
+    assert shared["t2_sub"] in everything.subscriptions
+    assert everything.bookings == [shared["t2_booking"]]
+    with pytest.raises(BusinessRuleError, match="nothing was changed"):
+        relationships.rebook_coming_sessions(
+            relationship=new,
+            actor=therapist,
+            booking_ids=[shared["t2_booking"].pk],
+            subscription_ids=[shared["t2_sub"].pk],
+        )
+    assert Booking.objects.get(pk=shared["t2_booking"].pk).relationship == shared["old"]
+    result = relationships.rebook_coming_sessions(
+        relationship=new,
+        actor=therapist,
+        booking_ids=[],
+        subscription_ids=[s.pk for s in coming.subscriptions],
+    )
+    assert result.moved == 2
+    assert relationships.coming_under_old(new, staff).count == 2  # T2's, for T2 or staff
+    rebooked = ClientEvent.objects.get(summary__contains="rebooked under the first-party")
+    assert rebooked.practitioner == therapist
+
+
+def test_the_data_migration_works_out_what_the_services_now_record(shared):
+    """Existing rows had no audience: the migration derives, from what they name,
+    the audience the services now give each new row."""
+    fill = importlib.import_module("clients.migrations.0005_fill_client_event_audience").fill
+    recorded = dict(ClientEvent.objects.values_list("pk", "practitioner_id"))
+    staff_only = set(ClientEvent.objects.filter(staff_only=True).values_list("pk", flat=True))
+    assert len(set(recorded.values())) == 3 and staff_only  # T1's, T2's, nobody's; and staff's
+    ClientEvent.objects.update(practitioner=None, staff_only=False)
+    fill(apps, None)
+    assert dict(ClientEvent.objects.values_list("pk", "practitioner_id")) == recorded
+    assert set(ClientEvent.objects.filter(staff_only=True).values_list("pk", flat=True)) == (
+        staff_only
+    )
+
+
+def test_a_row_the_migration_cannot_place_is_kept_for_staff(therapist, other_therapist):
+    fill = importlib.import_module("clients.migrations.0005_fill_client_event_audience").fill
+    sam = ClientFactory()
+    relationship = RelationshipFactory(payer=sam)
+    for practitioner in (therapist, other_therapist):
+        SubscriptionFactory(relationship=relationship, session__practitioner=practitioner)
+    only_one = SubscriptionFactory(session__practitioner=therapist).client
+    rows = {
+        "rebooked": ClientEvent.objects.create(
+            client=sam, kind="booked", summary="2 coming sessions rebooked under the first-party"
+        ),
+        "unknown invoice": ClientEvent.objects.create(
+            client=sam, kind="payment", summary="Payment of £10.00 (cash) on INV-999999"
+        ),
+        "card link email": ClientEvent.objects.create(
+            client=sam, kind="email_sent", summary="Emailed the link to add a card to s@x.com"
+        ),
+        "one practitioner": ClientEvent.objects.create(
+            client=only_one, kind="booked", summary="3 coming sessions rebooked under the first"
+        ),
+    }
+    fill(apps, None)
+    for row in rows.values():
+        row.refresh_from_db()
+    assert rows["rebooked"].staff_only and rows["unknown invoice"].staff_only
+    assert not rows["card link email"].staff_only and rows["card link email"].practitioner is None
+    assert rows["one practitioner"].practitioner == therapist
