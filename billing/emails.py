@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import PaymentCardRequest
+from billing.selectors import invoice_practitioners
 from billing.tokens import token_for
 from clients.models import ClientEvent
 from clients.services import record_event
@@ -149,6 +150,7 @@ def invoice_sent(row) -> None:
             client=invoice.payer,
             kind=ClientEvent.Kind.EMAIL_SENT,
             summary=f"Emailed invoice {invoice.display_number} to {row.to_address}",
+            practitioners=invoice_practitioners(invoice),
         )
 
 
@@ -159,6 +161,7 @@ def invoice_failed(row) -> None:
             client=invoice.payer,
             kind=ClientEvent.Kind.EMAIL_FAILED,
             summary=f"Invoice {invoice.display_number} could not be emailed to {row.to_address}",
+            practitioners=invoice_practitioners(invoice),
         )
 
 

@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 
 from opus.lib.fields import currency_field, money_field
+from scheduling.models import Transfer
 
 
 class InvoiceSequence(models.Model):
@@ -15,17 +17,39 @@ class InvoiceSequence(models.Model):
         return f"{self.name}: {self.last_number}"
 
 
+# The practitioner whose session an invoice line bills or credits (None: no session)
+LINE_PRACTITIONER = Coalesce(
+    "subscription__session__practitioner_id", "booking__session_date__session__practitioner_id"
+)
+
+
 class InvoiceQuerySet(models.QuerySet):
     def visible_to(self, user) -> "InvoiceQuerySet":
-        """A practitioner sees the invoices of the relationships they can see."""
+        """Staff see all. A practitioner sees the invoices of the relationships they
+        can see that are about no other practitioner's sessions: no line bills or
+        credits another's session, and no transfer it settles moved the client out
+        of another's (its credit names that session). An invoice that also bills
+        another's sessions is staff's alone: its total, discounts and payments would
+        tell one practitioner what the other charges (quality.md Security 17)."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_practice_staff:
             return self
         from relationships.models import Relationship
 
+        others_lines = (
+            InvoiceLine.objects.filter(invoice_id=OuterRef("pk"))
+            .annotate(practitioner_id=LINE_PRACTITIONER)
+            .filter(practitioner_id__isnull=False)
+            .exclude(practitioner_id=user.pk)
+        )
+        others_transfers = Transfer.objects.filter(invoice_id=OuterRef("pk")).exclude(
+            from_subscription__session__practitioner=user
+        )
         return self.filter(
-            Exists(Relationship.objects.visible_to(user).filter(pk=OuterRef("relationship_id")))
+            Exists(Relationship.objects.visible_to(user).filter(pk=OuterRef("relationship_id"))),
+            ~Exists(others_lines),
+            ~Exists(others_transfers),
         )
 
 

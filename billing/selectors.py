@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from billing.models import (
+    LINE_PRACTITIONER,
     Invoice,
     InvoiceLine,
     Payment,
@@ -33,6 +34,7 @@ from billing.models import (
 from billing.tokens import hash_token, looks_like_token
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, round_money
 from opus.lib.parsing import ascii_digits
+from scheduling.models import Transfer
 
 MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
 
@@ -97,6 +99,22 @@ def is_overdue(invoice: Invoice, today: date | None = None) -> bool:
         and invoice.due_on is not None
         and invoice.due_on < today
     )
+
+
+def invoice_practitioners(invoice: Invoice) -> set[int]:
+    """The ids of the practitioners whose sessions ``invoice`` is about: those its
+    lines bill or credit, and the one a transfer it settles moved the client from
+    (the rule ``Invoice.objects.visible_to`` keeps). Two queries."""
+    from_lines = (
+        InvoiceLine.objects.filter(invoice_id=invoice.pk)
+        .annotate(about=LINE_PRACTITIONER)
+        .filter(about__isnull=False)
+        .values_list("about", flat=True)
+    )
+    from_transfers = Transfer.objects.filter(invoice_id=invoice.pk).values_list(
+        "from_subscription__session__practitioner_id", flat=True
+    )
+    return {*from_lines, *from_transfers}
 
 
 def card_on_file(client) -> PaymentMethod | None:

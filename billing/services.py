@@ -37,7 +37,7 @@ from billing.models import (
     PaymentMethod,
 )
 from billing.permissions import can_request_card, require_billing_actor
-from billing.selectors import amount_paid, balance_due, card_on_file
+from billing.selectors import amount_paid, balance_due, card_on_file, invoice_practitioners
 from billing.tokens import derive_token, hash_token, new_nonce
 from clients.models import Client, ClientEvent
 from clients.services import record_event
@@ -403,6 +403,7 @@ def issue_invoice(
             f"{format_money(locked.total, locked.currency)}, due {due_on:%-d %b %Y}"
         ),
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return locked
 
@@ -470,6 +471,7 @@ def record_payment(
             f"({payment.get_method_display().lower()}) on {locked.display_number}"
         ),
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return payment
 
@@ -679,6 +681,7 @@ def _record_outcome(
             kind=ClientEvent.Kind.PAYMENT,
             summary=summary + note,
             actor=actor,
+            practitioners=invoice_practitioners(invoice),
         )
     return attempt
 
@@ -762,6 +765,7 @@ def credit_open_invoice(
             f"{line.description}" + (" (now paid)" if locked.status == Invoice.Status.PAID else "")
         ),
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return line
 
@@ -787,6 +791,7 @@ def void_invoice(*, invoice: Invoice, reason: str, actor=None) -> Invoice:
         kind=ClientEvent.Kind.INVOICE,
         summary=f"Invoice {locked.display_number} voided: {reason}",
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return locked
 
@@ -817,6 +822,7 @@ def close_invoice(*, invoice: Invoice, reason: str, actor=None) -> Invoice:
         kind=ClientEvent.Kind.INVOICE,
         summary=f"Invoice {locked.display_number} closed: {reason}",
         actor=actor,
+        practitioners=invoice_practitioners(locked),
     )
     return locked
 

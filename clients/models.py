@@ -1,9 +1,12 @@
 from datetime import date
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
+
+from clients import fields
 
 
 class ClientQuerySet(models.QuerySet):
@@ -31,12 +34,25 @@ PAYING_CLIENT_FIELDS = ("email", "date_of_birth", "phone", "address")
 class Client(models.Model):
     """A person who attends sessions, pays for them, or both."""
 
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    date_of_birth = models.DateField(null=True, blank=True)
-    address = models.TextField("postal address", blank=True)
+    # what each may hold is defined once, in clients.fields
+    first_name = models.CharField(
+        max_length=fields.NAME_MAX_LENGTH, validators=[fields.validate_name]
+    )
+    last_name = models.CharField(
+        max_length=fields.NAME_MAX_LENGTH, validators=[fields.validate_name]
+    )
+    email = models.EmailField(max_length=fields.EMAIL_MAX_LENGTH, blank=True)
+    phone = models.CharField(
+        max_length=fields.PHONE_MAX_LENGTH, blank=True, validators=[fields.validate_phone]
+    )
+    date_of_birth = models.DateField(
+        null=True, blank=True, validators=[fields.validate_date_of_birth]
+    )
+    address = models.TextField(
+        "postal address",
+        blank=True,
+        validators=[fields.validate_address, MaxLengthValidator(fields.ADDRESS_MAX_LENGTH)],
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -85,6 +101,19 @@ class Client(models.Model):
         return age if birthday is not None and birthday <= day else age - 1
 
 
+class ClientEventQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ClientEventQuerySet":
+        """Staff see every event. A practitioner sees the events about no one's
+        sessions and those about theirs alone: none about another practitioner's
+        sessions, their invoices or payments (quality.md Security 17). Whose client
+        it is, is the caller's business (``Client.objects.visible_to``)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(Q(practitioner__isnull=True, staff_only=False) | Q(practitioner=user))
+
+
 class ClientEvent(models.Model):
     """What happened to a client, newest first: the client's history."""
 
@@ -112,10 +141,25 @@ class ClientEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # whose sessions the event is about (``record_event`` works it out): nobody's
+    # (everyone who sees the client sees it), one practitioner's (they and staff),
+    # or several practitioners' (staff only)
+    practitioner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    staff_only = models.BooleanField(default=False)
+
+    objects = ClientEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["client", "-created_at"], name="client_event_recent_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(staff_only=False) | Q(practitioner__isnull=True),
+                name="client_event_one_audience",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.summary

@@ -116,12 +116,17 @@ EVENT_FIELDS = ("kind", "summary", "created_at", *(f"actor__{name}" for name in 
 EVENT_LABELS = dict(ClientEvent.Kind.choices)
 
 
-def _history(client) -> list[dict]:
-    """The client's latest events (one more than shown, to tell whether there are
-    more) as plain rows with what the page shows: the label of the kind and the
-    actor's name. Up to a hundred rows: no model instances to build, no choice
-    lookups in the template."""
-    rows = list(client.events.values(*EVENT_FIELDS)[: HISTORY_LIMIT + 1])
+def _history(client, user) -> list[dict]:
+    """The client's latest events that ``user`` may read (none about another
+    practitioner's sessions), one more than shown to tell whether there are more,
+    as plain rows with what the page shows: the label of the kind and the actor's
+    name. Up to a hundred rows: no model instances to build, no choice lookups in
+    the template."""
+    rows = list(
+        ClientEvent.objects.visible_to(user)
+        .filter(client_id=client.pk)
+        .values(*EVENT_FIELDS)[: HISTORY_LIMIT + 1]
+    )
     for row in rows:
         row["label"] = EVENT_LABELS.get(row["kind"], row["kind"])
         if row["actor__username"] is None:  # no actor (a system event), or a deleted user
@@ -132,12 +137,13 @@ def _history(client) -> list[dict]:
     return rows
 
 
-def _attach_transfers(subscriptions) -> None:
+def _attach_transfers(subscriptions, user) -> None:
     """Each subscription's transfer in and out (who, when, from, to, the invoice) as
     ``transfer_in_record`` / ``transfer_out_record``. One plain query when there is
     no transfer (most profiles); otherwise two more (actors, invoices), and one
-    when the other side is a subscription the user cannot see. The sessions come
-    from the subscriptions already read."""
+    when the other side is a subscription not on the profile. A transfer whose other
+    side ``user`` cannot see (another practitioner's session) is not shown, nor an
+    invoice they cannot see. The sessions come from the subscriptions already read."""
     from billing.models import Invoice
     from opus.models import User
     from scheduling.models import Subscription, Transfer
@@ -157,14 +163,21 @@ def _attach_transfers(subscriptions) -> None:
             subscription.transfer_in_record = subscription.transfer_out_record = None
         return
     actors = User.objects.in_bulk({t.actor_id for t in transfers})
-    invoices = Invoice.objects.in_bulk({t.invoice_id for t in transfers if t.invoice_id})
+    invoices = Invoice.objects.visible_to(user).in_bulk(
+        {t.invoice_id for t in transfers if t.invoice_id}
+    )
     others = {t.from_subscription_id for t in transfers} | {t.to_subscription_id for t in transfers}
     others -= by_id.keys()
     if others:
         by_id.update(
             (s.pk, s)
-            for s in Subscription.objects.filter(pk__in=others).select_related("session__service")
+            for s in Subscription.objects.visible_to(user)
+            .filter(pk__in=others)
+            .select_related("session__service")
         )
+    transfers = [
+        t for t in transfers if t.from_subscription_id in by_id and t.to_subscription_id in by_id
+    ]
     for transfer in transfers:
         transfer.actor = actors[transfer.actor_id]
         transfer.invoice = invoices.get(transfer.invoice_id)
@@ -228,7 +241,7 @@ def profile_for(client: Client, user, *, today: date) -> Profile:
         if subscription.relationship_id in by_id:
             subscription.relationship = by_id[subscription.relationship_id]
     if getattr(client, "has_transfers", True):
-        _attach_transfers(subscriptions)
+        _attach_transfers(subscriptions, user)
     else:  # annotated on the client: nothing to look up
         for subscription in subscriptions:
             subscription.transfer_in_record = subscription.transfer_out_record = None
@@ -236,7 +249,7 @@ def profile_for(client: Client, user, *, today: date) -> Profile:
     for invoice in invoices:  # what is left to pay on an open invoice; nothing on any other
         open_ = invoice.status == invoice.Status.OPEN
         invoice.owed = invoice.total - invoice.paid if open_ else Decimal(0)
-    events = _history(client)
+    events = _history(client, user)
     return Profile(
         active_subscriptions=active,
         past_subscriptions=[s for s in subscriptions if s not in active],

@@ -20,6 +20,7 @@ from clients.selectors import (
     with_profile_flags,
 )
 from clients.services import update_contact_details
+from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 
 PAGE_SIZE = 25
@@ -58,14 +59,18 @@ def client_detail(request, client_id: int):
             raise PermissionDenied
         form = ContactForm(request.POST, instance=copy(client))
         if form.is_valid():
-            changed = update_contact_details(
-                client=client, data=form.cleaned_data, actor=request.user
-            )
-            saved = f"Saved: {', '.join(changed)}." if changed else "Nothing was changed."
-            if not is_fragment_request(request):
-                messages.success(request, saved)
-                return redirect("clients:detail", client_id=client.pk)
-            form = None
+            try:
+                changed = update_contact_details(
+                    client=client, data=form.cleaned_data, actor=request.user
+                )
+            except BusinessRuleError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                saved = f"Saved: {', '.join(changed)}." if changed else "Nothing was changed."
+                if not is_fragment_request(request):
+                    messages.success(request, saved)
+                    return redirect("clients:detail", client_id=client.pk)
+                form = None
     elif can_edit and request.GET.get("edit") == "contact":
         form = ContactForm(instance=client)
     context = {"section": "clients", "client": client, "form": form, "can_edit": can_edit}

@@ -1,18 +1,8 @@
-import re
-from datetime import date
-
 from django import forms
-from django.utils import timezone
 
+from clients import fields
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.forms import AcceptsSkippedDates, SkippedDatesField
-
-PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,}[0-9]$")
-
-
-def validate_phone(value: str) -> None:
-    if not PHONE.match(value.strip()) or sum(ch.isdigit() for ch in value) < 7:
-        raise forms.ValidationError("Enter a phone number, e.g. 07700 900123 or +44 7700 900123.")
 
 
 class MigrationRequestForm(forms.Form):
@@ -32,42 +22,19 @@ class MigrationRequestForm(forms.Form):
 
 
 class PayingDetailsForm(forms.Form):
-    """Only the details the attendee lacks to pay for their own sessions."""
+    """The details the attendee lacks to pay for their own sessions that the user may
+    add (``missing``); each field's rule is clients.fields'."""
 
-    email = forms.EmailField(
-        label="Email address",
-        help_text="Where the link to add a payment card is sent.",
-        error_messages={"required": "Enter an email address.", "invalid": "Enter a valid email."},
-    )
-    date_of_birth = forms.DateField(
-        label="Date of birth",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"required": "Enter the date of birth.", "invalid": "Enter a real date."},
-    )
-    phone = forms.CharField(
-        label="Phone number",
-        max_length=40,
-        validators=[validate_phone],
-        error_messages={"required": "Enter a phone number."},
-    )
-    address = forms.CharField(
-        label="Postal address",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=500,
-        error_messages={"required": "Enter a postal address."},
-    )
+    email = fields.email_field(help_text="Where the link to add a payment card is sent.")
+    date_of_birth = fields.date_of_birth_field()
+    phone = fields.phone_field()
+    address = fields.address_field()
 
     def __init__(self, *args, missing: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         for name in list(self.fields):
             if name not in missing:
                 del self.fields[name]
-
-    def clean_date_of_birth(self):
-        born = self.cleaned_data["date_of_birth"]
-        if born > timezone.localdate() or born < date(1900, 1, 1):
-            raise forms.ValidationError("Enter a date of birth in the past.")
-        return born
 
 
 class RelationshipFilterForm(forms.Form):

@@ -37,20 +37,27 @@ class HistoryItem:
     date_only: bool = False  # known to the day, not to the minute
 
 
-def relationship_page(relationship: Relationship) -> dict:
-    """Everything the relationship page shows, in a fixed number of queries."""
+def relationship_page(relationship: Relationship, user) -> dict:
+    """Everything the relationship page shows ``user``, in a fixed number of queries.
+    A practitioner sees the sessions under it that are theirs, and the invoices about
+    them alone: a relationship they share with another practitioner shows nothing of
+    the other's (quality.md Security 17)."""
     now, today = timezone.now(), timezone.localdate()
     subscriptions = list(
-        Subscription.objects.filter(relationship=relationship)
+        Subscription.objects.visible_to(user)
+        .filter(relationship=relationship)
         .select_related("session__service", "session__practitioner", "session__room")
         .order_by("-first_date")
     )
     bookings = list(
-        Booking.objects.filter(relationship=relationship)
+        Booking.objects.visible_to(user)
+        .filter(relationship=relationship)
         .select_related("session_date__session__service", "session_date__session__practitioner")
         .order_by("session_date__starts_at")
     )
-    invoices = list(Invoice.objects.filter(relationship=relationship).order_by("-pk")[:20])
+    invoices = list(
+        Invoice.objects.visible_to(user).filter(relationship=relationship).order_by("-pk")[:20]
+    )
     card = PaymentMethod.objects.usable().filter(client_id=relationship.attendee_id).first()
     migration_out = (
         RelationshipMigration.objects.filter(old_relationship=relationship)

@@ -3,6 +3,7 @@ first party when a client asks, and booking under a relationship."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -11,7 +12,10 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.selectors import invoice_practitioners
+from clients.fields import LABELS, clean_details
 from clients.models import Client, ClientEvent
+from clients.permissions import details_user_may_add
 from clients.services import record_event
 from opus.lib.errors import BusinessRuleError
 from opus.lib.parsing import without_controls
@@ -103,6 +107,19 @@ def missing_details(client: Client) -> list[str]:
     return client.missing_paying_details()
 
 
+def details_for_staff(client: Client, missing: list[str], user) -> str | None:
+    """Why ``user`` cannot finish the migration: missing details only staff may add
+    (clients.permissions), in words; None when there are none."""
+    names = [LABELS[name] for name in missing if name not in details_user_may_add(user, missing)]
+    if not names:
+        return None
+    return (
+        f"Only staff can add {client.first_name}'s {' and '.join(names)}: ask the front "
+        f"desk to add {'them' if len(names) > 1 else 'it'} on {client.first_name}'s "
+        "profile, or to confirm the migration."
+    )
+
+
 # --- the migration ----------------------------------------------------------------------
 def _lock_relationship(relationship_id: int) -> Relationship:
     return (
@@ -150,11 +167,11 @@ def save_migration_details(*, migration: RelationshipMigration, actor, details: 
     )
     if migration.status != RelationshipMigration.Status.DRAFT:
         raise MigrationDone(migration)
-    missing = missing_details(migration.old_relationship.attendee)
+    allowed = details_user_may_add(actor, missing_details(migration.old_relationship.attendee))
     kept = {
         name: without_controls(str(value))[:DETAIL_MAX_LENGTH]
         for name, value in details.items()
-        if name in missing
+        if name in allowed
     }
     migration.details = {**migration.details, **kept}
     migration.save(update_fields=["details", "updated_at"])
@@ -174,8 +191,6 @@ def confirm_migration(
     """'Confirm Migration': the attendee gets a first-party relationship with the same
     practitioner and the old one ends the same day, linked to it; all or nothing.
     Confirming again (a double click, a second tab) returns the first result."""
-    from relationships.forms import PayingDetailsForm
-
     with transaction.atomic():
         migration = RelationshipMigration.objects.select_for_update().get(pk=migration.pk)
         if migration.status != RelationshipMigration.Status.DRAFT:
@@ -187,21 +202,20 @@ def confirm_migration(
         if not migration.requested_by:
             raise BusinessRuleError("Say who asked for the migration first.")
         missing = missing_details(attendee)
+        for_staff = details_for_staff(attendee, missing, actor)
+        if for_staff:
+            raise BusinessRuleError(for_staff)
         typed = {
             k: str(v) for k, v in {**migration.details, **(details or {})}.items() if k in missing
         }
-        form = PayingDetailsForm(data=typed, missing=missing)
-        if not form.is_valid():  # the caller saved what was typed before confirming
-            field, errors = next(iter(form.errors.items()))
-            raise BusinessRuleError(errors[0], field=field)
+        # the caller saved what was typed before confirming
+        cleaned = clean_details(typed, required=missing)
         today = timezone.localdate()
-        block = migration_block(
-            old, today=today, date_of_birth=form.cleaned_data.get("date_of_birth")
-        )
+        block = migration_block(old, today=today, date_of_birth=cleaned.get("date_of_birth"))
         if block is not None:
             raise BusinessRuleError(block.message, field="date_of_birth")
         for name in missing:
-            setattr(attendee, name, form.cleaned_data[name])
+            setattr(attendee, name, cleaned[name])
         if missing:
             attendee.save(update_fields=[*missing, "updated_at"])
             record_event(
@@ -379,6 +393,7 @@ def book_session(
             kind=ClientEvent.Kind.BOOKED,
             summary=f"Booked {session_date}",
             actor=actor,
+            practitioners=[session_date.session.practitioner_id],
         )
         _invoice_booking(
             relationship=relationship,
@@ -455,8 +470,10 @@ class ComingUnderOld:
         )
 
 
-def coming_under_old(relationship: Relationship) -> ComingUnderOld:
-    """The coming sessions still booked under the relationship this one replaced."""
+def coming_under_old(relationship: Relationship, user) -> ComingUnderOld:
+    """The coming sessions still booked under the relationship this one replaced,
+    of those ``user`` sees: a practitioner's own (another's are theirs or staff's
+    to rebook, and none of their business)."""
     from scheduling.models import Booking, Subscription
 
     old = (
@@ -468,14 +485,14 @@ def coming_under_old(relationship: Relationship) -> ComingUnderOld:
         return ComingUnderOld(None, [], [])
     now = timezone.now()
     bookings = list(
-        Booking.objects.filter(
-            relationship=old, status=Booking.Status.BOOKED, session_date__starts_at__gte=now
-        ).select_related("session_date__session__service", "session_date__session__practitioner")
+        Booking.objects.visible_to(user)
+        .filter(relationship=old, status=Booking.Status.BOOKED, session_date__starts_at__gte=now)
+        .select_related("session_date__session__service", "session_date__session__practitioner")
     )
     subscriptions = list(
-        _with_coming_dates(Subscription.objects.filter(relationship=old)).select_related(
-            "session__service", "session__practitioner"
-        )
+        _with_coming_dates(
+            Subscription.objects.visible_to(user).filter(relationship=old)
+        ).select_related("session__service", "session__practitioner")
     )
     return ComingUnderOld(old, bookings, subscriptions)
 
@@ -762,7 +779,8 @@ def rebook_coming_sessions(
     invoices stay with the old payer; nothing is charged to the old payer for the
     moved ones afterwards: what their open invoices billed for them is credited,
     and what they already paid for them is recorded as to be refunded. The
-    attendee is invoiced exactly that (``_bill_attendee``)."""
+    attendee is invoiced exactly that (``_bill_attendee``). A practitioner moves
+    only their own sessions: another's is refused as one no longer there."""
     from billing import services as billing
     from billing.models import Invoice, InvoiceLine
     from scheduling.models import Booking, DateAbsence, Subscription
@@ -782,7 +800,8 @@ def rebook_coming_sessions(
         raise BusinessRuleError("Choose at least one session to rebook.")
     now = timezone.now()
     bookings = list(
-        Booking.objects.select_for_update(of=("self",))
+        Booking.objects.visible_to(actor)
+        .select_for_update(of=("self",))
         .filter(
             pk__in=booking_ids,
             relationship=old,
@@ -794,9 +813,9 @@ def rebook_coming_sessions(
     )
     subscriptions = list(
         _with_coming_dates(
-            Subscription.objects.select_for_update(of=("self",)).filter(
-                pk__in=subscription_ids, relationship=old
-            )
+            Subscription.objects.visible_to(actor)
+            .select_for_update(of=("self",))
+            .filter(pk__in=subscription_ids, relationship=old)
         )
         .select_related("session__service")
         .order_by("pk")
@@ -861,17 +880,20 @@ def rebook_coming_sessions(
         bookings={b.pk: b.rebooked_as for b in bookings},
         billing=billing,
     )
-    moved = len(bookings) + len(subscriptions)
-    record_event(
-        client=relationship.attendee,
-        kind=ClientEvent.Kind.BOOKED,
-        summary=(
-            f"{moved} coming {'session' if moved == 1 else 'sessions'} rebooked "
-            "under the first-party relationship"
-        ),
-        actor=actor,
-    )
-    return Rebooked(moved, money)
+    # a line of history per practitioner, each about their own sessions alone
+    sessions = [b.session_date.session for b in bookings] + [s.session for s in subscriptions]
+    for practitioner_id, count in Counter(s.practitioner_id for s in sessions).items():
+        record_event(
+            client=relationship.attendee,
+            kind=ClientEvent.Kind.BOOKED,
+            summary=(
+                f"{count} coming {'session' if count == 1 else 'sessions'} rebooked "
+                "under the first-party relationship"
+            ),
+            actor=actor,
+            practitioners=[practitioner_id],
+        )
+    return Rebooked(len(bookings) + len(subscriptions), money)
 
 
 def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
@@ -904,6 +926,7 @@ def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
                     "under the attendee's own account"
                 ),
                 actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
             )
         if item.refund:
             record_event(
@@ -915,6 +938,7 @@ def _settle_old_payer(money: OldPayerMoney, *, actor, billing) -> None:
                     "sessions is to be refunded (rebooked under the attendee's own account)"
                 ),
                 actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
             )
 
 

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from billing.selectors import card_panel_context
+from clients.permissions import details_user_may_add
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 from opus.lib.middleware import not_activity
@@ -69,7 +70,7 @@ def relationship_detail(request, pk: int):
 
 def _detail_context(request, relationship: Relationship) -> dict:
     today = timezone.localdate()
-    page = selectors.relationship_page(relationship)
+    page = selectors.relationship_page(relationship, request.user)
     draft = (
         page["migration_out"]
         if page["migration_out"] and page["migration_out"].status == "draft"
@@ -90,7 +91,7 @@ def _detail_context(request, relationship: Relationship) -> dict:
 def _rebook_context(request, relationship: Relationship) -> dict:
     """The sessions still under the old relationship, which of them are ticked (all,
     unless the form says otherwise) and what moving those means for the old payer."""
-    coming = services.coming_under_old(relationship)
+    coming = services.coming_under_old(relationship, request.user)
     if not coming.count:
         return {"coming_under_old": coming, "rebook_money": None}
     if request.GET.get("chosen"):
@@ -174,8 +175,10 @@ def migrate_details(request, pk: int):
     if migration.status != RelationshipMigration.Status.DRAFT:
         return redirect("relationships:detail", pk=migration.new_relationship_id)
     missing = services.missing_details(relationship.attendee)
+    for_staff = services.details_for_staff(relationship.attendee, missing, request.user)
+    allowed = details_user_may_add(request.user, missing)
     if request.method == "POST":
-        form = PayingDetailsForm(request.POST, missing=missing)
+        form = PayingDetailsForm(request.POST, missing=allowed)
         try:
             services.save_migration_details(
                 migration=migration, actor=request.user, details=request.POST.dict()
@@ -200,9 +203,9 @@ def migrate_details(request, pk: int):
                 return _to_page(request, result.new_relationship.get_absolute_url())
     else:
         form = (
-            PayingDetailsForm(data=migration.details or None, missing=missing)
+            PayingDetailsForm(data=migration.details or None, missing=allowed)
             if migration.details
-            else PayingDetailsForm(missing=missing)
+            else PayingDetailsForm(missing=allowed)
         )
     return render(
         request,
@@ -212,7 +215,8 @@ def migrate_details(request, pk: int):
             "relationship": relationship,
             "migration": migration,
             "form": form,
-            "missing": missing,
+            "missing": allowed,
+            "for_staff": for_staff,
         },
     )
 

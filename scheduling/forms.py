@@ -1,8 +1,9 @@
 from datetime import date
 
 from django import forms
+from django.db.models import Exists, OuterRef
 
-from scheduling.models import Room, Service
+from scheduling.models import Room, Service, Session
 from scheduling.selectors import practitioners_for
 
 EARLIEST = date(2000, 1, 1)
@@ -43,7 +44,12 @@ class ScheduleForm(forms.Form):
         else:
             # a practitioner sees only their own sessions: nothing to choose
             del self.fields["practitioner"]
-        self.fields["service"].choices += list(Service.objects.values_list("pk", "name"))
+        services = Service.objects.all()
+        if not user.is_practice_staff:  # the services of their own sessions
+            services = services.filter(
+                Exists(Session.objects.visible_to(user).filter(service=OuterRef("pk")))
+            )
+        self.fields["service"].choices += list(services.values_list("pk", "name"))
         self.fields["room"].choices += list(Room.objects.values_list("pk", "name"))
 
     def clean_date(self):

@@ -150,6 +150,7 @@ def enrol(
         kind=ClientEvent.Kind.ENROLLED,
         summary=f"Enrolled in {session} from {first_date:%d %b %Y}",
         actor=actor,
+        practitioners=[session.practitioner_id],
     )
     skip_dates(subscription=subscription, days=skipped, actor=actor)
     return subscription
@@ -218,6 +219,7 @@ def unenroll_from_date(*, subscription, session_date: SessionDate, actor):
                 f"{session_date.date:%a %-d %b %Y} only (absent by request)"
             ),
             actor=actor,
+            practitioners=[session_date.session.practitioner_id],
         )
     return absence
 
@@ -257,5 +259,6 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
             f"{session_date.date:%a %-d %b %Y} (unenrolment undone)"
         ),
         actor=actor,
+        practitioners=[session_date.session.practitioner_id],
     )
     return True

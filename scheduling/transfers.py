@@ -451,6 +451,7 @@ def _transfer(draft, *, actor, finish: Finish | None, discounts, dry_run: bool) 
             f"({invoice.display_number}, {invoice.get_status_display().lower()})"
         ),
         actor=actor,
+        practitioners=[old.session.practitioner_id, target.practitioner_id],
     )
     return Outcome(transfer=transfer, invoice=invoice, lines=lines, totals=totals, unused=unused)
 

@@ -192,9 +192,10 @@ def test_bad_contact_details_are_shown_again_with_the_errors(staff_client, world
         response = staff_client.post(profile_url(world.sam), data, headers=headers)
         body = text(response)
         assert response.status_code == 200
-        assert "This field is required." in body
-        assert "Enter a valid email address." in body
-        assert "Enter a date of birth between 1900 and today." in body
+        assert "Enter the first name." in body
+        assert "Enter a valid email address, e.g. name@example.com." in body
+        assert "Enter a phone number of 7 to 15 digits" in body
+        assert "Enter a date of birth between" in body
         assert 'value="not-an-email"' in body  # what was typed stays
     sam = Client.objects.get(pk=world.sam.pk)
     assert sam.first_name == "Sam" and sam.email == world.sam.email

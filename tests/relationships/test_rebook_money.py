@@ -181,7 +181,7 @@ def test_a_failure_halfway_leaves_no_credit_and_no_refund_record(world, therapis
     assert refund_events(world) == []
     assert not ClientEvent.objects.filter(summary__startswith="Credit of").exists()
     assert Booking.objects.filter(relationship=world["old"], status="booked").count() == 2
-    assert services.coming_under_old(world["new"]).count == 3
+    assert services.coming_under_old(world["new"], therapist).count == 3
 
 
 def test_money_is_decimal_at_the_currency_precision_with_discounts_shared_pro_rata(
@@ -235,7 +235,7 @@ def test_the_preview_is_what_the_rebook_does(world, therapist):
     bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="100.00")
     bill(world, (1, "40.00", {"booking": world["bookings"][0]}))
     bill(world, (1, "40.00", {"booking": world["bookings"][1]}), pay="all")
-    coming = services.coming_under_old(world["new"])
+    coming = services.coming_under_old(world["new"], therapist)
     preview = services.old_payer_money(
         old=coming.old, subscriptions=coming.subscriptions, bookings=coming.bookings
     )

@@ -120,13 +120,13 @@ def _more_under_old(world, n: int) -> None:
 
 
 def test_the_page_runs_the_same_queries_however_much_is_left_under_the_old_relationship(
-    therapist_client, billed, django_assert_max_num_queries
+    therapist, therapist_client, billed, django_assert_max_num_queries
 ):
     url = reverse("relationships:detail", args=[billed["new"].pk])
     with CaptureQueriesContext(connection) as few:
         therapist_client.get(url)
     _more_under_old(billed, 12)
-    assert services.coming_under_old(billed["new"]).count == 3 + 2 * 12
+    assert services.coming_under_old(billed["new"], therapist).count == 3 + 2 * 12
     with django_assert_max_num_queries(len(few)):
         page = text(therapist_client.get(url))
     assert page.count("will be credited") == 13

@@ -61,8 +61,8 @@ def migrated(therapist):
     }
 
 
-def test_the_coming_sessions_under_the_old_relationship_are_listed(migrated):
-    coming = services.coming_under_old(migrated["new"])
+def test_the_coming_sessions_under_the_old_relationship_are_listed(migrated, therapist):
+    coming = services.coming_under_old(migrated["new"], therapist)
     assert coming.old == migrated["old"]
     assert set(coming.bookings) == set(migrated["coming"])
     assert coming.subscriptions == [migrated["subscription"]]
@@ -86,7 +86,7 @@ def test_rebooking_moves_them_all_and_leaves_the_past_with_the_old_payer(migrate
     new_sub = Subscription.objects.get(relationship=new)
     assert old_sub.end_date == new_sub.first_date >= timezone.localdate()
     assert new_sub.price == old_sub.price and new_sub.end_date is None
-    assert services.coming_under_old(new).count == 0
+    assert services.coming_under_old(new, therapist).count == 0
 
 
 def test_a_chosen_few_can_be_moved(migrated, therapist):
@@ -96,7 +96,7 @@ def test_a_chosen_few_can_be_moved(migrated, therapist):
         booking_ids=[migrated["coming"][0].pk],
         subscription_ids=[],
     )
-    assert services.coming_under_old(migrated["new"]).count == 2
+    assert services.coming_under_old(migrated["new"], therapist).count == 2
 
 
 def test_rebooking_is_all_or_nothing(migrated, therapist):

@@ -368,6 +368,7 @@ class Seeder:
                 client=relationship.attendee,
                 kind=ClientEvent.Kind.BOOKED,
                 summary=f"Booked {session_date}",
+                practitioners=[session.practitioner_id],
             )
 
     # --- everyone else ----------------------------------------------------------------

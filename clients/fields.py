@@ -1,0 +1,167 @@
+"""What each client detail may hold: the one definition of names, email, phone,
+date of birth and postal address.
+
+The model's fields carry these validators; every form that edits a client (the
+contact form, the missing details of a migration) builds its fields here; the
+services that write a client check what they are given with ``clean_details``,
+by the same fields, so a value refused in one place is refused in all.
+"""
+
+import re
+from datetime import date
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from opus.lib.errors import BusinessRuleError
+
+NAME_MAX_LENGTH = 100
+EMAIL_MAX_LENGTH = 254
+PHONE_MAX_LENGTH = 40
+PHONE_DIGITS = (7, 15)  # a local number has at least 7; E.164 allows at most 15
+ADDRESS_MAX_LENGTH = 500
+OLDEST_AGE = 120
+
+# What the user reads when a detail is named in a sentence ("add the date of birth")
+LABELS = {
+    "first_name": "first name",
+    "last_name": "last name",
+    "email": "email address",
+    "phone": "phone number",
+    "date_of_birth": "date of birth",
+    "address": "postal address",
+}
+
+_PHONE = re.compile(r"\+?[0-9()\- ]+")  # ASCII digits: int() would take other scripts' too
+
+
+def validate_name(value: str) -> None:
+    if not any(ch.isalpha() for ch in value):
+        raise ValidationError("A name needs at least one letter.", code="name")
+
+
+def validate_phone(value: str) -> None:
+    value = value.strip()
+    digits = sum(ch in "0123456789" for ch in value)
+    if not _PHONE.fullmatch(value) or not PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1]:
+        raise ValidationError(
+            "Enter a phone number of 7 to 15 digits, with spaces, brackets or hyphens "
+            "if you like and a + only at the start, e.g. 07700 900123 or +44 7700 900123.",
+            code="phone",
+        )
+
+
+def earliest_date_of_birth(today: date) -> date:
+    return date(today.year - OLDEST_AGE, 1, 1)
+
+
+def validate_date_of_birth(value: date) -> None:
+    today = timezone.localdate()
+    earliest = earliest_date_of_birth(today)
+    if not earliest <= value <= today:
+        raise ValidationError(
+            f"Enter a date of birth between {earliest.year} and today.", code="date_of_birth"
+        )
+
+
+def validate_address(value: str) -> None:
+    if not any(ch.isalnum() for ch in value):
+        raise ValidationError("Enter a postal address: street, town and postcode.", code="address")
+
+
+# --- the form fields: one builder per detail -----------------------------------------------
+
+
+def name_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=NAME_MAX_LENGTH,
+        validators=[validate_name],
+        error_messages={
+            "required": f"Enter the {label.lower()}.",
+            "max_length": f"Shorten the {label.lower()} to {NAME_MAX_LENGTH} characters.",
+        },
+    )
+
+
+def email_field(**kwargs) -> forms.EmailField:
+    return forms.EmailField(
+        label="Email address",
+        max_length=EMAIL_MAX_LENGTH,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={
+            "required": "Enter an email address.",
+            "invalid": "Enter a valid email address, e.g. name@example.com.",
+            "max_length": f"An email address has at most {EMAIL_MAX_LENGTH} characters.",
+        },
+        **kwargs,
+    )
+
+
+def phone_field(**kwargs) -> forms.CharField:
+    return forms.CharField(
+        label="Phone number",
+        max_length=PHONE_MAX_LENGTH,
+        validators=[validate_phone],
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
+        error_messages={
+            "required": "Enter a phone number.",
+            "max_length": f"A phone number has at most {PHONE_MAX_LENGTH} characters.",
+        },
+        **kwargs,
+    )
+
+
+def date_of_birth_field(**kwargs) -> forms.DateField:
+    return forms.DateField(
+        label="Date of birth",
+        validators=[validate_date_of_birth],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={
+            "required": "Enter the date of birth.",
+            "invalid": "Enter a real date, e.g. 14/09/1996.",
+        },
+        **kwargs,
+    )
+
+
+def address_field(**kwargs) -> forms.CharField:
+    return forms.CharField(
+        label="Postal address",
+        max_length=ADDRESS_MAX_LENGTH,
+        validators=[validate_address],
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
+        error_messages={
+            "required": "Enter a postal address.",
+            "max_length": f"Shorten the address to {ADDRESS_MAX_LENGTH} characters.",
+        },
+        **kwargs,
+    )
+
+
+FIELDS = {
+    "first_name": lambda: name_field("First name"),
+    "last_name": lambda: name_field("Last name"),
+    "email": email_field,
+    "phone": phone_field,
+    "date_of_birth": date_of_birth_field,
+    "address": address_field,
+}
+
+
+def clean_details(data: dict, *, required=()) -> dict:
+    """The client details in ``data`` (typed strings, or values a form has cleaned)
+    checked and converted by the same fields the forms show; the first refused one
+    raises a BusinessRuleError naming its field. Names not in ``FIELDS`` are left out."""
+    cleaned = {}
+    for name, build in FIELDS.items():
+        if name not in data and name not in required:
+            continue
+        field = build()
+        field.required = name in required
+        try:
+            cleaned[name] = field.clean(data.get(name))
+        except ValidationError as error:
+            raise BusinessRuleError(error.messages[0], field=name) from error
+    return cleaned
