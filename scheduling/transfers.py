@@ -467,7 +467,8 @@ def _finish(invoice: Invoice, finish: Finish, *, actor, draft: TransferDraft) ->
         if due_on < today:
             raise BusinessRuleError("The due date is in the past.", field="due_on")
         invoice = billing.issue_invoice(invoice=invoice, due_on=due_on, actor=actor)
-        billing.send_invoice(invoice=invoice, actor=actor)
+        if invoice.status == Invoice.Status.OPEN:  # a credit may leave nothing to pay
+            billing.send_invoice(invoice=invoice, actor=actor)
         return invoice
     invoice = billing.issue_invoice(invoice=invoice, due_on=today, actor=actor)
     balance = billing_selectors.balance_due(invoice)

@@ -206,6 +206,7 @@ POST_ONLY = {
     "billing:invoice-charge-card",
     "billing:invoice-void",
     "billing:invoice-close",
+    "billing:invoice-send",
     "billing:card-request-create",
     "billing:card-request-resend",
     "relationships:rebook",

@@ -299,6 +299,18 @@ def test_unused_paid_sessions_become_a_credit_only_when_asked(world, staff):
     assert with_credit.unused.left_over == Decimal("240.00") - credit[0].amount
 
 
+def test_pay_later_with_a_credit_that_covers_everything_issues_it_paid_and_sends_nothing(
+    world, staff
+):
+    paid_invoice_for(world["subscription"], 12, staff)
+    draft = draft_to(world, staff)
+    transfers.set_credit(draft=draft, apply=True)
+    outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
+    assert outcome.invoice.total == 0 and outcome.invoice.status == Invoice.Status.PAID
+    assert Transfer.objects.count() == 1
+    assert not OutboundEmail.objects.filter(template="invoice").exists()
+
+
 def test_absences_and_cancelled_dates_are_not_attended(world, staff):
     from scheduling.models import DateAbsence
 
