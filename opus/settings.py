@@ -132,7 +132,13 @@ if not os.environ.get("DATABASE_URL"):
         "`python manage.py <command>` start the embedded PostgreSQL and set it; "
         "elsewhere set DATABASE_URL=postgres://user:password@host:5432/opus."
     )
-DATABASES = {"default": dj_database_url.config(conn_max_age=60, conn_health_checks=True)}
+# A connection is kept for DATABASE_CONN_MAX_AGE seconds (the test run sets 0: a
+# kept connection of a live server's thread would outlive the test database).
+DATABASES = {
+    "default": dj_database_url.config(
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", 60)), conn_health_checks=True
+    )
+}
 DATABASES["default"].setdefault("OPTIONS", {})
 # Server-side binding lets PostgreSQL keep a plan for a query the connection runs
 # again and again (psycopg prepares it after PREPARE_THRESHOLD runs): a page of

@@ -20,6 +20,7 @@ _started_here = False
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     global _started_here
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = devdb.ensure_running()
         _started_here = devdb.started_here
