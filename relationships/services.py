@@ -365,7 +365,7 @@ def book_session(
     if session_date is not None:
         lock_places(session_date.session_id)  # the last place goes to one booking only
         session_date = (
-            SessionDate.objects.select_for_update()
+            SessionDate.objects.select_for_update(of=("self",))
             .select_related("session__service")
             .get(pk=session_date.pk)
         )

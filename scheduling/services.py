@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from opus.lib.errors import BusinessRuleError
-from scheduling.models import Session, SessionDate
+from scheduling.models import DateAbsence, Session, SessionDate
 from scheduling.selectors import dates_text, places_for
 
 
@@ -88,7 +88,6 @@ def skip_dates(*, subscription, days, actor) -> list:
     (a DateAbsence) on each of ``days``, made with the new subscription."""
     from clients.models import ClientEvent
     from clients.services import record_event
-    from scheduling.models import DateAbsence
 
     session_dates = list(
         SessionDate.objects.filter(
@@ -191,7 +190,6 @@ def unenroll_from_date(*, subscription, session_date: SessionDate, actor):
     skipped (a DateAbsence). Doing it twice changes nothing more."""
     from clients.models import ClientEvent
     from clients.services import record_event
-    from scheduling.models import DateAbsence
     from scheduling.permissions import can_unenroll
 
     session_date, subscription = _locked(session_date, subscription)
@@ -230,7 +228,6 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
     undo (a second click). Refused when the seat has been taken meanwhile."""
     from clients.models import ClientEvent
     from clients.services import record_event
-    from scheduling.models import DateAbsence
     from scheduling.permissions import can_unenroll
     from scheduling.selectors import with_enrolment
 
