@@ -14,8 +14,8 @@ run: sync
 test: sync
 	@.venv/bin/python -m pytest
 
-# The whole suite under faketime on a Sunday, 29 February, 31 December and a Monday
-# (slow: not part of `make test`). DATES="2027-03-28 ..." picks others.
+# The whole suite under faketime on a Sunday, 29 February, 31 December, a Monday and
+# a summer night (slow: not part of `make test`). DATES="2027-03-28 ..." picks others.
 test-any-day: sync
 	@sh tests/any_day.sh $(DATES)
 
