@@ -2,7 +2,7 @@
 PYTHON ?= python3
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "$(PYTHON) -m uv")
 
-.PHONY: run test sync lint bench
+.PHONY: run test sync lint bench test-any-day
 
 sync:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -13,6 +13,11 @@ run: sync
 
 test: sync
 	@.venv/bin/python -m pytest
+
+# The whole suite under faketime on a Sunday, 29 February, 31 December, a Monday and
+# a summer night (slow: not part of `make test`). DATES="2027-03-28 ..." picks others.
+test-any-day: sync
+	@sh tests/any_day.sh $(DATES)
 
 lint: sync
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .

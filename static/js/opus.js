@@ -75,3 +75,14 @@ document.addEventListener("toggle", (event) => {
     if (menu) menu.scrollIntoView({ block: "nearest" });
   }
 }, true);
+
+// A wizard step swapped in by htmx (the transfer, the migration) takes the focus to
+// its heading (the one with tabindex="-1"), instead of leaving it on the page body.
+// A control that htmx kept focused (a filter of the same id) keeps it.
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (document.activeElement && document.activeElement !== document.body) return;
+  const settled = event.target instanceof Element && event.target.isConnected ? event.target : document.body;
+  const selector = ":is(h1, h2)[tabindex='-1']";
+  const heading = settled.matches(selector) ? settled : settled.querySelector(selector);
+  if (heading) heading.focus();
+});

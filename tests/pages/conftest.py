@@ -1,31 +1,40 @@
 import io
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.urls import reverse
 
 from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
 
+# A Wednesday in term: the demo builds its dates around "today" and has no Sunday
+# sessions, so the module runs on this day, whatever day the suite runs on.
+LARGE_PRACTICE_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Europe/London"))
+
 
 @pytest.fixture(scope="module")
 def large_practice(django_db_setup, django_db_blocker):
     """The large demo practice (seed_demo --size large), built once per module
     inside a transaction that is rolled back afterwards: every test of the module
-    runs in a savepoint on top of it, and other modules never see it."""
-    with django_db_blocker.unblock():
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        call_command("seed_demo", size="large", stdout=io.StringIO())
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-    try:
-        yield
-    finally:
+    runs in a savepoint on top of it, and other modules never see it. Time stands
+    still at LARGE_PRACTICE_NOW for the whole module."""
+    with time_machine.travel(LARGE_PRACTICE_NOW, tick=False):
         with django_db_blocker.unblock():
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+            atomic = transaction.atomic()
+            atomic.__enter__()
+            call_command("seed_demo", size="large", stdout=io.StringIO())
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        try:
+            yield
+        finally:
+            with django_db_blocker.unblock():
+                transaction.set_rollback(True)
+                atomic.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from scheduling.services import generate_session_dates
@@ -17,6 +19,19 @@ from tests.factories import (
 
 def next_weekday_after(today, weekday):
     return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+
+
+# The transfer tests run on a Wednesday noon, whatever day the suite runs on: Ava's
+# Monday session then has exactly four dates before the transfer date (next Monday);
+# on a Monday, today's date would be a fifth. Time runs on from there (tick) for the
+# tests with threads, and starts before any fixture logs anyone in.
+WORLD_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=ZoneInfo("Europe/London"))
+
+
+@pytest.fixture(autouse=True)
+def _on_a_wednesday():
+    with time_machine.travel(WORLD_NOW, tick=True):
+        yield
 
 
 @pytest.fixture
