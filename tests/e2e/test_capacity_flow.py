@@ -19,14 +19,16 @@ from tests.factories import (
     SessionFactory,
     next_weekday,
 )
-from tests.transfer.conftest import build_world
+from tests.transfer.conftest import build_world, next_weekday_after
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_transfer_with_a_full_later_date_accepted_skipped(page, live_server, staff, therapist):
     world = build_world(therapist)
-    full = world["next_wednesday"] + timedelta(weeks=1)
+    # "Update" moves from the subscription's next date (a Monday); the first date
+    # offered is the Wednesday after it, so the full date is the Wednesday after that.
+    full = next_weekday_after(world["next_monday"], 2) + timedelta(weeks=1)
     BookingFactory(session_date=world["wednesday"].dates.get(date=full))
     log_in(page, live_server, "staff", PASSWORD)
     page.goto(f"{live_server.url}/clients/{world['subscription'].client_id}/")
