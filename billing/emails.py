@@ -10,12 +10,15 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import PaymentCardRequest
-from billing.selectors import invoice_practitioners
+from billing.models import Invoice, PaymentCardRequest
+from billing.selectors import balance_due, invoice_practitioners
 from billing.tokens import token_for
 from clients.models import ClientEvent
 from clients.services import record_event
+from opus.lib.actors import SYSTEM
 from opus.mail import EmailKind
+from opus.models import User
+from scheduling.models import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +41,6 @@ def _card_request(row) -> PaymentCardRequest | None:
 def practitioner_name(card_request: PaymentCardRequest) -> str:
     """Who the email names: the relationship's practitioner, else the practitioner
     who asked, else the one who leads the client's current sessions."""
-    from opus.models import User
-    from scheduling.models import Subscription
 
     relationship = card_request.relationship
     if relationship is not None and relationship.practitioner is not None:
@@ -89,6 +90,7 @@ def card_request_sent(row) -> None:
     card_request.email_failed_at = None
     card_request.save(update_fields=["sent_at", "provider_message_id", "email_failed_at"])
     record_event(
+        actor=SYSTEM,
         client=card_request.client,
         kind=ClientEvent.Kind.EMAIL_SENT,
         summary=f"Emailed the link to add a card to {row.to_address}",
@@ -102,6 +104,7 @@ def card_request_failed(row) -> None:
     card_request.email_failed_at = timezone.now()
     card_request.save(update_fields=["email_failed_at"])
     record_event(
+        actor=SYSTEM,
         client=card_request.client,
         kind=ClientEvent.Kind.EMAIL_FAILED,
         summary=(
@@ -121,7 +124,6 @@ INVOICE = "invoice"
 
 
 def _invoice(row):
-    from billing.models import Invoice
 
     pk = (row.context or {}).get("invoice_id")
     if not isinstance(pk, int):
@@ -130,7 +132,6 @@ def _invoice(row):
 
 
 def invoice_context(row) -> dict | None:
-    from billing.selectors import balance_due
 
     invoice = _invoice(row)
     if invoice is None or invoice.status != invoice.Status.OPEN:
@@ -147,6 +148,7 @@ def invoice_sent(row) -> None:
     invoice = _invoice(row)
     if invoice is not None:
         record_event(
+            actor=SYSTEM,
             client=invoice.payer,
             kind=ClientEvent.Kind.EMAIL_SENT,
             summary=f"Emailed invoice {invoice.display_number} to {row.to_address}",
@@ -158,6 +160,7 @@ def invoice_failed(row) -> None:
     invoice = _invoice(row)
     if invoice is not None:
         record_event(
+            actor=SYSTEM,
             client=invoice.payer,
             kind=ClientEvent.Kind.EMAIL_FAILED,
             summary=f"Invoice {invoice.display_number} could not be emailed to {row.to_address}",

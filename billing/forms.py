@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from billing.gateway import CardDetails
 from billing.models import Invoice, Payment
-from billing.services import MAX_AMOUNT
+from billing.plans import MAX_AMOUNT
+from billing.selectors import InvoiceFilters
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, minor_digits, quantum
 from opus.lib.parsing import ascii_digits
 
@@ -33,7 +34,6 @@ class InvoiceFilterForm(forms.Form):
     overdue = forms.BooleanField(label="Overdue only", required=False)
 
     def filters(self):
-        from billing.selectors import InvoiceFilters
 
         if not self.is_valid():
             return InvoiceFilters()

@@ -4,7 +4,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 
 from opus.lib.fields import currency_field, money_field
-from scheduling.models import Transfer
+from opus.lib.visibility import practitioner_scope
+from relationships.models import Relationship
 
 
 class InvoiceSequence(models.Model):
@@ -28,28 +29,21 @@ class InvoiceQuerySet(models.QuerySet):
         """Staff see all. A practitioner sees the invoices of the relationships they
         can see that are about no other practitioner's sessions: no line bills or
         credits another's session, and no transfer it settles moved the client out
-        of another's (its credit names that session). An invoice that also bills
-        another's sessions is staff's alone: its total, discounts and payments would
-        tell one practitioner what the other charges (quality.md Security 17)."""
-        if not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.is_practice_staff:
-            return self
-        from relationships.models import Relationship
-
+        of another's (its credit names that session; the front desk registers that
+        rule). An invoice that also bills another's sessions is staff's alone: its
+        total, discounts and payments would tell one practitioner what the other
+        charges (quality.md Security 17)."""
         others_lines = (
             InvoiceLine.objects.filter(invoice_id=OuterRef("pk"))
             .annotate(practitioner_id=LINE_PRACTITIONER)
             .filter(practitioner_id__isnull=False)
             .exclude(practitioner_id=user.pk)
         )
-        others_transfers = Transfer.objects.filter(invoice_id=OuterRef("pk")).exclude(
-            from_subscription__session__practitioner=user
-        )
-        return self.filter(
-            Exists(Relationship.objects.visible_to(user).filter(pk=OuterRef("relationship_id"))),
-            ~Exists(others_lines),
-            ~Exists(others_transfers),
+        return practitioner_scope(
+            self,
+            user,
+            Exists(Relationship.objects.visible_to(user).filter(pk=OuterRef("relationship_id")))
+            & ~Exists(others_lines),
         )
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 
+from clients.models import Client
+from opus.lib.actors import require_actor
+
 
 def can_manage_billing(user) -> bool:
     """Issue, record payments, charge cards, void and close: staff only."""
@@ -15,7 +18,6 @@ def can_request_card(user, client, *, visible: bool | None = None) -> bool:
 
     ``visible=True`` when the caller already fetched ``client`` through
     ``Client.objects.visible_to(user)``; saves a query."""
-    from clients.models import Client
 
     if user is None or not user.is_authenticated or not user.is_active:
         return False
@@ -27,6 +29,7 @@ def can_request_card(user, client, *, visible: bool | None = None) -> bool:
 
 
 def require_billing_actor(actor) -> None:
-    """Services: ``actor`` None is the system (a task, a migration); a person must be staff."""
-    if actor is not None and not can_manage_billing(actor):
+    """Services: staff, or Opus itself (``SYSTEM``: a task, a rebooking); never None."""
+    require_actor(actor)
+    if not can_manage_billing(actor):
         raise PermissionDenied("Only staff can change invoices and payments.")

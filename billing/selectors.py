@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -31,10 +32,10 @@ from billing.models import (
     PaymentCardRequest,
     PaymentMethod,
 )
+from billing.permissions import can_request_card
 from billing.tokens import hash_token, looks_like_token
-from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, round_money
+from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS
 from opus.lib.parsing import ascii_digits
-from scheduling.models import Transfer
 
 MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
 
@@ -101,20 +102,31 @@ def is_overdue(invoice: Invoice, today: date | None = None) -> bool:
     )
 
 
+# What else an invoice is about, told by the apps above billing that tie an invoice
+# to a session (the front desk: the session a transfer it settles moved the client
+# out of). Each source takes an invoice id and returns practitioner ids.
+_invoice_practitioner_sources: list[Callable[[int], Iterable[int]]] = []
+
+
+def register_invoice_practitioners(source: Callable[[int], Iterable[int]]) -> None:
+    if source not in _invoice_practitioner_sources:
+        _invoice_practitioner_sources.append(source)
+
+
 def invoice_practitioners(invoice: Invoice) -> set[int]:
     """The ids of the practitioners whose sessions ``invoice`` is about: those its
-    lines bill or credit, and the one a transfer it settles moved the client from
-    (the rule ``Invoice.objects.visible_to`` keeps). Two queries."""
+    lines bill or credit, and those the registered sources name (the rule
+    ``Invoice.objects.visible_to`` keeps). A query per source."""
     from_lines = (
         InvoiceLine.objects.filter(invoice_id=invoice.pk)
         .annotate(about=LINE_PRACTITIONER)
         .filter(about__isnull=False)
         .values_list("about", flat=True)
     )
-    from_transfers = Transfer.objects.filter(invoice_id=invoice.pk).values_list(
-        "from_subscription__session__practitioner_id", flat=True
-    )
-    return {*from_lines, *from_transfers}
+    about = set(from_lines)
+    for source in _invoice_practitioner_sources:
+        about.update(source(invoice.pk))
+    return about
 
 
 def card_on_file(client) -> PaymentMethod | None:
@@ -228,7 +240,6 @@ def card_panel_context(client, user) -> dict:
     ``Client.objects.visible_to(user)``. Two queries; one when the client was
     fetched with ``has_card_requests`` annotated False (see ``with_panel_flags``).
     """
-    from billing.permissions import can_request_card
 
     now = timezone.now()
     known_none = getattr(client, "has_card_requests", None) is False
@@ -248,126 +259,3 @@ def card_panel_context(client, user) -> dict:
 
 
 # --- what a payer was billed for sessions moved away from them --------------------------------
-
-
-def sessions_per_unit(service) -> Decimal:
-    """How many sessions one unit of a charge bills: one, or for a monthly service
-    (billed by the month) its sessions a month."""
-    from scheduling.models import Service
-
-    if service.billing_basis == Service.BillingBasis.MONTHLY:
-        return Decimal(service.sessions_per_month or 1)
-    return Decimal(1)
-
-
-def line_sessions(line, service) -> Decimal:
-    """How many sessions a charge line bills."""
-    return line.quantity * sessions_per_unit(service)
-
-
-@dataclass(frozen=True)
-class MovedShare:
-    """What one invoice billed for sessions of one subscription or booking that
-    moved to another payer: how many, and their value as billed (the line's own
-    price, less the invoice's discounts pro rata), at the currency's precision."""
-
-    invoice: Invoice
-    sessions: Decimal
-    value: Decimal
-    subscription: object = None
-    booking: object = None
-
-
-def _discounted(invoice_ids) -> dict[int, Invoice]:
-    """The invoices with ``paid_amount``, ``balance``, ``charges``, ``discounts``
-    and ``carried_credits``: credits not tied to a subscription or booking (a
-    transfer's unused value), that is money the payer had paid before, elsewhere."""
-
-    def line_sum(kind, **only):
-        return Coalesce(
-            Subquery(
-                InvoiceLine.objects.filter(invoice_id=OuterRef("pk"), kind=kind, **only)
-                .order_by()
-                .values("invoice_id")
-                .annotate(s=Sum("amount"))
-                .values("s"),
-                output_field=MONEY,
-            ),
-            Value(Decimal(0)),
-            output_field=MONEY,
-        )
-
-    invoices = with_balance(Invoice.objects.filter(pk__in=invoice_ids)).annotate(
-        charges=line_sum(InvoiceLine.Kind.CHARGE),
-        discounts=line_sum(InvoiceLine.Kind.DISCOUNT),
-        carried_credits=line_sum(
-            InvoiceLine.Kind.CREDIT, subscription__isnull=True, booking__isnull=True
-        ),
-    )
-    return {invoice.pk: invoice for invoice in invoices}
-
-
-def billed_for_moved(*, subscriptions, bookings) -> list[MovedShare]:
-    """What the payer was billed (drafts, open, paid and closed invoices) for sessions on
-    or after each subscription's cut-over, and for each booking. Two queries.
-
-    ``subscriptions`` carry ``next_date`` (the first date moved) and
-    ``dates_before`` (their session dates before it, which stay with the payer;
-    see ``scheduling.selectors.count_dates_before``), and their session and
-    service. As for a transfer's unused value, billed sessions are used up in
-    date order: the sessions billed beyond the dates before the cut-over are the
-    moved ones, and they are taken from the newest invoice back."""
-    subscriptions = {s.pk: s for s in subscriptions}
-    bookings = {b.pk: b for b in bookings}
-    if not subscriptions and not bookings:
-        return []
-    lines = list(
-        InvoiceLine.objects.filter(
-            Q(subscription_id__in=list(subscriptions)) | Q(booking_id__in=list(bookings)),
-            kind=InvoiceLine.Kind.CHARGE,
-            # a void invoice billed nothing; a closed one billed, and expects no more
-            invoice__status__in=[
-                Invoice.Status.DRAFT,
-                Invoice.Status.OPEN,
-                Invoice.Status.PAID,
-                Invoice.Status.CLOSED,
-            ],
-        )
-        .select_related("invoice")
-        .order_by(F("invoice__issued_on").asc(nulls_last=True), "invoice_id", "pk")
-    )
-    if not lines:
-        return []
-    invoices = _discounted({line.invoice_id for line in lines})
-    shares: dict[tuple, MovedShare] = {}
-
-    def take(line, sessions: Decimal, in_line: Decimal, subscription=None, booking=None):
-        invoice = invoices[line.invoice_id]
-        value = Decimal(0)
-        if invoice.charges:  # the line's price for these sessions, less discounts pro rata
-            net = invoice.charges - invoice.discounts
-            value = round_money(
-                line.amount * sessions * net / (in_line * invoice.charges), invoice.currency
-            )
-        key = (invoice.pk, getattr(subscription, "pk", None), getattr(booking, "pk", None))
-        before = shares.get(key)
-        if before is not None:
-            sessions, value = before.sessions + sessions, before.value + value
-        shares[key] = MovedShare(invoice, sessions, value, subscription, booking)
-
-    for subscription in subscriptions.values():
-        service = subscription.session.service
-        own = [line for line in lines if line.subscription_id == subscription.pk]
-        billed = sum((line_sessions(line, service) for line in own), Decimal(0))
-        left = max(billed - subscription.dates_before, Decimal(0))
-        for line in reversed(own):
-            if left <= 0:
-                break
-            in_line = line_sessions(line, service)
-            sessions = min(left, in_line)
-            left -= sessions
-            take(line, sessions, in_line, subscription=subscription)
-    for line in lines:
-        if line.booking_id in bookings:
-            take(line, line.quantity, line.quantity, booking=bookings[line.booking_id])
-    return list(shares.values())

@@ -13,11 +13,10 @@ written; totals are sums of rounded amounts and need no second rounding.
 
 from __future__ import annotations
 
-import calendar
 import logging
 import uuid
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -26,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from billing import gateway as gateways
+from billing.emails import INVOICE
 from billing.gateway import CardDeclined, CardDetails, CardError, GatewayError
 from billing.models import (
     Invoice,
@@ -37,17 +37,34 @@ from billing.models import (
     PaymentMethod,
 )
 from billing.permissions import can_request_card, require_billing_actor
+from billing.plans import (
+    InvoicePlan,
+    invoice_totals,
+    money,
+    plan_subscription_invoice,
+)
+from billing.rebilling import (
+    REBOOK_CREDIT_REASON,
+    OldPayerMoney,
+    TakenOver,
+    sessions_per_unit,
+    sessions_text,
+)
 from billing.selectors import amount_paid, balance_due, card_on_file, invoice_practitioners
+from billing.signals import card_added
 from billing.tokens import derive_token, hash_token, new_nonce
 from clients.models import Client, ClientEvent
 from clients.services import record_event
+from opus.lib.actors import SYSTEM, person, require_actor
 from opus.lib.errors import BusinessRuleError
-from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, round_money
+from opus.lib.money import format_money, round_money
+from opus.models import OutboundEmail
+from opus.services import queue_email
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DUE_DAYS = 14
-MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES) - 1
+
 MANUAL_METHODS = [m for m in Payment.Method.values if m != Payment.Method.CARD]
 
 __all__ = [  # the API other apps call
@@ -56,6 +73,7 @@ __all__ = [  # the API other apps call
     "add_credit",
     "add_discount",
     "balance_due",
+    "bill_attendee",
     "build_subscription_invoice",
     "card_on_file",
     "charge_card",
@@ -69,69 +87,23 @@ __all__ = [  # the API other apps call
     "request_payment_card",
     "resend_payment_card_request",
     "run_card_attempt",
+    "settle_old_payer",
     "start_card_attempt",
     "void_invoice",
 ]
 
 
-# --- amounts -----------------------------------------------------------------------------------
-
-
-def _money(value, currency: str, *, field: str, label: str) -> Decimal:
-    """A user-supplied amount as Decimal at the currency's precision, in range."""
-    if isinstance(value, float):
-        raise TypeError("money is never a float")
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError) as error:
-        raise BusinessRuleError(f"Enter the {label} as a number.", field=field) from error
-    if not number.is_finite():
-        raise BusinessRuleError(f"Enter the {label} as a number.", field=field)
-    if abs(number) > MAX_AMOUNT:
-        raise BusinessRuleError(f"The {label} is too large.", field=field)
-    return round_money(number, currency)
-
-
-def _at_most_two_places(value, *, field: str, label: str, low, high) -> Decimal:
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError) as error:
-        raise BusinessRuleError(f"Enter the {label} as a number.", field=field) from error
-    if not number.is_finite():
-        raise BusinessRuleError(f"Enter the {label} as a number.", field=field)
-    if not low < number <= high:
-        raise BusinessRuleError(f"The {label} is more than {low} and at most {high}.", field=field)
-    if number != number.quantize(Decimal("0.01")):
-        raise BusinessRuleError(f"The {label} has at most two decimal places.", field=field)
-    return number
-
-
-def invoice_totals(lines, currency: str | None = None) -> dict[str, Decimal]:
-    """Charges, discounts, credits and the total of a set of lines. The services
-    never let discounts and credits exceed the charges, so the total is exactly
-    charges - discounts - credits; it is clamped at zero only as a last guard."""
-    sums = {kind: Decimal(0) for kind in InvoiceLine.Kind.values}
-    for line in lines:
-        sums[line.kind] += line.amount
-    raw = sums["charge"] - sums["discount"] - sums["credit"]
-    return {
-        "charges": sums["charge"],
-        "discounts": sums["discount"],
-        "credits": sums["credit"],
-        "total": max(raw, Decimal(0)),
-    }
-
-
 # --- drafts ------------------------------------------------------------------------------------
 
 
-def create_draft(*, payer, relationship=None, actor=None, currency: str | None = None) -> Invoice:
+def create_draft(*, payer, actor, relationship=None, currency: str | None = None) -> Invoice:
     """An empty draft invoice to the payer (of the relationship, when given)."""
     if relationship is not None and relationship.payer_id != payer.pk:
         raise BusinessRuleError("An invoice goes to the payer of the relationship.")
+    require_billing_actor(actor)
     kwargs = {"currency": currency.upper()} if currency else {}
     return Invoice.objects.create(
-        payer=payer, relationship=relationship, created_by=actor, **kwargs
+        payer=payer, relationship=relationship, created_by=person(actor), **kwargs
     )
 
 
@@ -145,210 +117,71 @@ def _lock_draft(invoice: Invoice) -> Invoice:
     return locked
 
 
-def _add_line(invoice: Invoice, locked: Invoice, **fields) -> InvoiceLine:
-    lines = list(locked.lines.all())
-    line = InvoiceLine.objects.create(invoice=locked, position=len(lines), **fields)
-    locked.total = invoice_totals([*lines, line])["total"]
+def _plan_of(locked: Invoice) -> InvoicePlan:
+    return InvoicePlan(currency=locked.currency, lines=list(locked.lines.all()))
+
+
+def _save_lines(invoice: Invoice, locked: Invoice, plan: InvoicePlan) -> None:
+    """Writes the plan's unsaved lines onto the locked draft, and its total."""
+    for line in plan.lines:
+        if line.pk is None:
+            line.invoice = locked
+            line.save()
+    locked.total = plan.totals["total"]
     locked.save(update_fields=["total"])
     invoice.total = locked.total
+
+
+@transaction.atomic
+def add_charge(*, invoice: Invoice, actor, **charge) -> InvoiceLine:
+    """A charge on a draft (``InvoicePlan.charge`` says the rule)."""
+    require_billing_actor(actor)
+    locked = _lock_draft(invoice)
+    plan = _plan_of(locked)
+    line = plan.charge(**charge)
+    _save_lines(invoice, locked, plan)
     return line
 
 
 @transaction.atomic
-def add_charge(
-    *,
-    invoice: Invoice,
-    description: str,
-    unit_price,
-    quantity=Decimal(1),
-    subscription=None,
-    booking=None,
-) -> InvoiceLine:
-    """What is billed: ``quantity`` x ``unit_price``, rounded once."""
-    locked = _lock_draft(invoice)
-    if not description.strip():
-        raise BusinessRuleError("Describe what is billed.", field="description")
-    quantity = _at_most_two_places(
-        quantity, field="quantity", label="quantity", low=Decimal(0), high=Decimal(99999)
-    )
-    unit = _money(unit_price, locked.currency, field="unit_price", label="price")
-    if unit < 0:
-        raise BusinessRuleError("A price is not negative.", field="unit_price")
-    amount = round_money(unit * quantity, locked.currency)
-    if amount > MAX_AMOUNT:
-        raise BusinessRuleError("The amount is too large.", field="quantity")
-    return _add_line(
-        invoice,
-        locked,
-        kind=InvoiceLine.Kind.CHARGE,
-        description=description.strip()[:300],
-        quantity=quantity,
-        unit_price=unit,
-        amount=amount,
-        subscription=subscription,
-        booking=booking,
-    )
-
-
-@transaction.atomic
-def add_discount(*, invoice: Invoice, reason: str, amount=None, percent=None) -> InvoiceLine:
-    """A price cut: an amount, or a percentage of the charges, with a reason.
-    Never more than what is left to pay."""
-    locked = _lock_draft(invoice)
-    reason = (reason or "").strip()
-    if not reason:
-        raise BusinessRuleError("Give a reason for the discount.", field="reason")
-    if (amount in (None, "")) == (percent in (None, "")):
-        raise BusinessRuleError("Enter either an amount or a percentage.", field="amount")
-    lines = list(locked.lines.all())
-    totals = invoice_totals(lines)
-    if percent not in (None, ""):
-        percent = _at_most_two_places(
-            percent, field="percent", label="percentage", low=Decimal(0), high=Decimal(100)
-        )
-        value = round_money(totals["charges"] * percent / Decimal(100), locked.currency)
-        description = f"Discount {percent.normalize():f}%"
-        if value <= 0:
-            raise BusinessRuleError("There is nothing to take a percentage of.", field="percent")
-    else:
-        percent = None
-        value = _money(amount, locked.currency, field="amount", label="discount")
-        description = "Discount"
-        if value <= 0:
-            raise BusinessRuleError("A discount is more than zero.", field="amount")
-    if value > totals["total"]:
-        raise BusinessRuleError(
-            "The discount is larger than what is left to pay "
-            f"({format_money(totals['total'], locked.currency)}).",
-            field="percent" if percent is not None else "amount",
-        )
-    return _add_line(
-        invoice,
-        locked,
-        kind=InvoiceLine.Kind.DISCOUNT,
-        description=description,
-        unit_price=value,
-        amount=value,
-        percent=percent,
-        reason=reason[:300],
-    )
-
-
-@transaction.atomic
-def add_credit(
-    *, invoice: Invoice, amount, reason: str, description: str = "", subscription=None, booking=None
-) -> InvoiceLine:
-    """Money owed back to the payer and set against this invoice (for example the
-    unused value of a subscription left in a transfer). Never more than what is
-    left to pay: the total does not go below zero."""
-    locked = _lock_draft(invoice)
-    reason = (reason or "").strip()
-    if not reason:
-        raise BusinessRuleError("Give a reason for the credit.", field="reason")
-    value = _money(amount, locked.currency, field="amount", label="credit")
-    if value <= 0:
-        raise BusinessRuleError("A credit is more than zero.", field="amount")
-    left = invoice_totals(locked.lines.all())["total"]
-    if value > left:
-        raise BusinessRuleError(
-            "The credit is larger than what is left to pay "
-            f"({format_money(left, locked.currency)}).",
-            field="amount",
-        )
-    return _add_line(
-        invoice,
-        locked,
-        kind=InvoiceLine.Kind.CREDIT,
-        description=(description or "Credit").strip()[:300],
-        unit_price=value,
-        amount=value,
-        reason=reason[:300],
-        subscription=subscription,
-        booking=booking,
-    )
-
-
-def _first_month_dates(subscription) -> list[date]:
-    """The subscription's session dates from its first date to the end of that
-    calendar month (and before its end date or the session's last date), less
-    the dates cancelled for everyone and those it skips (its DateAbsences)."""
-    from scheduling.models import SessionDate
-
-    session = subscription.session
-    first = subscription.first_date
-    last = date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
-    if subscription.end_date is not None:
-        last = min(last, subscription.end_date - timedelta(days=1))
-    if session.last_date is not None:
-        last = min(last, session.last_date)
-    first = first + timedelta(days=(session.weekday - first.weekday()) % 7)
-    days = []
-    while first <= last:
-        days.append(first)
-        first += timedelta(days=7)
-    dates = SessionDate.objects.filter(session=session, date__in=days)
-    left_out = set(
-        (
-            dates.filter(cancelled=True) | dates.filter(absences__subscription=subscription)
-        ).values_list("date", flat=True)
-    )
-    return [d for d in days if d not in left_out]
-
-
-@transaction.atomic
-def build_subscription_invoice(*, subscription, actor) -> Invoice:
-    """A draft invoice to the subscription's payer for its first period.
-
-    - monthly service: one month at the subscription's price ("N sessions a month");
-    - per-session service: the sessions of the first calendar month, from the
-      first date to the month's end, cancelled dates left out, at the
-      subscription's price each (a music school bills the rest of the month;
-      the next months are the regular billing's business).
-    """
-    from scheduling.models import Service
-
+def add_discount(*, invoice: Invoice, actor, reason: str, amount=None, percent=None) -> InvoiceLine:
+    """A discount on a draft (``InvoicePlan.discount`` says the rule)."""
     require_billing_actor(actor)
-    relationship = subscription.relationship
-    service = subscription.session.service
+    locked = _lock_draft(invoice)
+    plan = _plan_of(locked)
+    line = plan.discount(reason=reason, amount=amount, percent=percent)
+    _save_lines(invoice, locked, plan)
+    return line
+
+
+@transaction.atomic
+def add_credit(*, invoice: Invoice, actor, **credit) -> InvoiceLine:
+    """A credit on a draft (``InvoicePlan.credit`` says the rule)."""
+    require_billing_actor(actor)
+    locked = _lock_draft(invoice)
+    plan = _plan_of(locked)
+    line = plan.credit(**credit)
+    _save_lines(invoice, locked, plan)
+    return line
+
+
+@transaction.atomic
+def save_plan(plan: InvoicePlan, *, relationship, actor) -> Invoice:
+    """A draft invoice to the relationship's payer with exactly the plan's lines."""
+    require_billing_actor(actor)
     invoice = create_draft(
-        payer=relationship.payer,
-        relationship=relationship,
-        actor=actor,
-        currency=subscription.currency,
+        payer=relationship.payer, relationship=relationship, actor=actor, currency=plan.currency
     )
-    if service.billing_basis == Service.BillingBasis.MONTHLY:
-        add_charge(
-            invoice=invoice,
-            description=(
-                f"{service.name}: one month from {subscription.first_date:%-d %b %Y} "
-                f"({service.sessions_per_month} sessions a month)"
-            ),
-            unit_price=subscription.price,
-            subscription=subscription,
-        )
-    else:
-        days = _first_month_dates(subscription)
-        if not days:
-            raise BusinessRuleError(
-                "Every session date left in the first month is cancelled or skipped: "
-                "nothing to bill."
-            )
-        span = (
-            f"{days[0]:%-d %b %Y}"
-            if len(days) == 1
-            else f"{days[0]:%-d %b} to {days[-1]:%-d %b %Y}"
-        )
-        add_charge(
-            invoice=invoice,
-            description=(
-                f"{service.name}: {len(days)} session{'s' if len(days) != 1 else ''}, {span}"
-            ),
-            unit_price=subscription.price,
-            quantity=Decimal(len(days)),
-            subscription=subscription,
-        )
-    invoice.refresh_from_db()
+    _save_lines(invoice, invoice, plan)
     return invoice
+
+
+def build_subscription_invoice(*, subscription, actor) -> Invoice:
+    """A draft invoice to the subscription's payer for its first period
+    (``billing.plans.plan_subscription_invoice`` says what it bills)."""
+    require_billing_actor(actor)
+    plan = plan_subscription_invoice(subscription)
+    return save_plan(plan, relationship=subscription.relationship, actor=actor)
 
 
 # --- issuing and the invoice's life ---------------------------------------------------------
@@ -376,7 +209,7 @@ def issue_invoice(
     invoice: Invoice,
     due_on: date | None = None,
     issued_on: date | None = None,
-    actor=None,
+    actor,
 ) -> Invoice:
     """Number the draft, fix its total and open it with a due date (or mark it paid
     when nothing is due). Locks the invoice, then the counter."""
@@ -431,7 +264,7 @@ def record_payment(
     amount,
     method: str,
     reference: str = "",
-    actor=None,
+    actor,
     received_at=None,
 ) -> Payment:
     """A payment received by hand (cash, bank transfer, card terminal, other).
@@ -444,7 +277,7 @@ def record_payment(
             "“Charge card on file”.",
             field="method",
         )
-    amount = _money(amount, locked.currency, field="amount", label="amount")
+    amount = money(amount, locked.currency, field="amount", label="amount")
     if amount <= 0:
         raise BusinessRuleError("A payment is more than zero.", field="amount")
     balance = locked.total - amount_paid(locked)
@@ -459,7 +292,7 @@ def record_payment(
         currency=locked.currency,
         method=method,
         reference=(reference or "").strip()[:200],
-        recorded_by=actor,
+        recorded_by=person(actor),
         received_at=received_at or timezone.now(),
     )
     _settle_if_paid(locked)
@@ -547,7 +380,7 @@ def start_card_attempt(
         currency=locked.currency,
         idempotency_key=uuid.uuid4().hex,
         request_key=key,
-        actor=actor,
+        actor=person(actor),
     )
 
 
@@ -579,6 +412,7 @@ def run_card_attempt(*, attempt: PaymentAttempt, actor) -> Payment:
             ) from error
         attempt = _record_outcome(attempt, result, actor=actor)
     if attempt.status == PaymentAttempt.Status.SUCCEEDED:
+        assert attempt.payment is not None  # a succeeded attempt has its payment
         return attempt.payment
     if attempt.status == PaymentAttempt.Status.DECLINED:
         raise CardDeclined(
@@ -600,6 +434,7 @@ def charge_card(*, invoice: Invoice, payment_method: PaymentMethod, request_key:
     with a new idempotency key (after a decline, trying again really asks again).
     A decline raises CardDeclined with a message for staff: the invoice is left as
     it was, and the payer's history notes the decline."""
+    require_billing_actor(actor)
     _require_no_transaction()
     attempt = start_card_attempt(
         invoice=invoice, payment_method=payment_method, request_key=request_key, actor=actor
@@ -706,7 +541,7 @@ def reconcile_payment_attempts(*, older_than: timedelta = RECONCILE_AFTER) -> in
             logger.warning("gateway error reconciling payment attempt %s: %s", attempt.pk, error)
             continue
         after = _record_outcome(
-            attempt, result, actor=attempt.actor, note=" (settled by the reconciliation)"
+            attempt, result, actor=attempt.actor or SYSTEM, note=" (settled by the reconciliation)"
         )
         settled += after.status != PaymentAttempt.Status.PENDING
     return settled
@@ -721,7 +556,7 @@ def credit_open_invoice(
     description: str,
     subscription=None,
     booking=None,
-    actor=None,
+    actor,
 ) -> InvoiceLine:
     """Money no longer owed on an open invoice (sessions moved to another payer):
     a credit line appended to it, never more than its balance. What was billed is
@@ -734,7 +569,7 @@ def credit_open_invoice(
         raise BusinessRuleError("Give a reason for the credit.", field="reason")
     if not (description or "").strip():
         raise BusinessRuleError("Describe the credit.", field="description")
-    value = _money(amount, locked.currency, field="amount", label="credit")
+    value = money(amount, locked.currency, field="amount", label="credit")
     if value <= 0:
         raise BusinessRuleError("A credit is more than zero.", field="amount")
     balance = locked.total - amount_paid(locked)
@@ -744,9 +579,9 @@ def credit_open_invoice(
             f"({format_money(balance, locked.currency)}).",
             field="amount",
         )
-    line = _add_line(
-        invoice,
-        locked,
+    line = InvoiceLine.objects.create(
+        invoice=locked,
+        position=locked.lines.count(),
         kind=InvoiceLine.Kind.CREDIT,
         description=description.strip()[:300],
         unit_price=value,
@@ -755,6 +590,9 @@ def credit_open_invoice(
         subscription=subscription,
         booking=booking,
     )
+    locked.total = invoice_totals(locked.lines.all())["total"]
+    locked.save(update_fields=["total"])
+    invoice.total = locked.total
     _settle_if_paid(locked)
     invoice.status = locked.status
     record_event(
@@ -771,7 +609,7 @@ def credit_open_invoice(
 
 
 @transaction.atomic
-def void_invoice(*, invoice: Invoice, reason: str, actor=None) -> Invoice:
+def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
     """Cancel an open invoice issued in error; its number stays, marked void."""
     require_billing_actor(actor)
     reason = (reason or "").strip()
@@ -797,7 +635,7 @@ def void_invoice(*, invoice: Invoice, reason: str, actor=None) -> Invoice:
 
 
 @transaction.atomic
-def close_invoice(*, invoice: Invoice, reason: str, actor=None) -> Invoice:
+def close_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
     """Nothing more is expected on this invoice. A draft is numbered as it closes
     (for "Enroll and Close Now"); an open one keeps what was paid."""
     require_billing_actor(actor)
@@ -840,7 +678,8 @@ class CardLinkGone(BusinessRuleError):
 
 
 def _check_can_request(actor, client) -> None:
-    if actor is not None and not can_request_card(actor, client):
+    require_actor(actor)
+    if not can_request_card(actor, client):
         raise PermissionDenied("Only staff and the client's practitioner can ask for a card.")
 
 
@@ -849,7 +688,6 @@ def request_payment_card(*, client, actor, reason: str, relationship=None) -> Pa
     """Email the client a single-use link to add a card; the link expires after
     OPUS_CARD_REQUEST_TTL, and replaces any earlier request of theirs. The email
     is an outbox row sent by the worker after this transaction commits."""
-    from opus.services import queue_email
 
     _check_can_request(actor, client)
     reason = " ".join((reason or "").split())
@@ -880,7 +718,7 @@ def request_payment_card(*, client, actor, reason: str, relationship=None) -> Pa
         reason=reason[:300],
         nonce=nonce,
         token_hash=hash_token(derive_token(nonce)),
-        created_by=actor,
+        created_by=person(actor),
         expires_at=now + settings.OPUS_CARD_REQUEST_TTL,
     )
     queue_email(
@@ -903,8 +741,6 @@ def resend_payment_card_request(*, card_request: PaymentCardRequest, actor) -> P
     """Send the link of a live request again (the same link), or, when it has
     expired or its email could not be delivered to an old address, a fresh
     request. Pressing twice queues one email."""
-    from opus.models import OutboundEmail
-    from opus.services import queue_email
 
     _check_can_request(actor, card_request.client)
     Client.objects.select_for_update(no_key=True).get(pk=card_request.client_id)
@@ -985,13 +821,12 @@ def add_card_from_link(*, token: str, card: CardDetails) -> PaymentMethod:
         card_request.payment_method = method
         card_request.save(update_fields=["used_at", "payment_method"])
         record_event(
+            actor=SYSTEM,
             client=card_request.client,
             kind=ClientEvent.Kind.CARD,
             summary=(f"{saved.brand.title()} ending {saved.last4} added through the emailed link"),
         )
-        from relationships.services import mark_card_added
-
-        mark_card_added(client=card_request.client)
+        card_added.send(sender=PaymentCardRequest, client=card_request.client)
     return method
 
 
@@ -1001,8 +836,6 @@ __all__ += ["CardDeclined", "CardError", "CardLinkGone", "ChargePending"]
 def send_invoice(*, invoice: Invoice, actor) -> bool:
     """Email an open invoice to its payer through the outbox (after commit).
     False when the payer has no email address to send it to."""
-    from billing.emails import INVOICE
-    from opus.services import queue_email
 
     require_billing_actor(actor)
     if invoice.status != Invoice.Status.OPEN:
@@ -1016,3 +849,125 @@ def send_invoice(*, invoice: Invoice, actor) -> bool:
         context={"invoice_id": invoice.pk},
     )
     return True
+
+
+# --- sessions moved to another payer (``billing.rebilling`` works out the money) ---------------
+def settle_old_payer(money: OldPayerMoney, *, actor) -> None:
+    """Apply what ``old_payer_money`` worked out. The credits are Opus's (as a
+    booking's invoice is): a practitioner may rebook, changing invoices is
+    staff's; the history says who rebooked (``actor``)."""
+    require_actor(actor)
+    payer = money.payer
+    if payer is None:  # the old relationship billed nothing
+        return
+
+    for item in money.invoices:
+        for credit in item.credits:
+            line = {
+                "invoice": item.invoice,
+                "amount": credit.amount,
+                "reason": REBOOK_CREDIT_REASON,
+                "description": credit.description,
+                "subscription": credit.share.subscription,
+                "booking": credit.share.booking,
+            }
+            if item.is_draft:  # not issued: the credit simply goes on it
+                add_credit(**line, actor=SYSTEM)
+            else:
+                credit_open_invoice(**line, actor=SYSTEM)
+        if item.is_draft and item.credits:
+            record_event(
+                client=payer,
+                kind=ClientEvent.Kind.INVOICE,
+                summary=(
+                    f"Credit of {format_money(item.credited, item.invoice.currency)} on "
+                    f"{item.invoice.display_number} (not issued yet) for sessions rebooked "
+                    "under the attendee's own account"
+                ),
+                actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
+            )
+        if item.refund:
+            record_event(
+                client=payer,
+                kind=ClientEvent.Kind.PAYMENT,
+                summary=(
+                    f"{format_money(item.refund, item.invoice.currency)} paid by "
+                    f"{payer.full_name} on {item.invoice.display_number} for moved "
+                    "sessions is to be refunded (rebooked under the attendee's own account)"
+                ),
+                actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
+            )
+
+
+def bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, bookings, actor) -> None:
+    """One invoice per currency to the new payer for what the old payer was relieved
+    of, each line linked to the rebooked subscription or booking. Issued by the
+    system, as "Create Session" issues a booking's invoice."""
+    require_billing_actor(actor)
+    old_payer = money.payer
+    if old_payer is None:  # nothing was billed to take over
+        return
+    by_currency: dict[str, list[TakenOver]] = {}
+    for item in money.taken_over():
+        by_currency.setdefault(item.currency, []).append(item)
+    for currency, items in by_currency.items():
+        invoice = create_draft(
+            payer=relationship.payer, relationship=relationship, actor=actor, currency=currency
+        )
+        for item in items:
+            for quantity, unit_price in _lines_for(item):
+                add_charge(
+                    invoice=invoice,
+                    actor=actor,
+                    description=_taken_over_description(item, old_payer),
+                    quantity=quantity,
+                    unit_price=unit_price,
+                    subscription=subscriptions.get(getattr(item.subscription, "pk", None)),
+                    booking=bookings.get(getattr(item.booking, "pk", None)),
+                )
+        issue_invoice(invoice=invoice, actor=actor)
+
+
+def _lines_for(item: TakenOver) -> list[tuple[Decimal, Decimal]]:
+    """(quantity, unit price) of the lines that bill exactly ``item.amount`` in the
+    units the service bills by (sessions, or months for a monthly service), so that
+    a later transfer counts the sessions paid for right: one line when a unit price
+    in the currency's minor unit comes out exact, else the last unit apart at
+    what remains (2 x 21.67 cannot make 43.33: 1 x 21.67 and 1 x 21.66 do). Only
+    a part of a month that two decimals cannot write (2 sessions of a service of 3
+    a month) is billed as one unit of the whole amount."""
+
+    if item.subscription is not None:
+        service = item.subscription.session.service
+    else:
+        assert item.booking is not None  # a share is a subscription's or a booking's
+        service = item.booking.session_date.session.service
+    units = item.sessions / sessions_per_unit(service)
+    if units <= 0 or units != units.quantize(Decimal("0.01")):
+        return [(Decimal(1), item.amount)]
+    unit_price = round_money(item.amount / units, item.currency)
+    if round_money(unit_price * units, item.currency) == item.amount:
+        return [(units, unit_price)]
+    if units > 1:
+        rest = units - 1
+        last = item.amount - round_money(unit_price * rest, item.currency)
+        if last >= 0:
+            return [(rest, unit_price), (Decimal(1), last)]
+    return [(Decimal(1), item.amount)]
+
+
+def _taken_over_description(item: TakenOver, old_payer: Client) -> str:
+    if item.subscription is not None:
+        what = (
+            f"{item.subscription.session.service.name}: {sessions_text(item.sessions)} "
+            f"from {item.subscription.next_date:%-d %b %Y}"
+        )
+    else:
+        assert item.booking is not None
+        session_date = item.booking.session_date
+        what = f"{session_date.session.service.name}, {session_date.date:%a %-d %b %Y}"
+    return (
+        f"{what} (until now billed to {old_payer.full_name} on {item.from_invoice.display_number})"
+    )

@@ -8,6 +8,7 @@ by the same fields, so a value refused in one place is refused in all.
 """
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from django import forms
@@ -140,7 +141,7 @@ def address_field(**kwargs) -> forms.CharField:
     )
 
 
-FIELDS = {
+FIELDS: dict[str, Callable[[], forms.Field]] = {
     "first_name": lambda: name_field("First name"),
     "last_name": lambda: name_field("Last name"),
     "email": email_field,

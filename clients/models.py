@@ -3,27 +3,19 @@ from datetime import date
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.db.models.functions import Lower
 
 from clients import fields
+from opus.lib.visibility import practitioner_scope
 
 
 class ClientQuerySet(models.QuerySet):
     def visible_to(self, user) -> "ClientQuerySet":
         """Staff see every client; a practitioner sees the clients of the
-        relationships they can see (as attendee or as payer)."""
-        if not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.is_practice_staff:
-            return self
-        from relationships.models import Relationship
-
-        visible = Relationship.objects.visible_to(user)
-        return self.filter(
-            Exists(visible.filter(attendee_id=OuterRef("pk")))
-            | Exists(visible.filter(payer_id=OuterRef("pk")))
-        )
+        relationships they can see (as attendee or as payer: the relationships
+        app registers that rule)."""
+        return practitioner_scope(self, user)
 
 
 # What a client needs before they can pay for their own sessions: the one

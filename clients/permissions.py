@@ -1,5 +1,9 @@
+from opus.lib.actors import require_actor
+
+
 def can_edit_client(user, client) -> bool:
     """Contact details are kept by staff; practitioners read them."""
+    require_actor(user)
     return user.is_authenticated and user.is_practice_staff
 
 
@@ -12,6 +16,7 @@ PRACTITIONER_MAY_ADD = ("email", "phone")
 
 def details_user_may_add(user, missing) -> list[str]:
     """Of the ``missing`` details of a client, those ``user`` may fill in."""
+    require_actor(user)
     if user.is_authenticated and user.is_practice_staff:
         return list(missing)
     return [name for name in missing if name in PRACTITIONER_MAY_ADD]

@@ -3,13 +3,15 @@ from django.db import transaction
 
 from clients.fields import clean_details
 from clients.models import Client, ClientEvent
+from clients.permissions import can_edit_client
+from opus.lib.actors import person
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address")
 NAME_FIELDS = ("first_name", "last_name")
 
 
 def record_event(
-    *, client: Client, kind: str, summary: str, actor=None, practitioners=()
+    *, client: Client, kind: str, summary: str, actor, practitioners=()
 ) -> ClientEvent:
     """Write a line of the client's history; the client's most recent activity
     (the clients list sorts by it) moves to the same moment. ``practitioners``: the
@@ -21,7 +23,7 @@ def record_event(
         client=client,
         kind=kind,
         summary=summary[:300],
-        actor=actor,
+        actor=person(actor),
         practitioner_id=next(iter(about)) if len(about) == 1 else None,
         staff_only=len(about) > 1,
     )
@@ -35,7 +37,6 @@ def update_contact_details(*, client: Client, data: dict, actor) -> list[str]:
     """Change a client's contact details (staff only), each checked by its rule in
     clients.fields (a BusinessRuleError names the first refused). Returns the labels
     of what changed; nothing is written, not even history, when nothing changed."""
-    from clients.permissions import can_edit_client
 
     if not can_edit_client(actor, client):
         raise PermissionDenied("Only staff may change a client's contact details.")
@@ -52,7 +53,7 @@ def update_contact_details(*, client: Client, data: dict, actor) -> list[str]:
     for name in changed:
         setattr(locked, name, data[name])
     locked.save(update_fields=[*changed, "updated_at"])
-    labels = [str(Client._meta.get_field(name).verbose_name) for name in changed]
+    labels = [str(Client._meta.get_field(name).verbose_name) for name in changed]  # type: ignore[union-attr]
     record_event(
         client=locked,
         kind=ClientEvent.Kind.UPDATED,

@@ -1,27 +1,11 @@
-from copy import copy
+from __future__ import annotations
 
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 
-from billing.selectors import card_panel_context
-from clients.forms import ContactForm
-from clients.models import Client
-from clients.permissions import can_edit_client
-from clients.selectors import (
-    DEFAULT_SORT,
-    MAX_QUERY_LENGTH,
-    SORTS,
-    profile_for,
-    search_clients,
-    with_profile_flags,
-)
-from clients.services import update_contact_details
-from opus.lib.errors import BusinessRuleError
-from opus.lib.htmx import is_fragment_request, page_or_fragment
+from clients.selectors import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, search_clients
+from opus.lib.htmx import page_or_fragment
 
 PAGE_SIZE = 25
 LIST_FIELDS = ("first_name", "last_name", "email", "phone", "last_activity_at")
@@ -44,41 +28,3 @@ def client_list(request):
         "profile_url": reverse("clients:detail", args=[0])[:-2],  # + id + "/", once per page
     }
     return render(request, page_or_fragment(request, "clients/list.html", "results"), context)
-
-
-def client_detail(request, client_id: int):
-    """The client's profile. Staff change the contact details here: ``?edit=contact``
-    shows the form (the section alone for htmx), a POST saves it."""
-    client = get_object_or_404(
-        with_profile_flags(Client.objects.visible_to(request.user)), pk=client_id
-    )
-    can_edit = can_edit_client(request.user, client)
-    form, saved = None, None
-    if request.method == "POST":
-        if not can_edit:
-            raise PermissionDenied
-        form = ContactForm(request.POST, instance=copy(client))
-        if form.is_valid():
-            try:
-                changed = update_contact_details(
-                    client=client, data=form.cleaned_data, actor=request.user
-                )
-            except BusinessRuleError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
-            else:
-                saved = f"Saved: {', '.join(changed)}." if changed else "Nothing was changed."
-                if not is_fragment_request(request):
-                    messages.success(request, saved)
-                    return redirect("clients:detail", client_id=client.pk)
-                form = None
-    elif can_edit and request.GET.get("edit") == "contact":
-        form = ContactForm(instance=client)
-    context = {"section": "clients", "client": client, "form": form, "can_edit": can_edit}
-    if is_fragment_request(request) and (
-        request.method == "POST" or "edit" in request.GET or "part" in request.GET
-    ):
-        return render(request, "clients/detail.html#contact", {**context, "saved": saved})
-    context["profile"] = profile_for(client, request.user, today=timezone.localdate())
-    context["card_panel"] = card_panel_context(client, request.user)
-    context["today"] = timezone.localdate()
-    return render(request, page_or_fragment(request, "clients/detail.html", "profile"), context)

@@ -14,6 +14,8 @@ from django.core.mail.message import make_msgid
 from django.template.loader import render_to_string
 from django.utils.crypto import get_random_string
 
+from opus.models import DevMail
+
 
 def build_message(name: str, *, to: str, context: dict) -> EmailMultiAlternatives:
     context = {"practice_name": settings.OPUS_PRACTICE_NAME, **context}
@@ -46,7 +48,6 @@ class DevMailboxBackend(BaseEmailBackend):
     """Development: 'sends' by storing the message, for staff to read at /dev/mail/."""
 
     def send_messages(self, email_messages):
-        from opus.models import DevMail
 
         for message in email_messages:
             message_id = f"<{get_random_string(24)}@opus.localhost>"

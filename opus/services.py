@@ -8,6 +8,7 @@ import random
 import smtplib
 from datetime import timedelta
 
+from celery import current_app
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +19,7 @@ from opus.models import OutboundEmail
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+SEND_TASK = "opus.tasks.send_outbound_email"
 SWEEP_GRACE = timedelta(seconds=30)
 
 
@@ -39,10 +41,9 @@ def queue_email(*, template: str, to: str, context: dict, client=None) -> Outbou
 def enqueue_send(outbox_id: int) -> None:
     """Hand the row to the broker. The broker being down loses nothing: the row
     stays pending and the sweep sends it."""
-    from opus.tasks import send_outbound_email
-
     try:
-        send_outbound_email.apply_async((outbox_id,), retry=False)
+        # by name, from Celery's registry: the task module imports this one
+        current_app.tasks[SEND_TASK].apply_async((outbox_id,), retry=False)
     except Exception:  # the broker is unreachable; the sweep is the safety net
         logger.warning("broker unavailable; outbox row %s left for the sweep", outbox_id)
 

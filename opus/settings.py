@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "scheduling",
     "relationships",
     "billing",
+    "frontdesk",
 ]
 
 MIDDLEWARE = [
@@ -217,6 +218,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_payment_attempts",
         "schedule": 300.0,
     },
+    "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -408,6 +410,7 @@ if PRODUCTION and OPUS_PAYMENT_GATEWAY in ("", "simulated"):
     )
 OPUS_TRANSFER_BACKDATE_DAYS = int(os.environ.get("OPUS_TRANSFER_BACKDATE_DAYS", 14))
 OPUS_TRANSFER_MAX_OVERLAP_DAYS = int(os.environ.get("OPUS_TRANSFER_MAX_OVERLAP_DAYS", 7))
+OPUS_TRANSFER_DRAFT_DAYS = int(os.environ.get("OPUS_TRANSFER_DRAFT_DAYS", 30))
 
 # --- Logging: no personal data; tokens are redacted by a filter on every handler -----------
 LOGGING = {

@@ -2,15 +2,13 @@ from celery import shared_task
 from django.utils import timezone
 
 from opus import services
-from opus.models import WorkerHeartbeat
+from opus.models import OutboundEmail, WorkerHeartbeat
 
 
 @shared_task(acks_late=True, max_retries=services.MAX_ATTEMPTS)
 def send_outbound_email(outbox_id: int) -> str:
     result = services.send_outbound(outbox_id)
     if result == "retry":
-        from opus.models import OutboundEmail
-
         row = OutboundEmail.objects.get(pk=outbox_id)
         delay = (row.next_attempt_at - timezone.now()).total_seconds()
         raise send_outbound_email.retry(countdown=max(delay, 1))

@@ -2,7 +2,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+import clients.urls
+import frontdesk.urls
+import relationships.urls
+import scheduling.urls
 from opus import views
+
+
+def space(app_urls, *frontdesk_urls):
+    """An app's URL space and namespace, with the front desk's pages about it."""
+    patterns = [*app_urls.urlpatterns, *(p for urls in frontdesk_urls for p in urls)]
+    return include((patterns, app_urls.app_name))
+
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,9 +27,9 @@ urlpatterns = [
     path("dev/mail/", views.dev_mailbox, name="dev-mailbox"),
     path("dev/mail/<int:mail_id>/", views.dev_mail, name="dev-mail"),
     path("dev/mail/<int:mail_id>/html/", views.dev_mail_html, name="dev-mail-html"),
-    path("schedule/", include("scheduling.urls")),
-    path("clients/", include("clients.urls")),
-    path("relationships/", include("relationships.urls")),
+    path("schedule/", space(scheduling.urls, frontdesk.urls.schedule_urls)),
+    path("clients/", space(clients.urls, frontdesk.urls.client_urls)),
+    path("relationships/", space(relationships.urls, frontdesk.urls.relationship_urls)),
     path("", include("billing.urls")),
     path("admin/login/", views.admin_login, name="admin-login"),  # before the admin's own
     path("admin/", admin.site.urls),

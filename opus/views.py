@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
+from opus.celery import app
 from opus.forms import LoginForm
 from opus.models import DevMail, WorkerHeartbeat
 
@@ -84,7 +85,6 @@ def admin_login(request):
 
 
 def _broker_status() -> str:
-    from opus.celery import app
 
     try:
         with app.connection_for_write() as conn:

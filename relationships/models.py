@@ -1,29 +1,15 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
+
+from opus.lib.visibility import practitioner_scope
 
 
 class RelationshipQuerySet(models.QuerySet):
     def visible_to(self, user) -> "RelationshipQuerySet":
         """Staff see all; a practitioner sees the relationships that name them or
-        under which one of their sessions is booked."""
-        if not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.is_practice_staff:
-            return self
-        from scheduling.models import Booking, Subscription
-
-        return self.filter(
-            Q(practitioner=user)
-            | Exists(
-                Subscription.objects.filter(relationship=OuterRef("pk"), session__practitioner=user)
-            )
-            | Exists(
-                Booking.objects.filter(
-                    relationship=OuterRef("pk"), session_date__session__practitioner=user
-                )
-            )
-        )
+        under which one of their sessions is booked (a rule scheduling registers)."""
+        return practitioner_scope(self, user, Q(practitioner=user))
 
     def active(self) -> "RelationshipQuerySet":
         return self.filter(status=Relationship.Status.ACTIVE)

@@ -8,7 +8,6 @@ from scheduling.models import (
     Session,
     SessionDate,
     Subscription,
-    Transfer,
 )
 
 admin.site.register(Room)
@@ -49,4 +48,3 @@ class BookingAdmin(admin.ModelAdmin):
 
 
 admin.site.register(DateAbsence)
-admin.site.register(Transfer)

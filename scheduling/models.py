@@ -1,9 +1,8 @@
-import uuid
 from datetime import date
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import ArrayField, RangeOperators
+from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import F, Q, Value
 
@@ -302,62 +301,3 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} on {self.session_date}"
-
-
-class Transfer(models.Model):
-    """The record of a session transfer: one subscription ended, another started."""
-
-    from_subscription = models.OneToOneField(
-        Subscription, on_delete=models.PROTECT, related_name="transfer_out"
-    )
-    to_subscription = models.OneToOneField(
-        Subscription, on_delete=models.PROTECT, related_name="transfer_in"
-    )
-    transfer_date = models.DateField()
-    invoice = models.ForeignKey(
-        "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="transfers"
-    )
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=~Q(from_subscription=F("to_subscription")), name="transfer_not_to_itself"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Transfer of {self.from_subscription} on {self.transfer_date}"
-
-
-class TransferDraft(models.Model):
-    """The transfer wizard's state: one row per wizard, addressed by a public id,
-    so that back, reload and a shared link work, and a replayed final step finds
-    the transfer it already made."""
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    subscription = models.ForeignKey(
-        Subscription, on_delete=models.CASCADE, related_name="transfer_drafts"
-    )
-    transfer_date = models.DateField()
-    target = models.ForeignKey(
-        Session, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    first_date = models.DateField(null=True, blank=True)
-    end_date = models.DateField(null=True, blank=True)
-    # full dates of the target the user accepted to skip ("accept with those dates skipped")
-    skipped_dates = ArrayField(models.DateField(), default=list, blank=True)
-    discounts = models.JSONField(default=list, blank=True)
-    apply_credit = models.BooleanField(default=False)
-    transfer = models.OneToOneField(
-        Transfer, null=True, blank=True, on_delete=models.SET_NULL, related_name="draft"
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"Transfer draft for {self.subscription}"

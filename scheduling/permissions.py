@@ -1,14 +1,27 @@
 """Who may do what in the schedule. Visibility (what a user may see at all) lives
 in the querysets' ``visible_to``; these say what a user who sees it may change."""
 
+from opus.lib.actors import require_actor
+
+
+def can_enrol(user, session) -> bool:
+    """Staff, and the practitioner who leads the session."""
+    require_actor(user)
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_practice_staff or session.practitioner_id == user.pk
+
 
 def can_unenroll(user, session_date) -> bool:
     """Staff, and the practitioner who leads the session."""
+    require_actor(user)
     if not user.is_authenticated or not user.is_active:
         return False
     return user.is_practice_staff or session_date.session.practitioner_id == user.pk
 
 
 def can_transfer(user) -> bool:
-    """Transfers are a front-desk job: they end a subscription and bill the payer."""
-    return user.is_authenticated and user.is_practice_staff
+    """Moving a client to another session (the front desk's transfer) ends a
+    subscription and bills the payer: staff only."""
+    require_actor(user)
+    return user.is_authenticated and user.is_active and user.is_practice_staff

@@ -8,6 +8,9 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
+from clients.models import Client
+from opus.models import User
+from relationships.models import Relationship
 from scheduling.models import Booking, DateAbsence, Session, SessionDate, Subscription
 
 
@@ -215,7 +218,6 @@ def schedule_slots(user, *, start: date, end: date, **filters) -> list[dict]:
 def practitioners_for(user):
     """Who the schedule can be filtered by: everyone who leads a session (staff),
     or only the practitioner themself."""
-    from opus.models import User
 
     if not user.is_practice_staff:
         return User.objects.filter(pk=user.pk)
@@ -229,8 +231,8 @@ def practitioners_for(user):
 class RosterEntry:
     """One client on a session date, through a subscription or a one-off booking."""
 
-    client: object
-    relationship: object
+    client: Client
+    relationship: Relationship
     subscription: Subscription | None = None
     booking: Booking | None = None
     absent: bool = False
@@ -241,7 +243,10 @@ class RosterEntry:
 
     @property
     def key(self) -> str:
-        return f"sub-{self.subscription.pk}" if self.subscription else f"book-{self.booking.pk}"
+        if self.subscription is not None:
+            return f"sub-{self.subscription.pk}"
+        assert self.booking is not None
+        return f"book-{self.booking.pk}"
 
 
 @dataclass

@@ -4,9 +4,13 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from clients.models import ClientEvent
+from clients.services import record_event
+from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
-from scheduling.models import DateAbsence, Session, SessionDate
-from scheduling.selectors import dates_text, places_for
+from scheduling.models import DateAbsence, Session, SessionDate, Subscription
+from scheduling.permissions import can_enrol, can_unenroll
+from scheduling.selectors import dates_text, places_for, with_enrolment
 
 
 def generate_session_dates(*, session: Session, until: date) -> int:
@@ -86,8 +90,8 @@ def check_places(
 def skip_dates(*, subscription, days, actor) -> list:
     """'Accept with those dates skipped': the single-date unenrolment
     (a DateAbsence) on each of ``days``, made with the new subscription."""
-    from clients.models import ClientEvent
-    from clients.services import record_event
+    if not can_enrol(actor, subscription.session):
+        raise PermissionDenied("Only staff or the session's practitioner can enrol in it.")
 
     session_dates = list(
         SessionDate.objects.filter(
@@ -98,7 +102,7 @@ def skip_dates(*, subscription, days, actor) -> list:
         return []
     absences = DateAbsence.objects.bulk_create(
         [
-            DateAbsence(subscription=subscription, session_date=d, created_by=actor)
+            DateAbsence(subscription=subscription, session_date=d, created_by=person(actor))
             for d in session_dates
         ]
     )
@@ -121,17 +125,16 @@ def enrol(
     relationship,
     session: Session,
     first_date: date,
-    actor=None,
+    actor,
     end_date: date | None = None,
     skip=(),
 ):
     """Subscribe the relationship's attendee to a session at the service's current
     price, with a place on every date it covers (``check_places``): the full
     dates the user accepted to skip (``skip``) are skipped."""
-    from clients.models import ClientEvent
-    from clients.services import record_event
-    from scheduling.models import Subscription
 
+    if not can_enrol(actor, session):
+        raise PermissionDenied("Only staff or the session's practitioner can enrol in it.")
     session = lock_places(session.pk)
     skipped = check_places(session=session, first_date=first_date, end_date=end_date, skip=skip)
     subscription = Subscription.objects.create(
@@ -142,7 +145,7 @@ def enrol(
         end_date=end_date,
         price=session.service.price,
         currency=session.service.currency,
-        created_by=actor,
+        created_by=person(actor),
     )
     record_event(
         client=relationship.attendee,
@@ -169,7 +172,6 @@ def _check_date_can_change(session_date: SessionDate, *, verb: str) -> None:
 
 def _locked(session_date: SessionDate, subscription) -> tuple:
     """Lock the session date, then the subscription (always in this order)."""
-    from scheduling.models import Subscription
 
     session_date = (
         SessionDate.objects.select_for_update(of=("self",))
@@ -188,9 +190,6 @@ def _locked(session_date: SessionDate, subscription) -> tuple:
 def unenroll_from_date(*, subscription, session_date: SessionDate, actor):
     """'Unenroll from this date only': the subscription stays; this one date is
     skipped (a DateAbsence). Doing it twice changes nothing more."""
-    from clients.models import ClientEvent
-    from clients.services import record_event
-    from scheduling.permissions import can_unenroll
 
     session_date, subscription = _locked(session_date, subscription)
     if not can_unenroll(actor, session_date):
@@ -226,10 +225,6 @@ def unenroll_from_date(*, subscription, session_date: SessionDate, actor):
 def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -> bool:
     """Put the client back on the date. Returns False when there was nothing to
     undo (a second click). Refused when the seat has been taken meanwhile."""
-    from clients.models import ClientEvent
-    from clients.services import record_event
-    from scheduling.permissions import can_unenroll
-    from scheduling.selectors import with_enrolment
 
     lock_places(session_date.session_id)  # putting the client back takes a place
     session_date, subscription = _locked(session_date, subscription)

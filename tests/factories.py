@@ -4,8 +4,10 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
+from billing import services as billing
 from billing.models import Invoice, PaymentMethod
 from clients.models import Client
+from opus.lib.actors import SYSTEM
 from opus.models import User
 from relationships.models import Relationship
 from scheduling.models import Booking, Room, Service, Session, SessionDate, Subscription
@@ -156,3 +158,20 @@ def coming_date(session, weeks: int = 1) -> SessionDate:
     today's date may already have started)."""
     day = next_weekday(session.weekday, timezone.localdate() + timedelta(days=1))
     return SessionDateFactory(session=session, date=day + timedelta(weeks=weeks - 1))
+
+
+def paid_invoice_for(subscription, sessions, staff):
+    invoice = billing.create_draft(
+        actor=SYSTEM, payer=subscription.relationship.payer, relationship=subscription.relationship
+    )
+    billing.add_charge(
+        actor=SYSTEM,
+        invoice=invoice,
+        description="Term",
+        unit_price=subscription.price,
+        quantity=Decimal(sessions),
+        subscription=subscription,
+    )
+    invoice = billing.issue_invoice(invoice=invoice, actor=staff)
+    billing.record_payment(invoice=invoice, amount=invoice.total, method="cash", actor=staff)
+    return invoice

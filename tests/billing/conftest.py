@@ -10,6 +10,7 @@ from billing import services
 from billing.gateway import CardDetails, get_gateway
 from billing.models import PaymentMethod
 from billing.tokens import token_for
+from opus.lib.actors import SYSTEM
 from tests.conftest import reset_celery_producers
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
 
@@ -59,16 +60,20 @@ def save_card(client, number="4242424242424242", cvc="123") -> PaymentMethod:
 
 def open_invoice(*, payer=None, amount="100.00", staff=None, relationship=None):
     payer = payer or (relationship.payer if relationship else ClientFactory())
-    invoice = services.create_draft(payer=payer, relationship=relationship)
-    services.add_charge(invoice=invoice, description="Lessons", unit_price=Decimal(amount))
+    invoice = services.create_draft(actor=SYSTEM, payer=payer, relationship=relationship)
+    services.add_charge(
+        actor=SYSTEM, invoice=invoice, description="Lessons", unit_price=Decimal(amount)
+    )
     return services.issue_invoice(
-        invoice=invoice, due_on=timezone.localdate() + timedelta(days=14), actor=staff
+        invoice=invoice, due_on=timezone.localdate() + timedelta(days=14), actor=staff or SYSTEM
     )
 
 
 def make_card_request(client=None, actor=None, reason="To pay for piano lessons"):
     client = client or ClientFactory()
-    card_request = services.request_payment_card(client=client, actor=actor, reason=reason)
+    card_request = services.request_payment_card(
+        client=client, actor=actor or SYSTEM, reason=reason
+    )
     return card_request, token_for(card_request)
 
 

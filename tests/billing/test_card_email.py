@@ -23,6 +23,7 @@ from billing.selectors import card_panel_context
 from billing.tokens import derive_token, hash_token, new_nonce, token_for
 from clients.models import Client, ClientEvent
 from opus import services as outbox
+from opus.lib.actors import SYSTEM
 from opus.models import OutboundEmail
 from opus.tasks import send_outbound_email, sweep_outbox
 from tests.billing.conftest import broker_at, make_card_request
@@ -49,14 +50,14 @@ def test_the_outbox_row_exists_only_when_the_transaction_commits(monkeypatch):
         pass
 
     with pytest.raises(Abort), transaction.atomic():
-        services.request_payment_card(client=client, actor=None, reason="Lessons")
+        services.request_payment_card(client=client, actor=SYSTEM, reason="Lessons")
         assert OutboundEmail.objects.count() == 1  # inside, it is there
         raise Abort
     assert OutboundEmail.objects.count() == 0
     assert PaymentCardRequest.objects.count() == 0
     assert handed_to_broker == []
 
-    card_request = services.request_payment_card(client=client, actor=None, reason="Lessons")
+    card_request = services.request_payment_card(client=client, actor=SYSTEM, reason="Lessons")
     row = OutboundEmail.objects.get()
     assert handed_to_broker == [row.pk]
     assert row.context == {"card_request_id": card_request.pk}
@@ -72,7 +73,7 @@ def test_the_email_names_the_practice_and_practitioner_says_why_and_links_once(c
     relationship = RelationshipFactory(practitioner=practitioner)
     card_request = services.request_payment_card(
         client=relationship.payer,
-        actor=None,
+        actor=SYSTEM,
         reason="Your lessons from March are billed to your own card.",
         relationship=relationship,
     )
@@ -105,7 +106,7 @@ def test_without_a_named_practitioner_the_email_names_the_one_leading_the_sessio
     subscription = SubscriptionFactory(
         session__practitioner__first_name="James", session__practitioner__last_name="Okoro"
     )
-    services.request_payment_card(client=subscription.client, actor=None, reason="Lessons")
+    services.request_payment_card(client=subscription.client, actor=SYSTEM, reason="Lessons")
     outbox.send_outbound(OutboundEmail.objects.get().pk)
     assert "James Okoro at Harbour Lane Studio" in mail.outbox[0].body
 
@@ -124,7 +125,7 @@ def test_an_email_that_is_no_longer_needed_is_not_sent():
 def test_a_resent_or_redelivered_email_carries_the_same_working_link():
     card_request, token = make_card_request()
     outbox.send_outbound(OutboundEmail.objects.get().pk)
-    services.resend_payment_card_request(card_request=card_request, actor=None)
+    services.resend_payment_card_request(card_request=card_request, actor=SYSTEM)
     outbox.send_outbound(OutboundEmail.objects.get(status="pending").pk)
     assert len(mail.outbox) == 2
     assert all(f"/card/{token}/" in m.body for m in mail.outbox)
@@ -377,7 +378,7 @@ def test_two_sweeps_in_parallel_send_each_of_many_rows_exactly_once():
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_sends_the_card_email_end_to_end(celery_worker_on_redis):
     client = ClientFactory()
-    card_request = services.request_payment_card(client=client, actor=None, reason="Lessons")
+    card_request = services.request_payment_card(client=client, actor=SYSTEM, reason="Lessons")
     deadline = time.time() + 20
     while time.time() < deadline:
         if OutboundEmail.objects.filter(status="sent").exists():

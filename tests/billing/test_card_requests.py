@@ -13,6 +13,7 @@ from billing import services
 from billing.models import PaymentCardRequest
 from billing.tokens import derive_token, hash_token, token_for
 from clients.models import ClientEvent
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
 from tests.billing.conftest import card_details, make_card_request
@@ -107,7 +108,7 @@ def test_the_relationship_must_be_the_clients():
     relationship = RelationshipFactory()
     with pytest.raises(BusinessRuleError, match="not this client's"):
         services.request_payment_card(
-            client=ClientFactory(), actor=None, reason="x", relationship=relationship
+            client=ClientFactory(), actor=SYSTEM, reason="x", relationship=relationship
         )
 
 

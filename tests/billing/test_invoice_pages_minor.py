@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from billing import services
+from opus.lib.actors import SYSTEM
 from tests.billing.conftest import open_invoice
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
 
@@ -23,14 +24,18 @@ def sums(page: str) -> dict[str, str]:
 
 def test_the_list_total_is_what_issued_not_void_invoices_billed(staff_client, staff):
     payer = ClientFactory()
-    draft = services.create_draft(payer=payer)
-    services.add_charge(invoice=draft, description="Not issued", unit_price="100")
-    services.void_invoice(invoice=open_invoice(payer=payer, amount="50"), reason="Wrong")
+    draft = services.create_draft(actor=SYSTEM, payer=payer)
+    services.add_charge(actor=SYSTEM, invoice=draft, description="Not issued", unit_price="100")
+    services.void_invoice(
+        actor=SYSTEM, invoice=open_invoice(payer=payer, amount="50"), reason="Wrong"
+    )
     partly_paid = open_invoice(payer=payer, amount="30")
     services.record_payment(invoice=partly_paid, amount="10", method="cash", actor=staff)
     paid = open_invoice(payer=payer, amount="20")
     services.record_payment(invoice=paid, amount="20", method="cash", actor=staff)
-    services.close_invoice(invoice=open_invoice(payer=payer, amount="40"), reason="Waived")
+    services.close_invoice(
+        actor=SYSTEM, invoice=open_invoice(payer=payer, amount="40"), reason="Waived"
+    )
 
     page = staff_client.get(reverse("billing:invoice-list")).content.decode()
     assert sums(page) == {"Invoices": "5", "Billed": "£90.00", "Balance due": "£20.00"}

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing import services
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, Payment
 from clients.models import ClientEvent
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from scheduling.models import Service, SessionDate
 from tests.billing.conftest import open_invoice
@@ -27,9 +28,13 @@ pytestmark = pytest.mark.django_db
 
 
 def draft(amount="100.00", quantity=1, payer=None):
-    invoice = services.create_draft(payer=payer or ClientFactory())
+    invoice = services.create_draft(actor=SYSTEM, payer=payer or ClientFactory())
     services.add_charge(
-        invoice=invoice, description="Lessons", unit_price=Decimal(amount), quantity=quantity
+        actor=SYSTEM,
+        invoice=invoice,
+        description="Lessons",
+        unit_price=Decimal(amount),
+        quantity=quantity,
     )
     return invoice
 
@@ -39,9 +44,13 @@ def draft(amount="100.00", quantity=1, payer=None):
 
 def test_charges_discounts_and_credits_are_distinct_lines_and_make_the_total():
     invoice = draft("30.00", quantity=4)
-    services.add_discount(invoice=invoice, percent=Decimal(10), reason="Sibling discount")
-    services.add_discount(invoice=invoice, amount=Decimal("5"), reason="Loyalty")
-    services.add_credit(invoice=invoice, amount=Decimal("20.5"), reason="Unused lessons")
+    services.add_discount(
+        actor=SYSTEM, invoice=invoice, percent=Decimal(10), reason="Sibling discount"
+    )
+    services.add_discount(actor=SYSTEM, invoice=invoice, amount=Decimal("5"), reason="Loyalty")
+    services.add_credit(
+        actor=SYSTEM, invoice=invoice, amount=Decimal("20.5"), reason="Unused lessons"
+    )
     kinds = list(invoice.lines.values_list("kind", "amount", "reason"))
     assert kinds == [
         ("charge", Decimal("120.000"), ""),
@@ -51,13 +60,15 @@ def test_charges_discounts_and_credits_are_distinct_lines_and_make_the_total():
     ]
     invoice.refresh_from_db()
     assert invoice.total == Decimal("82.50")  # 120 - 12 - 5 - 20.50, kept current on the draft
-    issued = services.issue_invoice(invoice=invoice)
+    issued = services.issue_invoice(actor=SYSTEM, invoice=invoice)
     assert issued.total == Decimal("82.50")
 
 
 def test_a_percentage_line_records_its_percentage():
     invoice = draft("45.00")
-    line = services.add_discount(invoice=invoice, percent="12.5", reason="Staff family")
+    line = services.add_discount(
+        actor=SYSTEM, invoice=invoice, percent="12.5", reason="Staff family"
+    )
     assert line.percent == Decimal("12.5")
     assert line.amount == Decimal("5.63")  # 5.625 rounded half up, once
     assert line.description == "Discount 12.5%"
@@ -88,25 +99,29 @@ def test_a_discount_is_refused_with_a_reason_a_user_can_read(kwargs, message):
 
 def test_a_credit_never_takes_the_total_below_zero():
     invoice = draft("50.00")
-    services.add_discount(invoice=invoice, amount=Decimal("20"), reason="Promo")
+    services.add_discount(actor=SYSTEM, invoice=invoice, amount=Decimal("20"), reason="Promo")
     with pytest.raises(BusinessRuleError, match=r"larger than what is left to pay \(£30.00\)"):
-        services.add_credit(invoice=invoice, amount=Decimal("30.01"), reason="Unused")
-    services.add_credit(invoice=invoice, amount=Decimal("30"), reason="Unused")
+        services.add_credit(actor=SYSTEM, invoice=invoice, amount=Decimal("30.01"), reason="Unused")
+    services.add_credit(actor=SYSTEM, invoice=invoice, amount=Decimal("30"), reason="Unused")
     invoice.refresh_from_db()
     assert invoice.total == Decimal(0)
-    assert services.issue_invoice(invoice=invoice).status == Invoice.Status.PAID
+    assert services.issue_invoice(actor=SYSTEM, invoice=invoice).status == Invoice.Status.PAID
 
 
 def test_money_is_never_a_float():
     invoice = draft()
     with pytest.raises(TypeError):
-        services.add_credit(invoice=invoice, amount=1.5, reason="x")
+        services.add_credit(actor=SYSTEM, invoice=invoice, amount=1.5, reason="x")
 
 
 def test_a_charge_rounds_once_to_the_currency():
-    invoice = services.create_draft(payer=ClientFactory(), currency="JPY")
+    invoice = services.create_draft(actor=SYSTEM, payer=ClientFactory(), currency="JPY")
     line = services.add_charge(
-        invoice=invoice, description="Lesson", unit_price=Decimal("1000.4"), quantity="2.5"
+        actor=SYSTEM,
+        invoice=invoice,
+        description="Lesson",
+        unit_price=Decimal("1000.4"),
+        quantity="2.5",
     )
     assert line.unit_price == Decimal(1000)
     assert line.amount == Decimal(2500)
@@ -115,8 +130,10 @@ def test_a_charge_rounds_once_to_the_currency():
 def test_a_draft_goes_to_the_payer_of_the_relationship():
     relationship = RelationshipFactory(payer=ClientFactory(), attendee=ClientFactory())
     with pytest.raises(BusinessRuleError, match="payer of the relationship"):
-        services.create_draft(payer=relationship.attendee, relationship=relationship)
-    assert services.create_draft(payer=relationship.payer, relationship=relationship).pk
+        services.create_draft(actor=SYSTEM, payer=relationship.attendee, relationship=relationship)
+    assert services.create_draft(
+        actor=SYSTEM, payer=relationship.payer, relationship=relationship
+    ).pk
 
 
 # --- build_subscription_invoice --------------------------------------------------------------
@@ -199,12 +216,14 @@ def test_issuing_numbers_fixes_the_total_and_writes_history(staff):
 
 
 def test_an_invoice_without_charges_or_with_a_due_date_before_issue_is_refused():
-    empty = services.create_draft(payer=ClientFactory())
+    empty = services.create_draft(actor=SYSTEM, payer=ClientFactory())
     with pytest.raises(BusinessRuleError, match="Add what is billed"):
-        services.issue_invoice(invoice=empty)
+        services.issue_invoice(actor=SYSTEM, invoice=empty)
     invoice = draft()
     with pytest.raises(BusinessRuleError, match="due date is before"):
-        services.issue_invoice(invoice=invoice, due_on=timezone.localdate() - timedelta(days=1))
+        services.issue_invoice(
+            actor=SYSTEM, invoice=invoice, due_on=timezone.localdate() - timedelta(days=1)
+        )
     assert not Invoice.objects.exclude(number=None).exists()
     assert InvoiceSequence.objects.filter(last_number__gt=0).count() == 0
 
@@ -212,10 +231,12 @@ def test_an_invoice_without_charges_or_with_a_due_date_before_issue_is_refused()
 def test_an_issued_invoice_refuses_new_lines_in_the_service():
     invoice = open_invoice()
     for call in (
-        lambda: services.add_charge(invoice=invoice, description="More", unit_price=1),
-        lambda: services.add_discount(invoice=invoice, amount=1, reason="x"),
-        lambda: services.add_credit(invoice=invoice, amount=1, reason="x"),
-        lambda: services.issue_invoice(invoice=invoice),
+        lambda: services.add_charge(
+            actor=SYSTEM, invoice=invoice, description="More", unit_price=1
+        ),
+        lambda: services.add_discount(actor=SYSTEM, invoice=invoice, amount=1, reason="x"),
+        lambda: services.add_credit(actor=SYSTEM, invoice=invoice, amount=1, reason="x"),
+        lambda: services.issue_invoice(actor=SYSTEM, invoice=invoice),
     ):
         with pytest.raises(BusinessRuleError, match="issued and cannot be changed"):
             call()
@@ -235,7 +256,7 @@ def test_the_database_refuses_to_insert_update_or_delete_lines_of_an_issued_invo
         InvoiceLine.objects.filter(pk=line.pk).delete()
     with pytest.raises(IntegrityError, match="invoice_line_frozen"), transaction.atomic():
         InvoiceLine.objects.filter(pk=line.pk).update(
-            invoice=services.create_draft(payer=invoice.payer)
+            invoice=services.create_draft(actor=SYSTEM, payer=invoice.payer)
         )
     with pytest.raises(IntegrityError, match="invoice_line_frozen"), transaction.atomic():
         draft_line = draft().lines.get()
@@ -278,7 +299,7 @@ def test_a_numbered_invoice_is_never_deleted_and_final_states_stay_final():
     invoice = open_invoice()
     with pytest.raises(IntegrityError), transaction.atomic():
         Invoice.objects.filter(pk=invoice.pk).delete()
-    services.void_invoice(invoice=invoice, reason="Wrong payer")
+    services.void_invoice(actor=SYSTEM, invoice=invoice, reason="Wrong payer")
     with pytest.raises(IntegrityError, match="invoice_frozen"), transaction.atomic():
         Invoice.objects.filter(pk=invoice.pk).update(status="open")
     assert Invoice.objects.get(pk=invoice.pk).status == "void"
@@ -289,7 +310,9 @@ def test_a_numbered_invoice_is_never_deleted_and_final_states_stay_final():
 
 def test_payments_are_append_only_and_only_on_open_invoices():
     invoice = open_invoice()
-    payment = services.record_payment(invoice=invoice, amount=Decimal(10), method="cash")
+    payment = services.record_payment(
+        actor=SYSTEM, invoice=invoice, amount=Decimal(10), method="cash"
+    )
     with pytest.raises(IntegrityError, match="payment_frozen"), transaction.atomic():
         Payment.objects.filter(pk=payment.pk).update(amount=Decimal(100))
     with pytest.raises(IntegrityError, match="payment_frozen"), transaction.atomic():
@@ -319,11 +342,11 @@ def test_concurrent_issuing_numbers_without_gaps_or_duplicates():
                     # takes a number, then rolls back: the number must come back
                     try:
                         with transaction.atomic():
-                            services.issue_invoice(invoice=invoice)
+                            services.issue_invoice(actor=SYSTEM, invoice=invoice)
                             raise RuntimeError("crash after numbering")
                     except RuntimeError:
                         pass
-                services.issue_invoice(invoice=invoice)
+                services.issue_invoice(actor=SYSTEM, invoice=invoice)
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
         finally:
@@ -425,7 +448,7 @@ def test_closing_an_open_invoice_keeps_what_was_paid(staff):
 
 def test_closing_a_draft_numbers_it(staff):
     a_draft = draft("45")
-    services.add_discount(invoice=a_draft, percent=100, reason="First lesson free")
+    services.add_discount(actor=SYSTEM, invoice=a_draft, percent=100, reason="First lesson free")
     closed = services.close_invoice(invoice=a_draft, reason="Enrolled and closed", actor=staff)
     assert (closed.status, closed.number, closed.total) == ("closed", 1, 0)
     assert closed.issued_on == timezone.localdate()

@@ -12,15 +12,20 @@ from django.utils import timezone
 from billing import services
 from billing.forms import PaymentForm
 from billing.models import Payment
+from opus.lib.actors import SYSTEM
 from tests.factories import ClientFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def open_invoice_in(currency: str, amount: str):
-    invoice = services.create_draft(payer=ClientFactory(), currency=currency)
-    services.add_charge(invoice=invoice, description="Lessons", unit_price=Decimal(amount))
-    return services.issue_invoice(invoice=invoice, due_on=timezone.localdate() + timedelta(days=14))
+    invoice = services.create_draft(actor=SYSTEM, payer=ClientFactory(), currency=currency)
+    services.add_charge(
+        actor=SYSTEM, invoice=invoice, description="Lessons", unit_price=Decimal(amount)
+    )
+    return services.issue_invoice(
+        actor=SYSTEM, invoice=invoice, due_on=timezone.localdate() + timedelta(days=14)
+    )
 
 
 def amount_input(html: str) -> str:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from billing import services
 from billing.models import Invoice
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money, minor_digits, round_money
 from tests.factories import ClientFactory
@@ -56,22 +57,30 @@ def test_lines_minus_discounts_and_credits_equal_the_total(currency, charges, ad
     try:
         with transaction.atomic():  # each example leaves nothing behind
             payer = ClientFactory()
-            invoice = services.create_draft(payer=payer, currency=currency)
+            invoice = services.create_draft(actor=SYSTEM, payer=payer, currency=currency)
             for unit_price, quantity in charges:
                 line = services.add_charge(
-                    invoice=invoice, description="x", unit_price=unit_price, quantity=quantity
+                    actor=SYSTEM,
+                    invoice=invoice,
+                    description="x",
+                    unit_price=unit_price,
+                    quantity=quantity,
                 )
                 assert line.amount == round_money(line.unit_price * quantity, currency)
             for kind, value in adjustments:
                 try:
                     if kind == "discount_amount":
-                        services.add_discount(invoice=invoice, amount=value, reason="r")
+                        services.add_discount(
+                            actor=SYSTEM, invoice=invoice, amount=value, reason="r"
+                        )
                     elif kind == "discount_percent":
-                        line = services.add_discount(invoice=invoice, percent=value, reason="r")
+                        line = services.add_discount(
+                            actor=SYSTEM, invoice=invoice, percent=value, reason="r"
+                        )
                         charges_sum = sum(x.amount for x in invoice.lines.filter(kind="charge"))
                         assert line.amount == round_money(charges_sum * value / 100, currency)
                     else:
-                        services.add_credit(invoice=invoice, amount=value, reason="r")
+                        services.add_credit(actor=SYSTEM, invoice=invoice, amount=value, reason="r")
                 except BusinessRuleError as refused:
                     # refused only when it would exceed what is left, or round to nothing
                     assert "larger than what is left" in refused.message or (
@@ -84,7 +93,7 @@ def test_lines_minus_discounts_and_credits_equal_the_total(currency, charges, ad
                 assert line.amount >= 0
             charged = sum(x.amount for x in lines if x.kind == "charge")
             taken = sum(x.amount for x in lines if x.kind != "charge")
-            issued = services.issue_invoice(invoice=invoice)
+            issued = services.issue_invoice(actor=SYSTEM, invoice=invoice)
             issued.refresh_from_db()
             assert issued.total == charged - taken
             assert issued.total >= 0
@@ -100,15 +109,17 @@ def test_lines_minus_discounts_and_credits_equal_the_total(currency, charges, ad
 def test_payments_never_exceed_the_total_and_settle_it_exactly(currency, total, parts):
     try:
         with transaction.atomic():
-            invoice = services.create_draft(payer=ClientFactory(), currency=currency)
-            services.add_charge(invoice=invoice, description="x", unit_price=total)
-            invoice = services.issue_invoice(invoice=invoice)
+            invoice = services.create_draft(actor=SYSTEM, payer=ClientFactory(), currency=currency)
+            services.add_charge(actor=SYSTEM, invoice=invoice, description="x", unit_price=total)
+            invoice = services.issue_invoice(actor=SYSTEM, invoice=invoice)
             for part in parts:
                 if invoice.status != "open":
                     break
                 balance = services.balance_due(invoice)
                 try:
-                    payment = services.record_payment(invoice=invoice, amount=part, method="cash")
+                    payment = services.record_payment(
+                        actor=SYSTEM, invoice=invoice, amount=part, method="cash"
+                    )
                 except BusinessRuleError:
                     assert round_money(part, currency) > balance or round_money(part, currency) == 0
                 else:

@@ -11,6 +11,7 @@ from billing import services
 from billing.models import Invoice, InvoiceLine
 from billing.selectors import balance_due
 from clients.models import ClientEvent
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from tests.billing.conftest import open_invoice
 
@@ -47,7 +48,7 @@ def test_a_credit_lowers_the_total_and_the_balance_by_exactly_its_amount():
 
 def test_a_credit_that_clears_the_balance_makes_the_invoice_paid():
     invoice = open_invoice(amount="100.00")
-    services.record_payment(invoice=invoice, amount=Decimal(60), method="cash")
+    services.record_payment(actor=SYSTEM, invoice=invoice, amount=Decimal(60), method="cash")
     credit(invoice, Decimal(40))
     invoice.refresh_from_db()
     assert invoice.status == "paid" and invoice.total == Decimal(60)
@@ -56,17 +57,17 @@ def test_a_credit_that_clears_the_balance_makes_the_invoice_paid():
 
 def test_a_credit_is_never_more_than_the_balance_and_only_on_an_open_invoice(therapist):
     invoice = open_invoice(amount="100.00")
-    services.record_payment(invoice=invoice, amount=Decimal(70), method="cash")
+    services.record_payment(actor=SYSTEM, invoice=invoice, amount=Decimal(70), method="cash")
     with pytest.raises(BusinessRuleError, match="larger than the balance"):
         credit(invoice, Decimal("30.01"))
     with pytest.raises(BusinessRuleError, match="reason"):
         credit(invoice, Decimal(1), reason=" ")
     with pytest.raises(PermissionDenied):
         credit(invoice, Decimal(1), actor=therapist)
-    draft = services.create_draft(payer=invoice.payer)
-    services.add_charge(invoice=draft, description="x", unit_price=10)
+    draft = services.create_draft(actor=SYSTEM, payer=invoice.payer)
+    services.add_charge(actor=SYSTEM, invoice=draft, description="x", unit_price=10)
     paid = open_invoice(amount="10.00")
-    services.record_payment(invoice=paid, amount=Decimal(10), method="cash")
+    services.record_payment(actor=SYSTEM, invoice=paid, amount=Decimal(10), method="cash")
     for other in (draft, paid):
         with pytest.raises(BusinessRuleError, match="only on an open invoice"):
             credit(other, Decimal(1))
@@ -92,7 +93,7 @@ def test_the_database_accepts_only_a_credit_within_the_balance_of_an_open_invoic
     with pytest.raises(IntegrityError, match="invoice_line_frozen"), transaction.atomic():
         InvoiceLine.objects.filter(pk=line.pk).update(amount=Decimal(1))
     paid = open_invoice(amount="10.00")
-    services.record_payment(invoice=paid, amount=Decimal(10), method="cash")
+    services.record_payment(actor=SYSTEM, invoice=paid, amount=Decimal(10), method="cash")
     with pytest.raises(IntegrityError, match="invoice_line_frozen"), transaction.atomic():
         insert(paid)
 
@@ -110,7 +111,7 @@ def test_the_total_of_an_issued_invoice_only_follows_its_lines_down(total):
 
 def test_the_total_never_goes_below_what_was_paid():
     invoice = open_invoice(amount="100.00")
-    services.record_payment(invoice=invoice, amount=Decimal(95), method="cash")
+    services.record_payment(actor=SYSTEM, invoice=invoice, amount=Decimal(95), method="cash")
     with pytest.raises(IntegrityError, match="more than the balance"), transaction.atomic():
         InvoiceLine.objects.create(
             invoice=invoice, kind="credit", description="raw", amount=Decimal(6), reason="r"

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from billing import services
 from billing.models import Invoice, Payment, PaymentCardRequest
+from opus.lib.actors import SYSTEM
 from opus.models import OutboundEmail
 from tests.billing.conftest import open_invoice, save_card
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
@@ -121,15 +122,21 @@ def test_the_list_query_count_does_not_grow_for_a_practitioner(
 
 
 def test_the_invoice_page_shows_lines_by_kind_payments_and_balance(staff_client, staff):
-    invoice = services.create_draft(payer=ClientFactory(address="1 Mill Lane\nBristol"))
+    invoice = services.create_draft(
+        actor=SYSTEM, payer=ClientFactory(address="1 Mill Lane\nBristol")
+    )
     services.add_charge(
-        invoice=invoice, description="Piano: 4 sessions", unit_price="30", quantity=4
+        actor=SYSTEM, invoice=invoice, description="Piano: 4 sessions", unit_price="30", quantity=4
     )
-    services.add_discount(invoice=invoice, percent="10", reason="Sibling discount")
+    services.add_discount(actor=SYSTEM, invoice=invoice, percent="10", reason="Sibling discount")
     services.add_credit(
-        invoice=invoice, amount="20", reason="Unused lessons", description="Credit from transfer"
+        actor=SYSTEM,
+        invoice=invoice,
+        amount="20",
+        reason="Unused lessons",
+        description="Credit from transfer",
     )
-    invoice = services.issue_invoice(invoice=invoice)
+    invoice = services.issue_invoice(actor=SYSTEM, invoice=invoice)
     services.record_payment(
         invoice=invoice, amount="50", method="bank_transfer", reference="BACS-77", actor=staff
     )
@@ -337,8 +344,8 @@ def test_void_close_and_issue_from_the_page(staff_client, world):
     again = staff_client.post(close_url, {"close-reason": "Again"})
     assert b"only a draft or an open invoice can be closed" in again.content
 
-    draft = services.create_draft(payer=ClientFactory())
-    services.add_charge(invoice=draft, description="Lesson", unit_price="25")
+    draft = services.create_draft(actor=SYSTEM, payer=ClientFactory())
+    services.add_charge(actor=SYSTEM, invoice=draft, description="Lesson", unit_price="25")
     issue_url = reverse("billing:invoice-issue", args=[draft.pk])
     page = staff_client.get(reverse("billing:invoice-detail", args=[draft.pk])).content.decode()
     suggested = (timezone.localdate() + timedelta(days=14)).isoformat()
@@ -417,7 +424,7 @@ def test_a_refused_request_is_explained_in_the_panel(staff_client):
 
 def test_card_requests_of_a_client_one_cannot_see_answer_404(other_client, therapist_client, world):
     client = world["my_client"]
-    card_request = services.request_payment_card(client=client, actor=None, reason="Lessons")
+    card_request = services.request_payment_card(client=client, actor=SYSTEM, reason="Lessons")
     create = reverse("billing:card-request-create", args=[client.pk])
     resend = reverse("billing:card-request-resend", args=[card_request.pk])
     assert other_client.post(create, {"reason": "x"}).status_code == 404
@@ -432,7 +439,7 @@ def test_the_panel_context_is_built_in_three_queries(staff, django_assert_num_qu
 
     relationship = RelationshipFactory()
     save_card(relationship.payer)
-    services.request_payment_card(client=relationship.payer, actor=None, reason="Lessons")
+    services.request_payment_card(client=relationship.payer, actor=SYSTEM, reason="Lessons")
     with django_assert_num_queries(2):
         panel = card_panel_context(relationship.payer, staff)
     assert panel["state"] == "pending" and len(panel["cards"]) == 1
@@ -442,10 +449,12 @@ def test_the_panel_context_is_built_in_three_queries(staff, django_assert_num_qu
 def test_the_invoice_page_runs_a_fixed_number_of_queries(
     staff, staff_client, payments, django_assert_max_num_queries
 ):
-    invoice = services.create_draft(payer=ClientFactory())
+    invoice = services.create_draft(actor=SYSTEM, payer=ClientFactory())
     for i in range(payments):
-        services.add_charge(invoice=invoice, description=f"Lesson {i}", unit_price="20")
-    invoice = services.issue_invoice(invoice=invoice)
+        services.add_charge(
+            actor=SYSTEM, invoice=invoice, description=f"Lesson {i}", unit_price="20"
+        )
+    invoice = services.issue_invoice(actor=SYSTEM, invoice=invoice)
     save_card(invoice.payer)
     for _ in range(payments):
         services.record_payment(invoice=invoice, amount="1", method="cash", actor=staff)

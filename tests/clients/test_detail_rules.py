@@ -14,9 +14,9 @@ from clients.fields import clean_details, validate_phone
 from clients.forms import ContactForm
 from clients.models import Client, ClientEvent
 from clients.services import update_contact_details
+from frontdesk import relationship_flows as services
+from frontdesk.relationship_forms import PayingDetailsForm
 from opus.lib.errors import BusinessRuleError
-from relationships import services
-from relationships.forms import PayingDetailsForm
 from relationships.models import RelationshipMigration
 from tests.factories import ClientFactory, PaymentMethodFactory, RelationshipFactory
 

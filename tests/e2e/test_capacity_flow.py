@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from scheduling.models import DateAbsence, Subscription, Transfer
+from frontdesk.models import Transfer
+from scheduling.models import DateAbsence, Subscription
 from scheduling.services import generate_session_dates
 from tests.e2e.conftest import log_in
 from tests.factories import (

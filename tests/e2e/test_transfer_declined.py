@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from billing.models import Invoice, PaymentAttempt
-from scheduling.models import Transfer
+from frontdesk.models import Transfer
 from tests.billing.conftest import save_card
 from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD

@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from billing import services as billing
 from billing.models import Invoice
-from scheduling.models import Transfer
+from frontdesk.models import Transfer
+from opus.lib.actors import SYSTEM
 from tests.billing.conftest import save_card
 from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, RelationshipFactory, SubscriptionFactory
@@ -61,16 +62,19 @@ def test_from_the_session_view_with_a_discount_and_a_credit_paying_by_card(
 ):
     sub = world["subscription"]
     save_card(world["relationship"].payer)
-    paid = billing.create_draft(payer=sub.relationship.payer, relationship=sub.relationship)
+    paid = billing.create_draft(
+        actor=SYSTEM, payer=sub.relationship.payer, relationship=sub.relationship
+    )
     billing.add_charge(
+        actor=SYSTEM,
         invoice=paid,
         description="Term",
         unit_price=Decimal(30),
         quantity=Decimal(6),
         subscription=sub,
     )
-    paid = billing.issue_invoice(invoice=paid)
-    billing.record_payment(invoice=paid, amount=paid.total, method="cash")
+    paid = billing.issue_invoice(actor=SYSTEM, invoice=paid)
+    billing.record_payment(actor=SYSTEM, invoice=paid, amount=paid.total, method="cash")
 
     log_in(page, live_server, "staff", PASSWORD)
     day = world["monday"].dates.get(date=world["next_monday"])

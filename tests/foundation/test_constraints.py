@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine, Payment, PaymentCardRequest, PaymentMethod
 from clients.models import Client
+from frontdesk.models import Transfer
 from relationships.models import Relationship, RelationshipMigration
-from scheduling.models import Booking, Service, Session, SessionDate, Subscription, Transfer
+from scheduling.models import Booking, Service, Session, SessionDate, Subscription
 from tests.factories import (
     ClientFactory,
     InvoiceFactory,

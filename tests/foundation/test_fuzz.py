@@ -39,9 +39,10 @@ from django.utils import timezone
 from billing import services as billing
 from billing.services import request_payment_card
 from billing.tokens import token_for
+from frontdesk import relationship_flows as relationship_services
+from frontdesk import transfers
+from opus.lib.actors import SYSTEM
 from opus.models import DevMail, User
-from relationships import services as relationship_services
-from scheduling import transfers
 from scheduling.models import DateAbsence
 from scheduling.services import generate_session_dates
 from tests.billing.conftest import open_invoice
@@ -93,7 +94,7 @@ def _form_class_fields() -> set[str]:
     """The fields of every form class the views can use: the project's, and
     Django's auth forms (login, password change)."""
     assert get_resolver().url_patterns  # imports every view, and so every form it uses
-    apps = ("opus.", "billing.", "clients.", "relationships.", "scheduling.")
+    apps = ("opus.", "billing.", "clients.", "relationships.", "scheduling.", "frontdesk.")
     names, todo = set(), [forms.BaseForm]
     while todo:
         cls = todo.pop()
@@ -109,7 +110,7 @@ def _names_read_by_views() -> set[str]:
         r"""|["'](\w+)["']\s+in\s+request\.(?:GET|POST)"""
     )
     names = set()
-    for app in ("opus", "billing", "clients", "relationships", "scheduling"):
+    for app in ("opus", "billing", "clients", "relationships", "scheduling", "frontdesk"):
         for source in (ROOT / app).rglob("*.py"):
             for match in reads.finditer(source.read_text()):
                 names.add(match.group(1) or match.group(2))
@@ -267,8 +268,10 @@ def _build_practice() -> dict:
     ).new_relationship
 
     open_ = open_invoice(relationship=third_party, staff=staff)
-    draft_invoice = billing.create_draft(payer=ava, relationship=ava_sub.relationship)
-    billing.add_charge(invoice=draft_invoice, description="Lessons", unit_price=Decimal(30))
+    draft_invoice = billing.create_draft(actor=SYSTEM, payer=ava, relationship=ava_sub.relationship)
+    billing.add_charge(
+        actor=SYSTEM, invoice=draft_invoice, description="Lessons", unit_price=Decimal(30)
+    )
     card_request = request_payment_card(client=sam, actor=staff, reason="To pay for lessons")
     transfer = transfers.start_transfer(
         subscription=sam_sub, transfer_date=coming[0].date, actor=staff
@@ -280,7 +283,7 @@ def _build_practice() -> dict:
         end_date=coming[0].date,
         actor=staff,
     )
-    transfers.add_discount(draft=transfer, amount=Decimal(5), reason="Goodwill")
+    transfers.add_discount(actor=SYSTEM, draft=transfer, amount=Decimal(5), reason="Goodwill")
     mail = DevMail.objects.create(
         to="sam@example.com", from_email="x@example.com", subject="Hi", body_text="Hello"
     )

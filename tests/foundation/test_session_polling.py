@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from relationships import services
+from frontdesk import relationship_flows as services
 from tests.conftest import logged_in
 from tests.factories import ClientFactory, RelationshipFactory
 

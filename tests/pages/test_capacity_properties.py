@@ -11,9 +11,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from frontdesk import relationship_flows as relationships
+from frontdesk import transfers
 from opus.lib.errors import BusinessRuleError
-from relationships import services as relationships
-from scheduling import transfers
 from scheduling.models import SessionDate, Subscription
 from scheduling.selectors import with_enrolment
 from scheduling.services import (

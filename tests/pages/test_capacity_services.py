@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from clients.models import ClientEvent
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from scheduling import services
 from scheduling.models import DateAbsence, Subscription
@@ -56,7 +57,10 @@ def test_enrol_refuses_a_later_date_with_no_place(session, staff):
         BookingFactory(session_date=later)
     with pytest.raises(BusinessRuleError) as error:
         services.enrol(
-            relationship=RelationshipFactory(), session=session, first_date=session.first_date
+            actor=SYSTEM,
+            relationship=RelationshipFactory(),
+            session=session,
+            first_date=session.first_date,
         )
     assert f"{later.date:%a %-d %b}" in error.value.message
     assert not Subscription.objects.exists()
@@ -69,7 +73,9 @@ def test_enrol_with_the_full_dates_skipped_unenrols_from_them(session, staff):
         BookingFactory(session_date=day)
     relationship = RelationshipFactory()
     with pytest.raises(services.FullDates) as error:
-        services.enrol(relationship=relationship, session=session, first_date=dates[0].date)
+        services.enrol(
+            actor=SYSTEM, relationship=relationship, session=session, first_date=dates[0].date
+        )
     assert error.value.dates == [dates[2].date, dates[5].date]
     subscription = services.enrol(
         relationship=relationship,
@@ -95,6 +101,7 @@ def test_a_full_first_date_cannot_be_skipped(session):
     BookingFactory(session_date=first)
     with pytest.raises(BusinessRuleError, match="is full") as error:
         services.enrol(
+            actor=SYSTEM,
             relationship=RelationshipFactory(),
             session=session,
             first_date=first.date,
@@ -108,6 +115,7 @@ def test_an_enrolment_that_ends_before_the_full_dates_is_fine(session):
     BookingFactory(session_date=dates[4])
     BookingFactory(session_date=dates[4])
     subscription = services.enrol(
+        actor=SYSTEM,
         relationship=RelationshipFactory(),
         session=session,
         first_date=dates[0].date,

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.models import Invoice, Payment
 from clients.models import Client, ClientEvent
 from clients.services import record_event
+from opus.lib.actors import SYSTEM
 from scheduling.models import DateAbsence
 from tests.factories import (
     ClientFactory,
@@ -81,7 +82,7 @@ def test_search_by_name_email_or_phone(staff_client, world, q, expected):
 
 
 def test_sorting_by_most_recent_activity(staff_client, world):
-    record_event(client=world.oliver, kind=ClientEvent.Kind.UPDATED, summary="Called")
+    record_event(actor=SYSTEM, client=world.oliver, kind=ClientEvent.Kind.UPDATED, summary="Called")
     by_activity = text(clients_list(staff_client, sort="activity"))
     assert by_activity.index("Grant, Oliver") < by_activity.index("Adams, Ava")
     by_name = text(clients_list(staff_client, sort="name"))
@@ -335,8 +336,12 @@ def test_cards_show_brand_last_four_and_expiry_only(staff_client, world):
 
 
 def test_history_is_newest_first(staff_client, world):
-    record_event(client=world.sam, kind=ClientEvent.Kind.EMAIL_SENT, summary="First email")
-    record_event(client=world.sam, kind=ClientEvent.Kind.EMAIL_SENT, summary="Second email")
+    record_event(
+        actor=SYSTEM, client=world.sam, kind=ClientEvent.Kind.EMAIL_SENT, summary="First email"
+    )
+    record_event(
+        actor=SYSTEM, client=world.sam, kind=ClientEvent.Kind.EMAIL_SENT, summary="Second email"
+    )
     body = text(staff_client.get(profile_url(world.sam)))
     history = body.split('id="history"')[1]
     assert history.index("Second email") < history.index("First email")
@@ -355,6 +360,11 @@ def test_enrolling_bumps_the_clients_last_activity(staff):
     client = ClientFactory()
     Client.objects.filter(pk=client.pk).update(last_activity_at=timezone.now() - timedelta(days=9))
     relationship = RelationshipFactory(payer=client)
-    enrol(relationship=relationship, session=SessionFactory(), first_date=timezone.localdate())
+    enrol(
+        actor=SYSTEM,
+        relationship=relationship,
+        session=SessionFactory(),
+        first_date=timezone.localdate(),
+    )
     client.refresh_from_db()
     assert timezone.now() - client.last_activity_at < timedelta(minutes=1)

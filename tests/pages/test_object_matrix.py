@@ -9,9 +9,11 @@ from django.urls import reverse
 from billing.models import Invoice, Payment, PaymentCardRequest
 from billing.services import request_payment_card
 from clients.models import Client, ClientEvent
+from frontdesk.models import TransferDraft
+from opus.lib.actors import SYSTEM
 from opus.models import DevMail
 from relationships.models import Relationship, RelationshipMigration
-from scheduling.models import Booking, DateAbsence, Subscription, TransferDraft
+from scheduling.models import Booking, DateAbsence, Subscription
 from tests.billing.conftest import open_invoice
 from tests.factories import (
     ClientFactory,
@@ -95,7 +97,7 @@ def c2(c2_world):
     )
     world["invoice"] = open_invoice(relationship=c2_world["relationship"])
     world["card_request"] = request_payment_card(
-        client=c2_world["client"], actor=None, reason="To pay for lessons"
+        client=c2_world["client"], actor=SYSTEM, reason="To pay for lessons"
     )
     world["draft"] = TransferDraft.objects.create(
         subscription=c2_world["subscription"],

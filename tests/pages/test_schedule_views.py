@@ -325,7 +325,7 @@ def start_transfer(client, subscription_id, day=""):
 
 
 def test_the_roster_entry_point_opens_the_wizard_from_that_date(staff_client, world):
-    from scheduling.models import TransferDraft
+    from frontdesk.models import TransferDraft
 
     day = f"{world.date.date:%Y-%m-%d}"
     response = start_transfer(staff_client, world.sam_sub.pk, day)
@@ -349,7 +349,7 @@ def test_the_entry_point_404s_on_a_bad_id(staff_client, raw):
 
 
 def test_starting_a_transfer_writes_so_it_is_a_post(staff_client, world):
-    from scheduling.models import TransferDraft
+    from frontdesk.models import TransferDraft
 
     url = reverse("scheduling:transfer-start")
     assert staff_client.get(url, {"subscription": world.sam_sub.pk}).status_code == 405

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clients.models import ClientEvent
+from frontdesk import relationship_flows as services
 from opus.lib.errors import BusinessRuleError
-from relationships import services
 from scheduling import services as scheduling_services
 from scheduling.models import DateAbsence, SessionDate, Subscription
 from scheduling.selectors import with_enrolment

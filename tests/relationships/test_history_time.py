@@ -9,7 +9,7 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
-from relationships import services
+from frontdesk import relationship_flows as services
 from relationships.models import Relationship
 from tests.factories import ClientFactory, PaymentMethodFactory, RelationshipFactory
 

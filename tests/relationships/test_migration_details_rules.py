@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clients.models import Client
+from frontdesk import relationship_flows as services
 from opus.lib.errors import BusinessRuleError
-from relationships import services
 from relationships.models import Relationship, RelationshipMigration
 from tests.factories import ClientFactory, PaymentMethodFactory, RelationshipFactory
 

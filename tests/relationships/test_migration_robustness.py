@@ -8,8 +8,8 @@ from django.db import connection
 from django.test import Client as Browser
 from django.urls import reverse
 
+from frontdesk import relationship_flows as services
 from opus.models import User
-from relationships import services
 from relationships.models import Relationship, RelationshipMigration
 from tests.factories import ClientFactory, PaymentMethodFactory, RelationshipFactory, UserFactory
 

@@ -9,8 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from clients.models import ClientEvent
+from frontdesk import relationship_flows as services
 from opus.lib.errors import BusinessRuleError
-from relationships import services
 from relationships.models import Relationship, RelationshipMigration
 from tests.factories import ClientFactory, PaymentMethodFactory, RelationshipFactory, UserFactory
 

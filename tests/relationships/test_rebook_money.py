@@ -6,12 +6,14 @@ from decimal import Decimal
 
 import pytest
 
+from billing import rebilling
 from billing import services as billing
 from billing.models import InvoiceLine
 from clients.models import ClientEvent
+from frontdesk import relationship_flows as services
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import round_money
-from relationships import services
 from scheduling.models import Booking, DateAbsence, Service
 from tests.relationships.conftest import bill
 
@@ -236,7 +238,7 @@ def test_the_preview_is_what_the_rebook_does(world, therapist):
     bill(world, (1, "40.00", {"booking": world["bookings"][0]}))
     bill(world, (1, "40.00", {"booking": world["bookings"][1]}), pay="all")
     coming = services.coming_under_old(world["new"], therapist)
-    preview = services.old_payer_money(
+    preview = rebilling.old_payer_money(
         old=coming.old, subscriptions=coming.subscriptions, bookings=coming.bookings
     )
     result = rebook(world, therapist)
@@ -310,15 +312,24 @@ def test_a_credit_carried_in_from_a_transfer_counts_as_paid_for_the_refund(world
     """6 Piano sessions (180.00) settled by 60.00 of a transfer's unused value and
     120.00 in cash: the 3 moved sessions were paid for in full, 90.00 comes back."""
     sub = world["subscription"]
-    invoice = billing.create_draft(payer=world["payer"], relationship=world["old"])
+    invoice = billing.create_draft(actor=SYSTEM, payer=world["payer"], relationship=world["old"])
     billing.add_charge(
-        invoice=invoice, description="Lessons", quantity=6, unit_price=Decimal(30), subscription=sub
+        actor=SYSTEM,
+        invoice=invoice,
+        description="Lessons",
+        quantity=6,
+        unit_price=Decimal(30),
+        subscription=sub,
     )
     billing.add_credit(
-        invoice=invoice, amount=Decimal(60), reason="Unused", description="Unused from Guitar"
+        actor=SYSTEM,
+        invoice=invoice,
+        amount=Decimal(60),
+        reason="Unused",
+        description="Unused from Guitar",
     )
-    invoice = billing.issue_invoice(invoice=invoice)
-    billing.record_payment(invoice=invoice, amount=Decimal(120), method="cash")
+    invoice = billing.issue_invoice(actor=SYSTEM, invoice=invoice)
+    billing.record_payment(actor=SYSTEM, invoice=invoice, amount=Decimal(120), method="cash")
     result = rebook(world, therapist, bookings=[])
     assert result.money.refund == {"GBP": Decimal("90.00")}
     assert attendees_invoice(world).total == Decimal("90.00")
@@ -326,7 +337,7 @@ def test_a_credit_carried_in_from_a_transfer_counts_as_paid_for_the_refund(world
 
 def test_a_closed_invoice_gives_back_what_was_paid_for_the_moved_sessions(world, therapist):
     invoice = bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="100.00")
-    billing.close_invoice(invoice=invoice, reason="Agreed: the rest is waived")
+    billing.close_invoice(actor=SYSTEM, invoice=invoice, reason="Agreed: the rest is waived")
     result = rebook(world, therapist, bookings=[])
     assert credits_on(invoice) == []  # a closed invoice takes nothing more
     # 3 past sessions worth 90.00 were paid for; 10.00 of the 100.00 paid the moved ones
@@ -339,7 +350,7 @@ def test_a_waived_closed_invoice_still_counts_the_sessions_it_billed(world, ther
     moved 3 are the paid ones, not the waived ones."""
     sub = world["subscription"]
     waived = bill(world, (3, "30.00", {"subscription": sub}))
-    billing.close_invoice(invoice=waived, reason="First month free")
+    billing.close_invoice(actor=SYSTEM, invoice=waived, reason="First month free")
     paid = bill(world, (3, "30.00", {"subscription": sub}), pay="all")
     result = rebook(world, therapist, bookings=[])
     assert result.money.refund == {"GBP": Decimal("90.00")}
@@ -359,3 +370,17 @@ def test_a_share_that_does_not_divide_is_billed_in_two_lines_that_count_every_se
         (Decimal(1), Decimal("29.01")),
     ]
     assert sum(line.amount for line in lines) == Decimal("87.01")
+
+
+def test_a_transfer_and_a_rebooking_value_the_same_discounted_sessions_alike(world, therapist):
+    """Issue 10: the transfer credited a discounted subscription at its list price
+    (3 x £30), the rebooking at what was paid (3 x £27). Both now ask one function,
+    and the answer is what was paid: a credit at list price would hand the 10%
+    discount back as money."""
+    sub = world["subscription"]
+    bill(world, (6, "30.00", {"subscription": sub}), percent="10", pay="all")  # £162 paid
+    unused = rebilling.unused_value(sub, world["cut_over"])  # what the transfer credits
+    assert (unused.paid_sessions, unused.attended, unused.sessions) == (6, 3, 3)
+    assert unused.value == Decimal("81.00")
+    result = rebook(world, therapist, bookings=[])  # the same three sessions, rebooked
+    assert result.money.refund == {"GBP": unused.value}

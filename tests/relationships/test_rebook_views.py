@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from relationships import services
+from frontdesk import relationship_flows as services
 from scheduling.models import Booking
 from scheduling.services import generate_session_dates
 from tests.factories import SessionFactory, SubscriptionFactory

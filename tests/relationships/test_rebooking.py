@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Invoice
+from frontdesk import relationship_flows as services
 from opus.lib.errors import BusinessRuleError
-from relationships import services
 from scheduling.models import Booking, Subscription
 from scheduling.services import generate_session_dates
 from tests.factories import (

@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 
 from clients.models import ClientEvent
+from frontdesk import transfers
+from frontdesk.models import Transfer
 from opus.lib.errors import BusinessRuleError
-from scheduling import services, transfers
-from scheduling.models import DateAbsence, SessionDate, Subscription, Transfer
+from scheduling import services
+from scheduling.models import DateAbsence, SessionDate, Subscription
 from scheduling.selectors import roster_for, with_enrolment
 from tests.capacity import meet_after_the_checks
 from tests.factories import BookingFactory, RelationshipFactory, SubscriptionFactory

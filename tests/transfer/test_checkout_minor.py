@@ -9,8 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from scheduling import transfers
-from scheduling.models import Transfer
+from frontdesk import transfers
+from frontdesk.models import Transfer
+from opus.lib.actors import SYSTEM
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +43,8 @@ def visible_text(html: str) -> str:
 
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
 def test_each_discount_shows_once_with_its_amount_in_the_currency(staff_client, draft, headers):
-    transfers.add_discount(draft=draft, amount="6", reason="Goodwill")
-    transfers.add_discount(draft=draft, percent="10", reason="Loyalty")
+    transfers.add_discount(actor=SYSTEM, draft=draft, amount="6", reason="Goodwill")
+    transfers.add_discount(actor=SYSTEM, draft=draft, percent="10", reason="Loyalty")
     text = visible_text(payment_page(staff_client, draft, headers=headers))
     assert text.count("Goodwill") == 1 and text.count("Loyalty") == 1
     assert f"Discount: Goodwill Remove {MINUS}£6.00" in text
@@ -52,8 +53,8 @@ def test_each_discount_shows_once_with_its_amount_in_the_currency(staff_client, 
 
 
 def test_each_discount_is_removed_by_its_own_button(staff_client, draft):
-    transfers.add_discount(draft=draft, amount="6", reason="Goodwill")
-    transfers.add_discount(draft=draft, percent="10", reason="Loyalty")
+    transfers.add_discount(actor=SYSTEM, draft=draft, amount="6", reason="Goodwill")
+    transfers.add_discount(actor=SYSTEM, draft=draft, percent="10", reason="Loyalty")
     page = payment_page(staff_client, draft)
     remove = reverse("scheduling:transfer-discount-remove", args=[draft.public_id, 1])
     row = page[page.index(f'action="{remove}"') :]

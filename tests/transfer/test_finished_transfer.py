@@ -2,13 +2,19 @@
 a moment ago by someone else) answers with a clear message on the transfer's
 result, the client's profile; never a 500."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
+from frontdesk import transfers
+from frontdesk.models import Transfer, TransferDraft
+from frontdesk.tasks import purge_transfer_drafts
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
-from scheduling import transfers
-from scheduling.models import Transfer, TransferDraft
+from tests.factories import SubscriptionFactory
 from tests.transfer.test_transfer_services import PAY_LATER, draft_to
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +31,7 @@ def test_preview_of_a_draft_finished_meanwhile_says_it_is_done(world, staff):
     with pytest.raises(BusinessRuleError, match=DONE):
         transfers.preview(stale)
     with pytest.raises(BusinessRuleError, match=DONE):
-        transfers.add_discount(draft=stale, amount=5, reason="Goodwill")
+        transfers.add_discount(actor=SYSTEM, draft=stale, amount=5, reason="Goodwill")
     stale.refresh_from_db()
     assert stale.discounts == []
 
@@ -60,3 +66,19 @@ def test_every_step_of_a_finished_transfer_goes_to_its_result(
         assert DONE in said
     assert Transfer.objects.count() == 1
     assert TransferDraft.objects.get(pk=draft.pk).discounts == []
+
+
+def test_old_drafts_are_purged_and_the_transfers_they_made_stay(world, staff):
+    """Issue 10: the wizard's state is kept OPUS_TRANSFER_DRAFT_DAYS (30), then the
+    daily task deletes it, finished or not; a transfer made by one stays."""
+    finished = draft_to(world, staff)
+    transfers.finish_transfer(draft=finished, actor=staff, finish=PAY_LATER)
+    recent = transfers.start_transfer(
+        subscription=SubscriptionFactory(), transfer_date=world["next_monday"], actor=staff
+    )
+    TransferDraft.objects.filter(pk=finished.pk).update(
+        created_at=timezone.now() - timedelta(days=31)
+    )
+    assert purge_transfer_drafts.apply().get() == 1
+    assert list(TransferDraft.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert Transfer.objects.count() == 1

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from billing.models import Invoice, PaymentAttempt
 from clients.models import ClientEvent
+from frontdesk import transfers
+from frontdesk.models import Transfer
 from opus.lib.money import format_money
-from scheduling import transfers
-from scheduling.models import Transfer
 from tests.billing.conftest import save_card
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the card is charged after the commit

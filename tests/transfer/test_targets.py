@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from scheduling import transfers
+from frontdesk import transfers
 from tests.factories import ServiceFactory, SessionFactory
 from tests.transfer.test_transfer_views import start, step
 

@@ -12,12 +12,14 @@ from billing import services as billing_services
 from billing.gateway import CardDeclined
 from billing.models import Invoice, Payment, PaymentAttempt, SimulatedGatewayCharge
 from clients.models import ClientEvent
+from frontdesk import transfers
+from frontdesk.models import Transfer
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
-from scheduling import transfers
-from scheduling.models import Subscription, Transfer
+from scheduling.models import Subscription
 from tests.billing.conftest import open_invoice, save_card
-from tests.factories import RelationshipFactory, SubscriptionFactory, UserFactory
+from tests.factories import RelationshipFactory, SubscriptionFactory, UserFactory, paid_invoice_for
 
 pytestmark = pytest.mark.django_db
 
@@ -242,7 +244,7 @@ def test_the_final_step_rechecks_what_changed_since(world, staff):
 # --- checkout -------------------------------------------------------------------------------
 def test_the_checkout_preview_is_the_invoice_that_will_be_issued(world, staff):
     draft = draft_to(world, staff)
-    transfers.add_discount(draft=draft, percent=Decimal(10), reason="Loyalty")
+    transfers.add_discount(actor=SYSTEM, draft=draft, percent=Decimal(10), reason="Loyalty")
     preview = transfers.preview(draft)
     assert not Invoice.objects.exists() and Subscription.objects.count() == 1  # rolled back
     outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
@@ -255,27 +257,11 @@ def test_the_checkout_preview_is_the_invoice_that_will_be_issued(world, staff):
 def test_a_discount_larger_than_the_invoice_is_refused_and_not_kept(world, staff):
     draft = draft_to(world, staff)
     with pytest.raises(BusinessRuleError):
-        transfers.add_discount(draft=draft, amount=Decimal("100000"), reason="Too much")
+        transfers.add_discount(
+            actor=SYSTEM, draft=draft, amount=Decimal("100000"), reason="Too much"
+        )
     draft.refresh_from_db()
     assert draft.discounts == []
-
-
-def paid_invoice_for(subscription, sessions, staff):
-    from billing import services as billing
-
-    invoice = billing.create_draft(
-        payer=subscription.relationship.payer, relationship=subscription.relationship
-    )
-    billing.add_charge(
-        invoice=invoice,
-        description="Term",
-        unit_price=subscription.price,
-        quantity=Decimal(sessions),
-        subscription=subscription,
-    )
-    invoice = billing.issue_invoice(invoice=invoice, actor=staff)
-    billing.record_payment(invoice=invoice, amount=invoice.total, method="cash", actor=staff)
-    return invoice
 
 
 def test_unused_paid_sessions_become_a_credit_only_when_asked(world, staff):
@@ -290,7 +276,7 @@ def test_unused_paid_sessions_become_a_credit_only_when_asked(world, staff):
     assert unused.value == Decimal("240.00")
     without = transfers.preview(draft)
     assert all(line.kind != "credit" for line in without.lines)
-    transfers.set_credit(draft=draft, apply=True)
+    transfers.set_credit(actor=SYSTEM, draft=draft, apply=True)
     with_credit = transfers.preview(draft)
     credit = [line for line in with_credit.lines if line.kind == "credit"]
     charges = with_credit.totals["charges"]
@@ -304,7 +290,7 @@ def test_pay_later_with_a_credit_that_covers_everything_issues_it_paid_and_sends
 ):
     paid_invoice_for(world["subscription"], 12, staff)
     draft = draft_to(world, staff)
-    transfers.set_credit(draft=draft, apply=True)
+    transfers.set_credit(actor=SYSTEM, draft=draft, apply=True)
     outcome = transfers.finish_transfer(draft=draft, actor=staff, finish=PAY_LATER)
     assert outcome.invoice.total == 0 and outcome.invoice.status == Invoice.Status.PAID
     assert Transfer.objects.count() == 1
@@ -421,7 +407,7 @@ def test_two_staff_into_the_last_seat_one_is_told_it_is_full(world, staff):
 
 def test_checkout_amounts_are_never_negative(world, staff):
     draft = draft_to(world, staff)
-    transfers.add_discount(draft=draft, percent=Decimal(100), reason="Free month")
+    transfers.add_discount(actor=SYSTEM, draft=draft, percent=Decimal(100), reason="Free month")
     assert transfers.preview(draft).totals["total"] == 0
     outcome = transfers.finish_transfer(
         draft=draft, actor=staff, finish=transfers.Finish(transfers.FINISH_PAY_NOW)

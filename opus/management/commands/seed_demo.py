@@ -17,6 +17,7 @@ from billing import services as billing
 from billing.models import Invoice, Payment, PaymentMethod, SimulatedGatewayCard
 from clients.models import Client, ClientEvent
 from clients.services import record_event
+from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.models import User
 from relationships.models import Relationship
@@ -252,9 +253,10 @@ class Seeder:
         sam = self._client("Sam", "Rivera", born=date(1996, 9, 14), phone=False)
         self._card(oliver, "visa", "4242")
         friend = create_relationship(
-            payer=oliver, attendee=sam, practitioner=maria, started_on=started
+            actor=SYSTEM, payer=oliver, attendee=sam, practitioner=maria, started_on=started
         )
         sams = enrol(
+            actor=SYSTEM,
             relationship=friend,
             session=self.counselling,
             first_date=self._on(self.counselling, started),
@@ -266,15 +268,20 @@ class Seeder:
         helen = self._client("Helen", "Walsh", born=date(1982, 3, 30))
         lily = self._client("Lily", "Walsh", born=self._born(12, -40), email=False, phone=False)
         self._card(helen, "mastercard", "4444")
-        child = create_relationship(payer=helen, attendee=lily, started_on=started)
-        enrol(relationship=child, session=piano, first_date=self._on(piano, started))
+        child = create_relationship(actor=SYSTEM, payer=helen, attendee=lily, started_on=started)
+        enrol(actor=SYSTEM, relationship=child, session=piano, first_date=self._on(piano, started))
 
         # a parent paying for a child who turns 16 within the month
         david = self._client("David", "Chen", born=date(1979, 11, 8))
         ethan = self._client("Ethan", "Chen", born=self._born(16, 18), phone=False)
         self._card(david, "visa", "1881")
-        teen = create_relationship(payer=david, attendee=ethan, started_on=started)
-        enrol(relationship=teen, session=guitar_group, first_date=self._on(guitar_group, started))
+        teen = create_relationship(actor=SYSTEM, payer=david, attendee=ethan, started_on=started)
+        enrol(
+            actor=SYSTEM,
+            relationship=teen,
+            session=guitar_group,
+            first_date=self._on(guitar_group, started),
+        )
 
         # a third-party attendee who already has a card on file
         ruth = self._client("Ruth", "Okafor", born=date(1961, 1, 21))
@@ -282,7 +289,7 @@ class Seeder:
         self._card(ruth, "amex", "0005")
         self._card(grace, "visa", "5556")
         family = create_relationship(
-            payer=ruth, attendee=grace, practitioner=maria, started_on=started
+            actor=SYSTEM, payer=ruth, attendee=grace, practitioner=maria, started_on=started
         )
         counselling_two = next(
             s
@@ -290,6 +297,7 @@ class Seeder:
             if s.service.name.startswith("Counselling") and s != self.counselling
         )
         enrol(
+            actor=SYSTEM,
             relationship=family,
             session=counselling_two,
             first_date=self._on(counselling_two, started),
@@ -313,8 +321,11 @@ class Seeder:
             cancelled=False,
         ).count()
         relationship = subscription.relationship
-        invoice = billing.create_draft(payer=relationship.payer, relationship=relationship)
+        invoice = billing.create_draft(
+            actor=SYSTEM, payer=relationship.payer, relationship=relationship
+        )
         billing.add_charge(
+            actor=SYSTEM,
             invoice=invoice,
             description=f"{subscription.session.service.name}: {held} sessions to date",
             unit_price=subscription.price,
@@ -322,12 +333,13 @@ class Seeder:
             subscription=subscription,
         )
         invoice = billing.issue_invoice(
+            actor=SYSTEM,
             invoice=invoice,
             issued_on=subscription.first_date,
             due_on=subscription.first_date + timedelta(days=14),
         )
         billing.record_payment(
-            invoice=invoice, amount=invoice.total, method=Payment.Method.BANK_TRANSFER
+            actor=SYSTEM, invoice=invoice, amount=invoice.total, method=Payment.Method.BANK_TRANSFER
         )
 
     def _on(self, session: Session, day: date) -> date:
@@ -340,6 +352,7 @@ class Seeder:
             token=token, brand=brand, last4=last4, exp_month=12, exp_year=expiry
         )
         record_event(
+            actor=SYSTEM,
             client=client,
             kind=ClientEvent.Kind.CARD,
             summary=f"{brand.title()} ending {last4} added",
@@ -365,6 +378,7 @@ class Seeder:
                 price=session.service.price,
             )
             record_event(
+                actor=SYSTEM,
                 client=relationship.attendee,
                 kind=ClientEvent.Kind.BOOKED,
                 summary=f"Booked {session_date}",
@@ -392,7 +406,9 @@ class Seeder:
             if self.scale > 1:
                 last = f"{last}-{LAST_NAMES[(i // 30) % 26]}"
             client = self._client(first, last, born=self._born(18 + (i * 7) % 50, i % 200))
-            relationship = create_relationship(payer=client, attendee=client, started_on=self.start)
+            relationship = create_relationship(
+                actor=SYSTEM, payer=client, attendee=client, started_on=self.start
+            )
             if i % 3 == 0:
                 self._card(client, "visa", f"{1000 + i % 9000:04d}")
             chosen = set()
@@ -408,6 +424,7 @@ class Seeder:
                         end = self._on(session, self.today - timedelta(weeks=2))
                     try:
                         enrol(
+                            actor=SYSTEM,
                             relationship=relationship,
                             session=session,
                             first_date=first_day,
@@ -435,10 +452,13 @@ class Seeder:
         for i, subscription in enumerate(subscriptions):
             status = statuses[i % len(statuses)]
             payer = subscription.relationship.payer
-            invoice = billing.create_draft(payer=payer, relationship=subscription.relationship)
+            invoice = billing.create_draft(
+                actor=SYSTEM, payer=payer, relationship=subscription.relationship
+            )
             service = subscription.session.service
             if service.billing_basis == Service.BillingBasis.MONTHLY:
                 billing.add_charge(
+                    actor=SYSTEM,
                     invoice=invoice,
                     description=f"{service.name}: one month",
                     unit_price=subscription.price,
@@ -446,6 +466,7 @@ class Seeder:
                 )
             else:
                 billing.add_charge(
+                    actor=SYSTEM,
                     invoice=invoice,
                     description=f"{service.name}: 4 sessions",
                     unit_price=subscription.price,
@@ -454,23 +475,28 @@ class Seeder:
                 )
             if i % 4 == 1:
                 billing.add_discount(
-                    invoice=invoice, percent=Decimal(10), reason="Sibling discount"
+                    actor=SYSTEM, invoice=invoice, percent=Decimal(10), reason="Sibling discount"
                 )
             if status == "draft":
                 continue
             issued = self.today - timedelta(days=30 if status == "open_overdue" else 5)
             invoice = billing.issue_invoice(
-                invoice=invoice, issued_on=issued, due_on=issued + timedelta(days=14)
+                actor=SYSTEM, invoice=invoice, issued_on=issued, due_on=issued + timedelta(days=14)
             )
             if status == "paid":
                 billing.record_payment(
+                    actor=SYSTEM,
                     invoice=invoice,
                     amount=invoice.total,
                     method=Payment.Method.BANK_TRANSFER,
                     reference="BACS",
                 )
             elif status == "void":
-                billing.void_invoice(invoice=invoice, reason="Issued to the wrong payer")
+                billing.void_invoice(
+                    actor=SYSTEM, invoice=invoice, reason="Issued to the wrong payer"
+                )
             elif status == "closed":
-                billing.close_invoice(invoice=invoice, reason="Waived: first lesson free")
+                billing.close_invoice(
+                    actor=SYSTEM, invoice=invoice, reason="Waived: first lesson free"
+                )
         assert set(Invoice.objects.values_list("status", flat=True)) == set(Invoice.Status.values)

@@ -1,9 +1,10 @@
 """Session transfer: end one subscription, start another in another session,
 bill the new one, and record the transfer, together or not at all.
 
-The wizard's steps keep their state in a TransferDraft row; the checkout shows
-the invoice by running the very service that will make it, in a transaction
-that is rolled back (a dry run), so what the user sees is what will be issued.
+The wizard's steps keep their state in a TransferDraft row. The checkout shows
+the invoice from a plan (``billing.plans``) that writes and locks nothing; the
+final step makes the same plan under its locks, checks everything again and
+saves exactly that, so what the user sees is what is issued.
 """
 
 from __future__ import annotations
@@ -13,29 +14,24 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from billing import services as billing
-from billing.models import Invoice, InvoiceLine, Payment, PaymentAttempt
-from billing.selectors import line_sessions
+from billing.models import Invoice, Payment, PaymentAttempt
+from billing.plans import plan_subscription_invoice
+from billing.rebilling import Unused, unused_value
 from clients.models import ClientEvent
 from clients.services import record_event
+from frontdesk.models import Transfer, TransferDraft
+from frontdesk.permissions import require_transfer_actor
 from opus.lib.errors import BusinessRuleError
-from opus.lib.money import format_money, round_money
-from scheduling.models import (
-    DateAbsence,
-    Service,
-    Session,
-    SessionDate,
-    Subscription,
-    Transfer,
-    TransferDraft,
-)
-from scheduling.permissions import can_transfer
-from scheduling.selectors import count_dates_before, places_text, with_enrolment
+from opus.lib.money import format_money
+from scheduling.models import DateAbsence, Session, SessionDate, Subscription
+from scheduling.selectors import places_text, with_enrolment
 from scheduling.services import check_places, lock_places, skip_dates
 
 FINISH_PAY_NOW = "pay_now"
@@ -62,24 +58,6 @@ class Finish:
 
 
 @dataclass
-class Unused:
-    """What the old subscription leaves unused after its end date: sessions paid
-    for (on paid invoices) and not attended, and their value."""
-
-    paid_sessions: Decimal
-    attended: int
-    sessions: Decimal
-    value: Decimal
-    currency: str
-    credited: Decimal = Decimal(0)
-
-    @property
-    def left_over(self) -> Decimal:
-        """Unused value the credit line could not absorb (the invoice is at zero)."""
-        return self.value - self.credited if self.credited else Decimal(0)
-
-
-@dataclass
 class Outcome:
     transfer: Transfer | None
     invoice: Invoice | None
@@ -97,11 +75,6 @@ class TransferDone(BusinessRuleError):
 
     def __init__(self):
         super().__init__("This transfer is done already.")
-
-
-class _DryRun(Exception):
-    def __init__(self, outcome: Outcome):
-        self.outcome = outcome
 
 
 # --- reads -----------------------------------------------------------------------------
@@ -136,16 +109,16 @@ def transfer_targets(user, subscription: Subscription, *, service=None, practiti
         sessions = sessions.filter(service_id=service)
     if practitioner:
         sessions = sessions.filter(practitioner_id=practitioner)
-    sessions = list(sessions)
+    targets = list(sessions)
     next_dates = {}
     first_coming = (
-        SessionDate.objects.filter(session__in=sessions, date__gte=today, cancelled=False)
+        SessionDate.objects.filter(session__in=targets, date__gte=today, cancelled=False)
         .order_by("session_id", "date")
         .distinct("session_id")
     )
     for session_date in with_enrolment(first_coming):
         next_dates[session_date.session_id] = session_date
-    for session in sessions:
+    for session in targets:
         upcoming = next_dates.get(session.pk)
         session.next_date = upcoming
         session.free_seats = (
@@ -155,36 +128,7 @@ def transfer_targets(user, subscription: Subscription, *, service=None, practiti
             places_text(session.capacity, upcoming.enrolled) if upcoming is not None else ""
         )
     same = subscription.session.service_id
-    return sorted(sessions, key=lambda session: session.service_id != same)  # stable
-
-
-def unused_value(subscription: Subscription, end_date: date) -> Unused:
-    """Sessions paid for on paid invoices, less the dates attended before the end
-    date (cancelled dates and single-date absences are not attended). A monthly
-    service's session is its price divided by its sessions a month."""
-    service = subscription.session.service
-    currency = subscription.currency
-    paid_lines = InvoiceLine.objects.filter(
-        subscription=subscription, kind=InvoiceLine.Kind.CHARGE, invoice__status=Invoice.Status.PAID
-    )
-    paid_sessions = sum((line_sessions(line, service) for line in paid_lines), Decimal(0))
-    per_session = subscription.price
-    if service.billing_basis == Service.BillingBasis.MONTHLY:
-        per_session = subscription.price / Decimal(service.sessions_per_month or 1)
-    attended = (
-        Subscription.objects.filter(pk=subscription.pk)
-        .annotate(attended=count_dates_before(end_date, skip_absences=True))
-        .values_list("attended", flat=True)
-        .get()
-    )
-    sessions = max(paid_sessions - attended, Decimal(0))
-    return Unused(
-        paid_sessions=paid_sessions,
-        attended=attended,
-        sessions=sessions,
-        value=round_money(sessions * per_session, currency),
-        currency=currency,
-    )
+    return sorted(targets, key=lambda session: session.service_id != same)  # stable
 
 
 # --- the wizard's state ------------------------------------------------------------------
@@ -220,7 +164,10 @@ def choose_dates(*, draft: TransferDraft, first_date: date, end_date: date, acto
     """Checks what can be checked now; the final step checks everything again.
     A later date of the target with no place free is refused (``FullDates``,
     which lists them) unless the user accepted to skip it (``skip``)."""
+    _require_actor(actor, draft.subscription.session)
     _require_open(draft)
+    if draft.target is None:
+        raise BusinessRuleError("Choose the new session first.")
     _check_dates(draft.subscription, draft.target, first_date, end_date)
     _first_session_date(draft.target, first_date)
     skipped = check_places(session=draft.target, first_date=first_date, skip=skip)
@@ -228,31 +175,47 @@ def choose_dates(*, draft: TransferDraft, first_date: date, end_date: date, acto
     draft.save(update_fields=["first_date", "end_date", "skipped_dates"])
 
 
-def add_discount(*, draft: TransferDraft, amount=None, percent=None, reason: str) -> None:
-    """Kept on the draft; billing's own rules check it in the dry run."""
-    _require_open(draft)
+def add_discount(*, draft: TransferDraft, actor, amount=None, percent=None, reason: str) -> None:
+    """Kept on the draft, once the plan of the invoice takes it (billing's rules:
+    a BusinessRuleError says why not)."""
+    _require_actor(actor, draft.subscription.session)
     entry = {"reason": reason.strip()}
     if amount is not None:
         entry["amount"] = str(amount)
     if percent is not None:
         entry["percent"] = str(percent)
     candidate = [*draft.discounts, entry]
-    preview(draft, discounts=candidate)  # raises the billing rule's message if it does not fit
-    draft.discounts = candidate
-    draft.save(update_fields=["discounts"])
+    preview(draft, discounts=candidate)
+    _save_open(draft, discounts=candidate)
 
 
-def remove_discount(*, draft: TransferDraft, index: int) -> None:
-    _require_open(draft)
-    if 0 <= index < len(draft.discounts):
-        draft.discounts = [d for i, d in enumerate(draft.discounts) if i != index]
-        draft.save(update_fields=["discounts"])
+def remove_discount(*, draft: TransferDraft, actor, index: int) -> None:
+    _require_actor(actor, draft.subscription.session)
+    _save_open(draft, discounts=[d for i, d in enumerate(draft.discounts) if i != index])
 
 
-def set_credit(*, draft: TransferDraft, apply: bool) -> None:
-    _require_open(draft)
-    draft.apply_credit = apply
-    draft.save(update_fields=["apply_credit"])
+def set_credit(*, draft: TransferDraft, actor, apply: bool) -> None:
+    _require_actor(actor, draft.subscription.session)
+    _save_open(draft, apply_credit=apply)
+
+
+def _save_open(draft: TransferDraft, **fields) -> None:
+    """Writes the wizard's state unless the draft's transfer was made: one UPDATE
+    that waits for a finishing transfer's lock and then finds it done (a stale tab
+    changes nothing)."""
+    if not TransferDraft.objects.filter(pk=draft.pk, transfer__isnull=True).update(**fields):
+        raise TransferDone
+    for name, value in fields.items():
+        setattr(draft, name, value)
+
+
+def purge_drafts(*, older_than: timedelta | None = None) -> int:
+    """Deletes the wizard's state of transfers started over ``older_than`` ago
+    (``OPUS_TRANSFER_DRAFT_DAYS``), finished or not: a finished transfer is its own
+    record, and an old wizard link then answers 404. Returns how many."""
+    age = older_than or timedelta(days=settings.OPUS_TRANSFER_DRAFT_DAYS)
+    deleted, _ = TransferDraft.objects.filter(created_at__lt=timezone.now() - age).delete()
+    return deleted
 
 
 def _require_open(draft: TransferDraft) -> None:
@@ -261,15 +224,14 @@ def _require_open(draft: TransferDraft) -> None:
 
 
 def _require_actor(actor, *sessions: Session) -> None:
-    if not can_transfer(actor):
-        raise BusinessRuleError("Only staff can transfer clients between sessions.")
+    require_transfer_actor(actor)
     visible = set(
         Session.objects.visible_to(actor)
         .filter(pk__in=[s.pk for s in sessions])
         .values_list("pk", flat=True)
     )
     if any(s.pk not in visible for s in sessions):
-        raise BusinessRuleError("You cannot see one of these sessions.")
+        raise PermissionDenied("You cannot see one of these sessions.")
 
 
 def _check_dates(subscription: Subscription, target: Session, first_date: date, end_date: date):
@@ -321,14 +283,85 @@ def _first_session_date(target: Session, first_date: date) -> SessionDate:
 
 # --- the transfer itself -------------------------------------------------------------------
 def preview(draft: TransferDraft, *, discounts=None) -> Outcome:
-    """The invoice the transfer would issue, computed by the transfer itself and
-    rolled back. Raises BusinessRuleError for what the final step would refuse,
-    and TransferDone once the draft's transfer was made (then the run replays it)."""
-    try:
-        _transfer(draft, actor=draft.created_by, finish=None, discounts=discounts, dry_run=True)
-    except _DryRun as dry:
-        return dry.outcome
-    raise TransferDone
+    """The invoice the transfer would issue: planned from the draft as the final
+    step plans it, reading only (no row written, none locked). Raises
+    BusinessRuleError for what the final step would refuse, and TransferDone
+    once the draft's transfer was made (read again: the draft may be stale)."""
+    draft = TransferDraft.objects.get(pk=draft.pk)
+    if draft.transfer_id:
+        raise TransferDone
+    old = Subscription.objects.select_related(
+        "session__service", "relationship__payer", "client"
+    ).get(pk=draft.subscription_id)
+    target = _target(draft)
+    plan, unused, _ = _plan(draft, old, target, actor=draft.created_by, discounts=discounts)
+    return Outcome(None, None, lines=plan.lines, totals=plan.totals, unused=unused)
+
+
+def _target(draft: TransferDraft) -> Session:
+    if draft.target_id is None or draft.first_date is None or draft.end_date is None:
+        raise BusinessRuleError("Choose the new session and its first date first.")
+    return Session.objects.select_related("service").get(pk=draft.target_id)
+
+
+def _plan(draft, old: Subscription, target: Session, *, actor, discounts):
+    """Every check of the transfer, and the new subscription (unsaved) with the
+    plan of its invoice and the old one's unused value: what the payment step
+    shows and what the final step saves."""
+    _require_actor(actor, old.session, target)
+    if Transfer.objects.filter(from_subscription=old).exists():
+        raise BusinessRuleError("This subscription has already been transferred.")
+    if target.pk == old.session_id:
+        raise BusinessRuleError("Choose another session: this is the one the client is in.")
+    _check_dates(old, target, draft.first_date, draft.end_date)
+    _first_session_date(target, draft.first_date)
+    # the dates skipped are those the user accepted (and saw on the invoice), even if
+    # one of them has a place again since
+    check_places(session=target, first_date=draft.first_date, skip=draft.skipped_dates)
+    if (
+        Subscription.objects.filter(client=old.client, session=target)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gt=draft.first_date))
+        .exists()
+    ):
+        raise _overlap(old)
+    unused = unused_value(old, draft.end_date)
+    new = Subscription(
+        client=old.client,
+        session=target,
+        relationship=old.relationship,
+        first_date=draft.first_date,
+        price=target.service.price,
+        currency=target.service.currency,
+        created_by=actor,
+    )
+    plan = plan_subscription_invoice(new, skipped=draft.skipped_dates)
+    for entry in draft.discounts if discounts is None else discounts:
+        plan.discount(
+            reason=entry.get("reason", ""),
+            amount=Decimal(entry["amount"]) if entry.get("amount") else None,
+            percent=Decimal(entry["percent"]) if entry.get("percent") else None,
+        )
+    credit = min(unused.value, plan.totals["total"]) if draft.apply_credit else Decimal(0)
+    if credit > 0:
+        # a credit can take the invoice to zero, not below: what is left over of
+        # the unused value is shown to the user, to refund or credit later
+        plan.credit(
+            amount=credit,
+            description=f"Unused from {old.session.service.name}",
+            reason=f"{unused.sessions.normalize():f} paid "
+            f"{'session' if unused.sessions == 1 else 'sessions'} not attended after "
+            f"{draft.end_date:%-d %b %Y}",
+        )
+    unused.credited = credit
+    return plan, unused, new
+
+
+def _overlap(old: Subscription) -> BusinessRuleError:
+    return BusinessRuleError(
+        f"{old.client.first_name} already has a subscription in that session that "
+        "overlaps this one: choose a later first date.",
+        field="first_date",
+    )
 
 
 def finish_transfer(*, draft: TransferDraft, actor, finish: Finish) -> Outcome:
@@ -342,7 +375,7 @@ def finish_transfer(*, draft: TransferDraft, actor, finish: Finish) -> Outcome:
     an attempt still pending, with its own key."""
     if finish.how not in FINISHES:
         raise BusinessRuleError("Choose how to finish: pay now, pay later, or close now.")
-    outcome = _transfer(draft, actor=actor, finish=finish, discounts=None, dry_run=False)
+    outcome = _transfer(draft, actor=actor, finish=finish)
     outcome.attempt = billing_selectors.attempt_for(request_key=_charge_key(draft))
     if outcome.attempt is not None:
         try:
@@ -350,6 +383,7 @@ def finish_transfer(*, draft: TransferDraft, actor, finish: Finish) -> Outcome:
         except BusinessRuleError as error:  # the transfer is done whatever the card said
             outcome.charge_error = error
         outcome.attempt.refresh_from_db()
+        assert outcome.invoice is not None  # a transfer has its invoice
         outcome.invoice.refresh_from_db()
     return outcome
 
@@ -359,79 +393,33 @@ def _charge_key(draft: TransferDraft) -> str:
 
 
 @transaction.atomic
-def _transfer(draft, *, actor, finish: Finish | None, discounts, dry_run: bool) -> Outcome:
+def _transfer(draft, *, actor, finish: Finish) -> Outcome:
+    require_transfer_actor(actor)
     draft = TransferDraft.objects.select_for_update().get(pk=draft.pk)
     if draft.transfer_id:
         transfer = Transfer.objects.select_related("invoice").get(pk=draft.transfer_id)
         return Outcome(transfer=transfer, invoice=transfer.invoice, replayed=True)
-    if draft.target_id is None or draft.first_date is None or draft.end_date is None:
-        raise BusinessRuleError("Choose the new session and its first date first.")
+    _target(draft)
     target = lock_places(draft.target_id)  # places first, then the subscription
     old = (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("session__service", "relationship__payer", "client")
         .get(pk=draft.subscription_id)
     )
-    _require_actor(actor, old.session, target)
-    if Transfer.objects.filter(from_subscription=old).exists():
-        raise BusinessRuleError("This subscription has already been transferred.")
-    if target.pk == old.session_id:
-        raise BusinessRuleError("Choose another session: this is the one the client is in.")
-    _check_dates(old, target, draft.first_date, draft.end_date)
-    _first_session_date(target, draft.first_date)
-    # the dates skipped are those the user accepted (and saw on the invoice), even if
-    # one of them has a place again since
-    check_places(session=target, first_date=draft.first_date, skip=draft.skipped_dates)
-    unused = unused_value(old, draft.end_date)
+    plan, unused, new = _plan(draft, old, target, actor=actor, discounts=None)
 
     old.end_date = draft.end_date
     old.save(update_fields=["end_date"])
     DateAbsence.objects.filter(subscription=old, session_date__date__gte=draft.end_date).delete()
     try:
         with transaction.atomic():
-            new = Subscription.objects.create(
-                client=old.client,
-                session=target,
-                relationship=old.relationship,
-                first_date=draft.first_date,
-                price=target.service.price,
-                currency=target.service.currency,
-                created_by=actor,
-            )
-    except IntegrityError as error:
-        raise BusinessRuleError(
-            f"{old.client.first_name} already has a subscription in that session that "
-            "overlaps this one: choose a later first date.",
-            field="first_date",
-        ) from error
+            new.save()
+    except IntegrityError as error:  # one made since the check
+        raise _overlap(old) from error
     skip_dates(subscription=new, days=draft.skipped_dates, actor=actor)
-
-    invoice = billing.build_subscription_invoice(subscription=new, actor=actor)
-    for entry in draft.discounts if discounts is None else discounts:
-        billing.add_discount(
-            invoice=invoice,
-            reason=entry.get("reason", ""),
-            amount=Decimal(entry["amount"]) if entry.get("amount") else None,
-            percent=Decimal(entry["percent"]) if entry.get("percent") else None,
-        )
-    left = billing.invoice_totals(invoice.lines.all())["total"]
-    credit = min(unused.value, left) if draft.apply_credit else Decimal(0)
-    if credit > 0:
-        # a credit can take the invoice to zero, not below: what is left over of
-        # the unused value is shown to the user, to refund or credit later
-        billing.add_credit(
-            invoice=invoice,
-            amount=credit,
-            description=f"Unused from {old.session.service.name}",
-            reason=f"{unused.sessions.normalize():f} paid "
-            f"{'session' if unused.sessions == 1 else 'sessions'} not attended after "
-            f"{draft.end_date:%-d %b %Y}",
-        )
+    invoice = billing.save_plan(plan, relationship=old.relationship, actor=actor)
     lines = list(invoice.lines.all())
     totals = billing.invoice_totals(lines)
-    unused.credited = credit
-    if dry_run:
-        raise _DryRun(Outcome(None, None, lines=lines, totals=totals, unused=unused))
 
     transfer = Transfer.objects.create(
         from_subscription=old,

@@ -15,16 +15,17 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseLocation
 
 from billing.models import InvoiceLine, PaymentAttempt
 from billing.selectors import balance_due, card_on_file
+from frontdesk import transfers
+from frontdesk.models import TransferDraft
+from frontdesk.transfer_forms import DatesForm, DiscountForm, FinishForm
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 from opus.lib.money import format_money
 from opus.lib.parsing import parse_id
 from opus.models import User
-from scheduling import transfers
-from scheduling.models import Service, Session, Subscription, TransferDraft
+from scheduling.models import Service, Session, Subscription
 from scheduling.permissions import can_transfer
 from scheduling.services import FullDates
-from scheduling.transfer_forms import DatesForm, DiscountForm, FinishForm
 
 STEPS = ["target", "dates", "payment"]
 STEP_TITLES = {"target": "New session", "dates": "First date", "payment": "Payment"}
@@ -260,6 +261,7 @@ def transfer_discount(request, draft_id):
         try:
             transfers.add_discount(
                 draft=draft,
+                actor=request.user,
                 reason=data["reason"],
                 amount=data["value"] if data["kind"] == "amount" else None,
                 percent=data["value"] if data["kind"] == "percent" else None,
@@ -277,7 +279,7 @@ def transfer_discount(request, draft_id):
 def transfer_discount_remove(request, draft_id, index: int):
     draft = _draft(request, draft_id)
     try:
-        transfers.remove_discount(draft=draft, index=index)
+        transfers.remove_discount(draft=draft, actor=request.user, index=index)
     except transfers.TransferDone:
         return _finished(request, draft)
     except BusinessRuleError as error:
@@ -289,7 +291,9 @@ def transfer_discount_remove(request, draft_id, index: int):
 def transfer_credit(request, draft_id):
     draft = _draft(request, draft_id)
     try:
-        transfers.set_credit(draft=draft, apply=request.POST.get("apply") == "1")
+        transfers.set_credit(
+            draft=draft, actor=request.user, apply=request.POST.get("apply") == "1"
+        )
     except transfers.TransferDone:
         return _finished(request, draft)
     except BusinessRuleError as error:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Payment
-from scheduling import transfers
+from frontdesk import transfers
 from scheduling.forms import AcceptsSkippedDates, SkippedDatesField
 
 

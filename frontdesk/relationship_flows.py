@@ -1,0 +1,635 @@
+"""The third-party relationship workflows: migrating a relationship to first party
+when the attendee takes over (with the card link and the rebooking of what the
+old relationship still holds), and booking sessions under a relationship."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing import rebilling
+from billing import services as billing
+from billing.models import Invoice, InvoiceLine
+from billing.selectors import (
+    card_on_file,
+)
+from billing.services import request_payment_card
+from clients.fields import LABELS, clean_details
+from clients.models import Client, ClientEvent
+from clients.permissions import details_user_may_add
+from clients.services import record_event
+from frontdesk.permissions import require_relationship_actor
+from opus.lib.actors import SYSTEM, person
+from opus.lib.errors import BusinessRuleError
+from opus.lib.parsing import without_controls
+from relationships.models import Relationship, RelationshipMigration
+from relationships.services import create_relationship
+from scheduling.models import Booking, DateAbsence, SessionDate, Subscription
+from scheduling.selectors import count_dates_before, with_enrolment
+from scheduling.services import enrol, lock_places
+
+MIGRATION_MIN_AGE = 16
+# a kept detail is cut here: longer than any paying detail may be (the form says
+# so when the user comes back), short enough for the draft row
+DETAIL_MAX_LENGTH = 1000
+
+
+class MigrationDone(BusinessRuleError):
+    """The migration is no longer a draft (confirmed in another tab, or a moment ago
+    by a double click): the caller shows its result, the new relationship."""
+
+    def __init__(self, migration: RelationshipMigration):
+        super().__init__("This relationship has already been migrated.")
+        self.migration = migration
+
+
+# --- eligibility ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class MigrationBlock:
+    """Why a relationship cannot be migrated now, in words for the user."""
+
+    message: str
+    turns_16_on: date | None = None
+    needs_date_of_birth: bool = False
+
+
+def migration_block(
+    relationship: Relationship, *, today: date, date_of_birth: date | None = None
+) -> MigrationBlock | None:
+    """None when the relationship may be migrated today (given the attendee's date
+    of birth, or the one typed into the migration form)."""
+    if relationship.kind != Relationship.Kind.THIRD_PARTY:
+        return MigrationBlock("This is already a first-party relationship.")
+    if relationship.status != Relationship.Status.ACTIVE:
+        return MigrationBlock("This relationship has ended.")
+    attendee = relationship.attendee
+    born = date_of_birth or attendee.date_of_birth
+    if born is None:
+        return MigrationBlock(
+            f"Enter {attendee.first_name}'s date of birth first: only attendees aged "
+            f"{MIGRATION_MIN_AGE} or over can pay for their own sessions.",
+            needs_date_of_birth=True,
+        )
+    probe = Client(date_of_birth=born)
+    turns = probe.birthday_on(MIGRATION_MIN_AGE)
+    age = probe.age_on(today)
+    if age is not None and age < MIGRATION_MIN_AGE:
+        return MigrationBlock(
+            f"{attendee.first_name} is under {MIGRATION_MIN_AGE} and turns "
+            f"{MIGRATION_MIN_AGE} on {turns:%-d %B %Y}: until then the relationship "
+            "stays third party.",
+            turns_16_on=turns,
+        )
+    return None
+
+
+def missing_details(client: Client) -> list[str]:
+    """The paying-client details this client lacks (one definition: clients.models)."""
+    return client.missing_paying_details()
+
+
+def details_for_staff(client: Client, missing: list[str], user) -> str | None:
+    """Why ``user`` cannot finish the migration: missing details only staff may add
+    (clients.permissions), in words; None when there are none."""
+    names = [LABELS[name] for name in missing if name not in details_user_may_add(user, missing)]
+    if not names:
+        return None
+    return (
+        f"Only staff can add {client.first_name}'s {' and '.join(names)}: ask the front "
+        f"desk to add {'them' if len(names) > 1 else 'it'} on {client.first_name}'s "
+        "profile, or to confirm the migration."
+    )
+
+
+# --- the migration ----------------------------------------------------------------------
+def _lock_relationship(relationship_id: int, actor) -> Relationship:
+    """The relationship, locked, once ``actor`` may work on it."""
+    relationship = (
+        Relationship.objects.select_for_update(of=("self",))
+        .select_related("attendee", "payer", "practitioner")
+        .get(pk=relationship_id)
+    )
+    require_relationship_actor(actor, relationship)
+    return relationship
+
+
+@transaction.atomic
+def start_migration(
+    *, relationship: Relationship, actor, requested_by: str, request_note: str
+) -> RelationshipMigration:
+    """Open (or update) the draft: who asked, and how. A migration happens only when
+    a client asked for it."""
+    relationship = _lock_relationship(relationship.pk, actor)
+    if requested_by not in RelationshipMigration.RequestedBy.values:
+        raise BusinessRuleError("Say who asked for the migration.", field="requested_by")
+    if not request_note.strip():
+        raise BusinessRuleError(
+            "Note how the client asked (e.g. 'phoned on Monday').", field="request_note"
+        )
+    block = migration_block(relationship, today=timezone.localdate())
+    if block is not None and not block.needs_date_of_birth:
+        raise BusinessRuleError(block.message)
+    migration, _ = RelationshipMigration.objects.get_or_create(
+        old_relationship=relationship, defaults={"started_by": person(actor)}
+    )
+    if migration.status != RelationshipMigration.Status.DRAFT:
+        raise MigrationDone(migration)
+    migration.requested_by = requested_by
+    migration.request_note = request_note.strip()
+    migration.save(update_fields=["requested_by", "request_note", "updated_at"])
+    return migration
+
+
+@transaction.atomic
+def save_migration_details(*, migration: RelationshipMigration, actor, details: dict) -> None:
+    """Keep what was typed, valid or not, so that nothing is lost when the user
+    leaves to contact the attendee: as text the database can hold."""
+    migration = (
+        RelationshipMigration.objects.select_for_update(of=("self",))
+        .select_related("old_relationship__attendee")
+        .get(pk=migration.pk)
+    )
+    require_relationship_actor(actor, migration.old_relationship)
+    if migration.status != RelationshipMigration.Status.DRAFT:
+        raise MigrationDone(migration)
+    allowed = details_user_may_add(actor, missing_details(migration.old_relationship.attendee))
+    kept = {
+        name: without_controls(str(value))[:DETAIL_MAX_LENGTH]
+        for name, value in details.items()
+        if name in allowed
+    }
+    migration.details = {**migration.details, **kept}
+    migration.save(update_fields=["details", "updated_at"])
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    migration: RelationshipMigration
+    new_relationship: Relationship
+    card_requested: bool
+    replayed: bool = False
+
+
+def confirm_migration(
+    *, migration: RelationshipMigration, actor, details: dict | None = None
+) -> MigrationResult:
+    """'Confirm Migration': the attendee gets a first-party relationship with the same
+    practitioner and the old one ends the same day, linked to it; all or nothing.
+    Confirming again (a double click, a second tab) returns the first result."""
+    with transaction.atomic():
+        migration = RelationshipMigration.objects.select_for_update().get(pk=migration.pk)
+        if migration.status != RelationshipMigration.Status.DRAFT:
+            assert migration.new_relationship is not None  # confirmed: it has one
+            return MigrationResult(
+                migration, migration.new_relationship, card_requested=False, replayed=True
+            )
+        old = _lock_relationship(migration.old_relationship_id, actor)
+        attendee = Client.objects.select_for_update().get(pk=old.attendee_id)
+        if not migration.requested_by:
+            raise BusinessRuleError("Say who asked for the migration first.")
+        missing = missing_details(attendee)
+        for_staff = details_for_staff(attendee, missing, actor)
+        if for_staff:
+            raise BusinessRuleError(for_staff)
+        typed = {
+            k: str(v) for k, v in {**migration.details, **(details or {})}.items() if k in missing
+        }
+        # the caller saved what was typed before confirming
+        cleaned = clean_details(typed, required=missing)
+        today = timezone.localdate()
+        block = migration_block(old, today=today, date_of_birth=cleaned.get("date_of_birth"))
+        if block is not None:
+            raise BusinessRuleError(block.message, field="date_of_birth")
+        for name in missing:
+            setattr(attendee, name, cleaned[name])
+        if missing:
+            attendee.save(update_fields=[*missing, "updated_at"])
+            record_event(
+                client=attendee,
+                kind=ClientEvent.Kind.UPDATED,
+                summary="Added " + ", ".join(n.replace("_", " ") for n in missing),
+                actor=actor,
+            )
+        new = _first_party_for(attendee, old.practitioner, actor=actor, today=today)
+        old.status = Relationship.Status.ENDED
+        old.ended_on = today
+        asker = (
+            "organiser"
+            if migration.requested_by == RelationshipMigration.RequestedBy.ORGANISER
+            else "attendee"
+        )
+        old.end_reason = f"Migrated to first party at the request of the {asker}"
+        old.replaced_by = new
+        old.save(update_fields=["status", "ended_on", "end_reason", "replaced_by"])
+        has_card = _has_card(attendee)
+        migration.new_relationship = new
+        migration.confirmed_by = person(actor)
+        migration.confirmed_at = timezone.now()
+        migration.status = (
+            RelationshipMigration.Status.COMPLETED
+            if has_card
+            else RelationshipMigration.Status.AWAITING_CARD
+        )
+        migration.details = {}
+        migration.save()
+        summary = f"Relationship with {old.payer.full_name} migrated to first party"
+        record_event(client=attendee, kind=ClientEvent.Kind.MIGRATED, summary=summary, actor=actor)
+        record_event(
+            client=old.payer,
+            kind=ClientEvent.Kind.MIGRATED,
+            summary=f"No longer pays for {attendee.full_name}: migrated to first party",
+            actor=actor,
+        )
+        if not has_card:
+            request_payment_card(
+                client=attendee,
+                actor=actor,
+                relationship=new,
+                reason="You now pay for your own sessions: add a card to book the next one.",
+            )
+        return MigrationResult(migration, new, card_requested=not has_card)
+
+
+def _first_party_for(attendee: Client, practitioner, *, actor, today: date) -> Relationship:
+    existing = (
+        Relationship.objects.select_for_update()
+        .filter(
+            payer=attendee,
+            attendee=attendee,
+            practitioner=practitioner,
+            status=Relationship.Status.ACTIVE,
+        )
+        .first()
+    )
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return create_relationship(
+                payer=attendee,
+                attendee=attendee,
+                practitioner=practitioner,
+                actor=actor,
+                started_on=today,
+            )
+    except IntegrityError as error:  # pragma: no cover - the row locks above prevent it
+        raise BusinessRuleError("Another user changed this relationship; try again.") from error
+
+
+def _has_card(client: Client) -> bool:
+
+    return card_on_file(client) is not None
+
+
+def mark_card_added(*, client: Client, **signal) -> int:
+    """The attendee added a card (billing's ``card_added``): their migrations
+    waiting on one are complete."""
+    return RelationshipMigration.objects.filter(
+        new_relationship__attendee=client, status=RelationshipMigration.Status.AWAITING_CARD
+    ).update(status=RelationshipMigration.Status.COMPLETED, updated_at=timezone.now())
+
+
+# --- booking under a relationship ----------------------------------------------------------
+def booking_block(relationship: Relationship) -> str | None:
+    """Why "Create Session" is unavailable, or None. A relationship that came out of
+    a migration needs the new payer's card first, as the help article says."""
+    if relationship.status != Relationship.Status.ACTIVE:
+        return "This relationship has ended: book under the relationship that replaced it."
+    migrated_in = RelationshipMigration.objects.filter(new_relationship=relationship).exists()
+    if migrated_in and not _has_card(relationship.payer):
+        return (
+            f"{relationship.payer.first_name} has not added a payment card yet. "
+            "Create Session becomes available as soon as they do."
+        )
+    return None
+
+
+def _seat_free(session_date) -> bool:
+
+    counted = with_enrolment(SessionDate.objects.filter(pk=session_date.pk)).get()
+    return counted.enrolled < session_date.session.capacity
+
+
+def _invoice_booking(*, relationship: Relationship, description: str, price, currency, **link):
+    """The booking's invoice, issued by the system to the relationship's payer
+    (a practitioner may book; changing invoices is staff's, so no user is the actor)."""
+
+    invoice = billing.create_draft(
+        payer=relationship.payer, relationship=relationship, actor=SYSTEM, currency=currency
+    )
+    billing.add_charge(invoice=invoice, description=description, unit_price=price, **link)
+    return billing.issue_invoice(invoice=invoice, actor=SYSTEM)
+
+
+@transaction.atomic
+def book_session(
+    *,
+    relationship: Relationship,
+    actor,
+    session_date=None,
+    session=None,
+    first_date: date | None = None,
+    skip=(),
+):
+    """'Create Session': a one-off date, or a weekly subscription from a first date,
+    for the attendee; the payer (and so the invoice) comes from the relationship.
+    A weekly one needs a place on every date it covers: the later full dates are
+    listed (``FullDates``) unless the user accepted them skipped (``skip``)."""
+
+    relationship = _lock_relationship(relationship.pk, actor)
+    reason = booking_block(relationship)
+    if reason:
+        raise BusinessRuleError(reason)
+    attendee = relationship.attendee
+    if session_date is not None:
+        lock_places(session_date.session_id)  # the last place goes to one booking only
+        session_date = (
+            SessionDate.objects.select_for_update(of=("self",))
+            .select_related("session__service")
+            .get(pk=session_date.pk)
+        )
+        if (
+            Booking.objects.filter(
+                client=attendee, session_date=session_date, status=Booking.Status.BOOKED
+            ).exists()
+            or attendee.subscriptions.covering(session_date.date)
+            .filter(session=session_date.session)
+            .exists()
+        ):
+            raise BusinessRuleError(f"{attendee.first_name} is already booked on this date.")
+        _check_bookable(session_date)
+        service = session_date.session.service
+        booking = Booking.objects.create(
+            client=attendee,
+            session_date=session_date,
+            relationship=relationship,
+            price=service.price,
+            currency=service.currency,
+            created_by=person(actor),
+        )
+        record_event(
+            client=attendee,
+            kind=ClientEvent.Kind.BOOKED,
+            summary=f"Booked {session_date}",
+            actor=actor,
+            practitioners=[session_date.session.practitioner_id],
+        )
+        _invoice_booking(
+            relationship=relationship,
+            description=f"{service.name}, {session_date.date:%a %-d %b %Y}",
+            price=booking.price,
+            currency=booking.currency,
+            booking=booking,
+        )
+        return booking
+    if session is None or first_date is None:
+        raise BusinessRuleError("Choose a date, or a weekly session and its first date.")
+    lock_places(session.pk)
+    first = (
+        SessionDate.objects.select_related("session__service")
+        .filter(session=session, date=first_date)
+        .first()
+    )
+    if first is None:
+        raise BusinessRuleError("The session does not run on that date.", field="first_date")
+    _check_bookable(first)
+    try:
+        with transaction.atomic():
+            subscription = enrol(
+                relationship=relationship,
+                session=session,
+                first_date=first_date,
+                actor=actor,
+                skip=skip,
+            )
+    except IntegrityError as error:
+        raise BusinessRuleError(
+            f"{attendee.first_name} is already enrolled in this session on or after that date.",
+            field="first_date",
+        ) from error
+    service = session.service
+    period = "month" if service.billing_basis == service.BillingBasis.MONTHLY else "session"
+    _invoice_booking(
+        relationship=relationship,
+        description=f"{service.name}: first {period}",
+        price=subscription.price,
+        currency=subscription.currency,
+        subscription=subscription,
+    )
+    return subscription
+
+
+def _check_bookable(session_date) -> None:
+    if session_date.cancelled:
+        raise BusinessRuleError(f"{session_date} is cancelled ({session_date.cancel_reason}).")
+    if session_date.starts_at < timezone.now():
+        raise BusinessRuleError("That date has passed: choose a coming one.")
+    if not _seat_free(session_date):
+        raise BusinessRuleError(f"{session_date} is full.")
+
+
+# --- rebooking what the old relationship still holds ------------------------------------------
+@dataclass(frozen=True)
+class ComingUnderOld:
+    old: Relationship | None
+    bookings: list
+    subscriptions: list
+
+    @property
+    def count(self) -> int:
+        return len(self.bookings) + len(self.subscriptions)
+
+    def chosen(self, *, booking_ids, subscription_ids) -> ComingUnderOld:
+        """The same list narrowed to a selection (ids as posted by the form)."""
+        bookings, subscriptions = set(booking_ids), set(subscription_ids)
+        return ComingUnderOld(
+            self.old,
+            [b for b in self.bookings if b.pk in bookings],
+            [s for s in self.subscriptions if s.pk in subscriptions],
+        )
+
+
+def coming_under_old(relationship: Relationship, user) -> ComingUnderOld:
+    """The coming sessions still booked under the relationship this one replaced,
+    of those ``user`` sees: a practitioner's own (another's are theirs or staff's
+    to rebook, and none of their business)."""
+
+    old = (
+        Relationship.objects.filter(replaced_by=relationship)
+        .select_related("payer", "attendee")
+        .first()
+    )
+    if old is None:
+        return ComingUnderOld(None, [], [])
+    now = timezone.now()
+    bookings = list(
+        Booking.objects.visible_to(user)
+        .filter(relationship=old, status=Booking.Status.BOOKED, session_date__starts_at__gte=now)
+        .select_related("session_date__session__service", "session_date__session__practitioner")
+    )
+    subscriptions = list(
+        _with_coming_dates(
+            Subscription.objects.visible_to(user).filter(relationship=old)
+        ).select_related("session__service", "session__practitioner")
+    )
+    return ComingUnderOld(old, bookings, subscriptions)
+
+
+def _with_coming_dates(subscriptions):
+    """Subscriptions that still cover a coming date, annotated with the first one
+    (``next_date``: where a rebooked subscription is cut over) and with how many of
+    their dates come before it (``dates_before``: those stay with the old payer,
+    attended or not)."""
+    from django.db.models import OuterRef, Q, Subquery
+
+    next_date = (
+        SessionDate.objects.filter(
+            session_id=OuterRef("session_id"),
+            starts_at__gte=timezone.now(),
+            date__gte=OuterRef("first_date"),
+        )
+        .order_by("date")
+        .values("date")[:1]
+    )
+    return (
+        subscriptions.annotate(next_date=Subquery(next_date))
+        .filter(
+            Q(end_date__isnull=True) | Q(end_date__gt=models.F("next_date")),
+            next_date__isnull=False,
+        )
+        .annotate(dates_before=count_dates_before(OuterRef("next_date"), skip_absences=False))
+    )
+
+
+@dataclass(frozen=True)
+class Rebooked:
+    moved: int
+    money: rebilling.OldPayerMoney
+
+
+@transaction.atomic
+def rebook_coming_sessions(
+    *, relationship: Relationship, actor, booking_ids: list[int], subscription_ids: list[int]
+) -> Rebooked:
+    """Cancel the chosen coming sessions under the old relationship and book them
+    under this one, in one step: all of them or none. Past sessions and their
+    invoices stay with the old payer; nothing is charged to the old payer for the
+    moved ones afterwards: what their open invoices billed for them is credited,
+    and what they already paid for them is recorded as to be refunded. The
+    attendee is invoiced exactly that (``_bill_attendee``). A practitioner moves
+    only their own sessions: another's is refused as one no longer there."""
+
+    relationship = _lock_relationship(relationship.pk, actor)
+    reason = booking_block(relationship)
+    if reason:
+        raise BusinessRuleError(reason)
+    old = (
+        Relationship.objects.filter(replaced_by=relationship)
+        .select_related("payer", "attendee")
+        .first()
+    )
+    if old is None:
+        raise BusinessRuleError("This relationship did not replace another one.")
+    if not booking_ids and not subscription_ids:
+        raise BusinessRuleError("Choose at least one session to rebook.")
+    now = timezone.now()
+    bookings = list(
+        Booking.objects.visible_to(actor)
+        .select_for_update(of=("self",))
+        .filter(
+            pk__in=booking_ids,
+            relationship=old,
+            status=Booking.Status.BOOKED,
+            session_date__starts_at__gte=now,
+        )
+        .select_related("session_date__session__service")
+        .order_by("pk")
+    )
+    subscriptions = list(
+        _with_coming_dates(
+            Subscription.objects.visible_to(actor)
+            .select_for_update(of=("self",))
+            .filter(pk__in=subscription_ids, relationship=old)
+        )
+        .select_related("session__service")
+        .order_by("pk")
+    )
+    if len(bookings) != len(set(booking_ids)) or len(subscriptions) != len(set(subscription_ids)):
+        raise BusinessRuleError(
+            "Some of the chosen sessions were moved or have passed meanwhile: "
+            "nothing was changed. Check the list and try again."
+        )
+    # the old payer's invoices that bill them, locked (a payment waits) before reading
+    list(
+        Invoice.objects.select_for_update()
+        .filter(
+            pk__in=InvoiceLine.objects.filter(
+                Q(subscription__in=subscriptions) | Q(booking__in=bookings)
+            ).values("invoice_id")
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    money = rebilling.old_payer_money(old=old, subscriptions=subscriptions, bookings=bookings)
+    for booking in bookings:
+        booking.status = Booking.Status.CANCELLED
+        booking.cancelled_at = now
+        booking.cancel_reason = "Rebooked under the first-party relationship"
+        booking.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+        booking.rebooked_as = Booking.objects.create(
+            client=booking.client,
+            session_date_id=booking.session_date_id,
+            relationship=relationship,
+            price=booking.price,
+            currency=booking.currency,
+            created_by=person(actor),
+        )
+        booking.save(update_fields=["rebooked_as"])
+    successors = {}
+    for subscription in subscriptions:
+        switch_on = subscription.next_date
+        new_end = subscription.end_date
+        subscription.end_date = switch_on
+        subscription.save(update_fields=["end_date"])
+        successors[subscription.pk] = Subscription.objects.create(
+            client=subscription.client,
+            session_id=subscription.session_id,
+            relationship=relationship,
+            first_date=switch_on,
+            end_date=new_end,
+            price=subscription.price,
+            currency=subscription.currency,
+            created_by=person(actor),
+        )
+        # the dates the client was unenrolled from stay skipped: the rebooked
+        # subscription holds the same places as before, no more
+        DateAbsence.objects.filter(
+            subscription=subscription, session_date__date__gte=switch_on
+        ).update(subscription=successors[subscription.pk])
+    billing.settle_old_payer(money, actor=actor)
+    billing.bill_attendee(
+        money,
+        relationship=relationship,
+        subscriptions=successors,
+        bookings={b.pk: b.rebooked_as for b in bookings},
+        actor=SYSTEM,
+    )
+    # a line of history per practitioner, each about their own sessions alone
+    sessions = [b.session_date.session for b in bookings] + [s.session for s in subscriptions]
+    for practitioner_id, count in Counter(s.practitioner_id for s in sessions).items():
+        record_event(
+            client=relationship.attendee,
+            kind=ClientEvent.Kind.BOOKED,
+            summary=(
+                f"{count} coming {'session' if count == 1 else 'sessions'} rebooked "
+                "under the first-party relationship"
+            ),
+            actor=actor,
+            practitioners=[practitioner_id],
+        )
+    return Rebooked(len(bookings) + len(subscriptions), money)

@@ -1,0 +1,44 @@
+"""The front desk's pages. They live in the URL spaces of the things they are
+about (``/schedule/transfer/...``, ``/clients/<id>/``, ``/relationships/<id>/``):
+``opus/urls.py`` adds each list to that space's namespace, so a page keeps its
+address and name whichever app serves it."""
+
+from django.urls import path
+
+from frontdesk import client_views, relationship_views, transfer_views
+
+schedule_urls = [
+    path("transfer/start/", transfer_views.transfer_start, name="transfer-start"),
+    path(
+        "transfer/<uuid:draft_id>/discount/",
+        transfer_views.transfer_discount,
+        name="transfer-discount",
+    ),
+    path(
+        "transfer/<uuid:draft_id>/discount/<int:index>/remove/",
+        transfer_views.transfer_discount_remove,
+        name="transfer-discount-remove",
+    ),
+    path(
+        "transfer/<uuid:draft_id>/credit/", transfer_views.transfer_credit, name="transfer-credit"
+    ),
+    path(
+        "transfer/<uuid:draft_id>/finish/", transfer_views.transfer_finish, name="transfer-finish"
+    ),
+    path(
+        "transfer/<uuid:draft_id>/<slug:step>/", transfer_views.transfer_step, name="transfer-step"
+    ),
+]
+
+relationship_urls = [
+    path("<int:pk>/", relationship_views.relationship_detail, name="detail"),
+    path("<int:pk>/booking-panel/", relationship_views.booking_panel, name="booking-panel"),
+    path("<int:pk>/migrate/", relationship_views.migrate_start, name="migrate"),
+    path("<int:pk>/migrate/details/", relationship_views.migrate_details, name="migrate-details"),
+    path("<int:pk>/create-session/", relationship_views.create_session, name="create-session"),
+    path("<int:pk>/rebook/", relationship_views.rebook, name="rebook"),
+]
+
+client_urls = [
+    path("<int:client_id>/", client_views.client_detail, name="detail"),
+]

@@ -1,0 +1,277 @@
+"""Function level (quality.md Security 4), for every service that takes an actor
+(issue 10): ``actor`` is a required keyword; None is refused (the system names
+``SYSTEM``); a practitioner is refused what is not theirs; and a refusal changes
+nothing. The services are found by reading the service modules, and the table
+below must name each one, so a new service cannot be left out."""
+
+import inspect
+from datetime import timedelta
+from decimal import Decimal
+from importlib import import_module
+
+import pytest
+from django.apps import apps
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from billing import rebilling
+from billing import services as billing
+from billing.plans import InvoicePlan
+from frontdesk import relationship_flows, transfers
+from opus.lib.actors import SYSTEM
+from scheduling.services import generate_session_dates
+from tests.billing.conftest import open_invoice
+from tests.factories import (
+    ClientFactory,
+    PaymentMethodFactory,
+    RelationshipFactory,
+    ServiceFactory,
+    SessionFactory,
+    SubscriptionFactory,
+    next_weekday,
+)
+
+pytestmark = pytest.mark.django_db
+
+SERVICE_MODULES = (
+    "clients.services",
+    "relationships.services",
+    "scheduling.services",
+    "billing.services",
+    "frontdesk.transfers",
+    "frontdesk.relationship_flows",
+)
+
+
+def services_taking_an_actor() -> dict[str, object]:
+    found = {}
+    for name in SERVICE_MODULES:
+        module = import_module(name)
+        for attribute, function in vars(module).items():
+            if (
+                inspect.isfunction(function)
+                and function.__module__ == name
+                and not attribute.startswith("_")
+                and "actor" in inspect.signature(function).parameters
+            ):
+                found[f"{name.split('.')[-1]}.{attribute}"] = function
+    return found
+
+
+class World:
+    """A client of T2 (the other therapist) in T2's session, under T2's
+    relationship, with what each service needs to be called with."""
+
+    def __init__(self, staff, other_therapist):
+        today = timezone.localdate()
+        self.session = SessionFactory(
+            practitioner=other_therapist,
+            weekday=(today.weekday() + 2) % 7,
+            first_date=next_weekday((today.weekday() + 2) % 7, today - timedelta(weeks=2)),
+        )
+        self.target = SessionFactory(practitioner=other_therapist, service=self.session.service)
+        for session in (self.session, self.target):
+            generate_session_dates(session=session, until=today + timedelta(weeks=6))
+        self.relationship = RelationshipFactory(
+            attendee=ClientFactory(date_of_birth=today - timedelta(days=365 * 30)),
+            practitioner=other_therapist,
+        )
+        self.client = self.relationship.attendee
+        self.subscription = SubscriptionFactory(
+            relationship=self.relationship,
+            session=self.session,
+            first_date=self.session.first_date,
+        )
+        self.date = self.session.dates.filter(date__gt=today).first()
+        self.target_date = self.target.dates.filter(date__gt=today).first()
+        self.card = PaymentMethodFactory(client=self.relationship.payer)
+        self.invoice = open_invoice(relationship=self.relationship)
+        self.draft = transfers.start_transfer(
+            subscription=self.subscription, transfer_date=today, actor=staff
+        )
+        self.migration = relationship_flows.start_migration(
+            relationship=self.relationship,
+            actor=staff,
+            requested_by="attendee",
+            request_note="phoned",
+        )
+
+        self.draft_invoice = billing.create_draft(
+            payer=self.relationship.payer, relationship=self.relationship, actor=SYSTEM
+        )
+        self.card_request = billing.request_payment_card(
+            client=self.client, actor=SYSTEM, reason="Lessons"
+        )
+        self.attempt = billing.start_card_attempt(
+            invoice=self.invoice, payment_method=self.card, request_key="a", actor=SYSTEM
+        )
+
+
+def _billing(name):
+    return getattr(billing, name)
+
+
+CALLS = {
+    "services.record_event": lambda w, a: import_module("clients.services").record_event(
+        client=w.client, kind="updated", summary="x", actor=a
+    ),
+    "services.update_contact_details": lambda w, a: import_module(
+        "clients.services"
+    ).update_contact_details(client=w.client, data={"phone": "07700 900123"}, actor=a),
+    "services.create_relationship": lambda w, a: import_module(
+        "relationships.services"
+    ).create_relationship(payer=w.relationship.payer, attendee=w.client, actor=a),
+    "services.skip_dates": lambda w, a: import_module("scheduling.services").skip_dates(
+        subscription=w.subscription, days=[w.date.date], actor=a
+    ),
+    "services.enrol": lambda w, a: import_module("scheduling.services").enrol(
+        relationship=w.relationship, session=w.target, first_date=w.target.first_date, actor=a
+    ),
+    "services.unenroll_from_date": lambda w, a: import_module(
+        "scheduling.services"
+    ).unenroll_from_date(subscription=w.subscription, session_date=w.date, actor=a),
+    "services.undo_unenroll_from_date": lambda w, a: import_module(
+        "scheduling.services"
+    ).undo_unenroll_from_date(subscription=w.subscription, session_date=w.date, actor=a),
+    "services.create_draft": lambda w, a: _billing("create_draft")(
+        payer=w.relationship.payer, relationship=w.relationship, actor=a
+    ),
+    "services.add_charge": lambda w, a: _billing("add_charge")(
+        invoice=w.draft_invoice, description="Lesson", unit_price="10", actor=a
+    ),
+    "services.add_discount": lambda w, a: _billing("add_discount")(
+        invoice=w.draft_invoice, amount="1", reason="x", actor=a
+    ),
+    "services.add_credit": lambda w, a: _billing("add_credit")(
+        invoice=w.draft_invoice, amount="1", reason="x", actor=a
+    ),
+    "services.save_plan": lambda w, a: _billing("save_plan")(
+        InvoicePlan(currency="GBP"), relationship=w.relationship, actor=a
+    ),
+    "services.build_subscription_invoice": lambda w, a: _billing("build_subscription_invoice")(
+        subscription=w.subscription, actor=a
+    ),
+    "services.issue_invoice": lambda w, a: _billing("issue_invoice")(
+        invoice=w.draft_invoice, actor=a
+    ),
+    "services.record_payment": lambda w, a: _billing("record_payment")(
+        invoice=w.invoice, amount="10", method="cash", actor=a
+    ),
+    "services.start_card_attempt": lambda w, a: _billing("start_card_attempt")(
+        invoice=w.invoice, payment_method=w.card, request_key="k", actor=a
+    ),
+    "services.run_card_attempt": lambda w, a: _billing("run_card_attempt")(
+        attempt=w.attempt, actor=a
+    ),
+    "services.charge_card": lambda w, a: _billing("charge_card")(
+        invoice=w.invoice, payment_method=w.card, request_key="k", actor=a
+    ),
+    "services.credit_open_invoice": lambda w, a: _billing("credit_open_invoice")(
+        invoice=w.invoice, amount="1", reason="x", description="x", actor=a
+    ),
+    "services.void_invoice": lambda w, a: _billing("void_invoice")(
+        invoice=w.invoice, reason="x", actor=a
+    ),
+    "services.close_invoice": lambda w, a: _billing("close_invoice")(
+        invoice=w.invoice, reason="x", actor=a
+    ),
+    "services.request_payment_card": lambda w, a: _billing("request_payment_card")(
+        client=w.client, reason="Lessons", actor=a
+    ),
+    "services.resend_payment_card_request": lambda w, a: _billing("resend_payment_card_request")(
+        card_request=w.card_request, actor=a
+    ),
+    "services.send_invoice": lambda w, a: _billing("send_invoice")(invoice=w.invoice, actor=a),
+    "services.settle_old_payer": lambda w, a: _billing("settle_old_payer")(
+        rebilling.OldPayerMoney(payer=w.relationship.payer), actor=a
+    ),
+    "services.bill_attendee": lambda w, a: _billing("bill_attendee")(
+        rebilling.OldPayerMoney(payer=w.relationship.payer),
+        relationship=w.relationship,
+        subscriptions={},
+        bookings={},
+        actor=a,
+    ),
+    "transfers.start_transfer": lambda w, a: transfers.start_transfer(
+        subscription=w.subscription, transfer_date=timezone.localdate(), actor=a
+    ),
+    "transfers.choose_target": lambda w, a: transfers.choose_target(
+        draft=w.draft, session=w.target, actor=a
+    ),
+    "transfers.choose_dates": lambda w, a: transfers.choose_dates(
+        draft=w.draft,
+        first_date=w.target.first_date,
+        end_date=timezone.localdate(),
+        actor=a,
+    ),
+    "transfers.add_discount": lambda w, a: transfers.add_discount(
+        draft=w.draft, amount=Decimal(1), reason="x", actor=a
+    ),
+    "transfers.remove_discount": lambda w, a: transfers.remove_discount(
+        draft=w.draft, index=0, actor=a
+    ),
+    "transfers.set_credit": lambda w, a: transfers.set_credit(draft=w.draft, apply=True, actor=a),
+    "transfers.finish_transfer": lambda w, a: transfers.finish_transfer(
+        draft=w.draft, finish=transfers.Finish(how=transfers.FINISH_PAY_LATER), actor=a
+    ),
+    "relationship_flows.start_migration": lambda w, a: relationship_flows.start_migration(
+        relationship=w.relationship, requested_by="attendee", request_note="x", actor=a
+    ),
+    "relationship_flows.save_migration_details": lambda w, a: (
+        relationship_flows.save_migration_details(
+            migration=w.migration, details={"phone": "1"}, actor=a
+        )
+    ),
+    "relationship_flows.confirm_migration": lambda w, a: relationship_flows.confirm_migration(
+        migration=w.migration, actor=a
+    ),
+    "relationship_flows.book_session": lambda w, a: relationship_flows.book_session(
+        relationship=w.relationship, session_date=w.target_date, actor=a
+    ),
+    "relationship_flows.rebook_coming_sessions": lambda w, a: (
+        relationship_flows.rebook_coming_sessions(
+            relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
+        )
+    ),
+}
+
+# Called by a practitioner in a workflow that checked them (a rebooking writes the
+# old payer's credits as Opus, and its history names the practitioner): they need
+# an actor, and leave the check to their caller.
+CHECKED_BY_THE_CALLER = {"services.record_event", "services.settle_old_payer"}
+
+
+@pytest.fixture
+def world(staff, other_therapist):
+    ServiceFactory()  # a second service: ids differ from the sessions'
+    return World(staff, other_therapist)
+
+
+def rows() -> dict[str, int]:
+    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+
+def test_every_service_with_an_actor_requires_it_by_name():
+    found = services_taking_an_actor()
+    assert len(found) >= 35
+    assert set(found) == set(CALLS), "add the new service to CALLS (and its rule)"
+    for name, function in found.items():
+        parameter = inspect.signature(function).parameters["actor"]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert parameter.default is inspect.Parameter.empty, name
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_no_actor_is_refused_and_changes_nothing(name, world):
+    before = rows()
+    with pytest.raises(PermissionDenied):
+        CALLS[name](world, None)
+    assert rows() == before
+
+
+@pytest.mark.parametrize("name", sorted(set(CALLS) - CHECKED_BY_THE_CALLER))
+def test_a_practitioner_is_refused_what_is_not_theirs_and_nothing_changes(name, world, therapist):
+    before = rows()
+    with pytest.raises(PermissionDenied):
+        CALLS[name](world, therapist)
+    assert rows() == before
