@@ -39,7 +39,8 @@ from django.utils import timezone
 from billing import services as billing
 from billing.services import request_payment_card
 from billing.tokens import token_for
-from opus.models import DevMail, User
+from devkit.models import DevMail
+from opus.models import User
 from relationships import services as relationship_services
 from scheduling import transfers
 from scheduling.models import DateAbsence

@@ -9,7 +9,7 @@ from django.urls import reverse
 from billing.models import Invoice, Payment, PaymentCardRequest
 from billing.services import request_payment_card
 from clients.models import Client, ClientEvent
-from opus.models import DevMail
+from devkit.models import DevMail
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import Booking, DateAbsence, Subscription, TransferDraft
 from tests.billing.conftest import open_invoice

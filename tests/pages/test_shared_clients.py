@@ -17,8 +17,8 @@ from django.utils import timezone
 from billing import services as billing
 from billing.models import Invoice
 from clients.models import ClientEvent
+from devkit.models import DevMail
 from opus.lib.errors import BusinessRuleError
-from opus.models import DevMail
 from relationships import services as relationships
 from scheduling import transfers
 from scheduling.models import Booking, SessionDate, TransferDraft

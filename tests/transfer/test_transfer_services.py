@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from billing.gateway import CardDeclined
-from billing.models import Invoice, Payment, PaymentAttempt, SimulatedGatewayCharge
+from billing.models import Invoice, Payment, PaymentAttempt
 from clients.models import ClientEvent
+from devkit.models import SimulatedGatewayCharge
 from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
 from scheduling import transfers
