@@ -9,7 +9,7 @@ sync:
 	@$(UV) sync --locked --quiet
 
 run: sync
-	@.venv/bin/python -m opus.launcher
+	@.venv/bin/python -m devkit.launcher
 
 test: sync
 	@.venv/bin/python -m pytest

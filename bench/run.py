@@ -65,7 +65,7 @@ def setup_environment() -> tuple[dict, bool]:
     os.environ["OPUS_DATA_DIR"] = str(DATA_DIR)
     os.environ.pop("DATABASE_URL", None)
     sys.path.insert(0, str(ROOT))
-    from opus import devdb
+    from devkit import devdb
 
     url = devdb.ensure_running()
     if not os.environ.get("REDIS_URL"):
@@ -287,7 +287,7 @@ def main() -> int:
                 gunicorn.wait()
         shutil.rmtree(control_dir, ignore_errors=True)
         if started_here:
-            from opus import devdb
+            from devkit import devdb
 
             devdb.stop()
 

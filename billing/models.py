@@ -421,36 +421,3 @@ class PaymentCardRequest(models.Model):
 
     def is_live_at(self, now) -> bool:
         return self.used_at is None and self.superseded_at is None and self.expires_at > now
-
-
-class SimulatedGatewayCard(models.Model):
-    """The simulated processor's vault: what a real processor would keep on its
-    side. Opus's own tables only ever see the token."""
-
-    token = models.CharField(max_length=64, unique=True)
-    brand = models.CharField(max_length=30)
-    last4 = models.CharField(max_length=4)
-    exp_month = models.PositiveSmallIntegerField()
-    exp_year = models.PositiveSmallIntegerField()
-    behaviour = models.CharField(max_length=30, default="succeed")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.brand} {self.last4}"
-
-
-class SimulatedGatewayCharge(models.Model):
-    """The simulated processor's ledger; the idempotency key makes a retried
-    charge return the first result instead of charging again."""
-
-    idempotency_key = models.CharField(max_length=100, unique=True)
-    charge_id = models.CharField(max_length=64, unique=True)
-    token = models.CharField(max_length=64)
-    amount = money_field()
-    currency = models.CharField(max_length=3)
-    succeeded = models.BooleanField()
-    decline_code = models.CharField(max_length=50, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return self.charge_id

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from opus.models import DevMail, OutboundEmail, User, WorkerHeartbeat
+from opus.models import OutboundEmail, User, WorkerHeartbeat
 
 
 @admin.register(User)
@@ -18,5 +18,4 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in OutboundEmail._meta.fields]
 
 
-admin.site.register(DevMail)
 admin.site.register(WorkerHeartbeat)

@@ -1,6 +1,6 @@
-"""Email: one helper that renders a message from templates/emails/<name>/, a
-development backend that keeps sent mail for the in-browser mailbox, and the
-registry of email kinds the outbox knows how to send."""
+"""Email: one helper that renders a message from templates/emails/<name>/, and the
+registry of email kinds the outbox knows how to send. (Development keeps sent mail
+for an in-browser mailbox: devkit/mail.py.)"""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
 from django.template.loader import render_to_string
-from django.utils.crypto import get_random_string
-
-from opus.models import DevMail
 
 
 def build_message(name: str, *, to: str, context: dict) -> EmailMultiAlternatives:
@@ -42,33 +38,6 @@ def provider_message_id(message: EmailMultiAlternatives) -> str:
     if status is not None and status.message_id:
         return str(status.message_id)
     return message.extra_headers.get("Message-ID", "")
-
-
-class DevMailboxBackend(BaseEmailBackend):
-    """Development: 'sends' by storing the message, for staff to read at /dev/mail/."""
-
-    def send_messages(self, email_messages):
-
-        for message in email_messages:
-            message_id = f"<{get_random_string(24)}@opus.localhost>"
-            message.extra_headers["Message-ID"] = message_id
-            html = next(
-                (
-                    body
-                    for body, kind in getattr(message, "alternatives", [])
-                    if kind == "text/html"
-                ),
-                "",
-            )
-            DevMail.objects.create(
-                to=", ".join(message.to),
-                from_email=message.from_email,
-                subject=message.subject,
-                body_text=message.body,
-                body_html=html,
-                message_id=message_id,
-            )
-        return len(email_messages)
 
 
 @dataclass(frozen=True)

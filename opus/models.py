@@ -78,24 +78,6 @@ class OutboundEmail(models.Model):
         return f"{self.template} #{self.pk} ({self.status})"
 
 
-class DevMail(models.Model):
-    """A message 'sent' in development, readable by staff at /dev/mail/."""
-
-    to = models.TextField()
-    from_email = models.CharField(max_length=255)
-    subject = models.CharField(max_length=500)
-    body_text = models.TextField()
-    body_html = models.TextField(blank=True)
-    message_id = models.CharField(max_length=255)
-    sent_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-sent_at", "-pk"]
-
-    def __str__(self) -> str:
-        return self.subject
-
-
 class WorkerHeartbeat(models.Model):
     """Written by the worker every minute (and on demand): /healthz tells how long
     ago a worker last ran a task."""

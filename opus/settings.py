@@ -154,11 +154,15 @@ if _prepare not in ("off", ""):
         server_side_binding=True, prepare_threshold=int(_prepare)
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# The simulated payment gateway's ledger, on a connection of its own in autocommit:
-# like a real processor's, a charge survives the app's rollback (billing/routers.py).
-# A test mirror: in tests it reaches the test database, outside the test's transaction.
-DATABASES["gateway"] = {**copy.deepcopy(DATABASES["default"]), "TEST": {"MIRROR": "default"}}
-DATABASE_ROUTERS = ["billing.routers.SimulatedGatewayRouter"]
+# The development kit (devkit/: the dev mailbox, the simulated card processor, the
+# demo practice) is never installed in production, nor imported there.
+if not PRODUCTION:
+    INSTALLED_APPS.append("devkit")
+    # The simulated payment gateway's ledger, on a connection of its own in autocommit:
+    # like a real processor's, a charge survives the app's rollback (devkit/routers.py).
+    # A test mirror: in tests it reaches the test database, outside the test's transaction.
+    DATABASES["gateway"] = {**copy.deepcopy(DATABASES["default"]), "TEST": {"MIRROR": "default"}}
+    DATABASE_ROUTERS = ["devkit.routers.SimulatedGatewayRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker, cache --------------------------------------------------------------
@@ -185,7 +189,7 @@ if REDIS_URL:
     }
 else:
     # Folders under .data/, created by whatever starts the development processes
-    # (opus/devdb.py: ensure_broker_folders).
+    # (devkit/devdb.py: ensure_broker_folders).
     BROKER_DIR = DATA_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -339,7 +343,7 @@ _SMTP_OPTIONS = {
 }
 # name: (backend, the variables it cannot work without, the package it needs)
 _MAIL_PROVIDERS = {
-    "devmailbox": ("opus.mail.DevMailboxBackend", (), None),
+    "devmailbox": ("devkit.mail.DevMailboxBackend", (), None),
     "smtp": ("django.core.mail.backends.smtp.EmailBackend", ("SMTP_HOST",), None),
     "postmark": (
         "anymail.backends.postmark.EmailBackend",
@@ -399,11 +403,13 @@ OPUS_PUBLIC_URL = os.environ.get("OPUS_PUBLIC_URL", "http://127.0.0.1:8000")
 OPUS_CARD_REQUEST_TTL = timedelta(days=int(os.environ.get("OPUS_CARD_REQUEST_TTL_DAYS", 7)))
 # The card link: unknown tokens per address, refused cards per link, window in seconds.
 OPUS_CARD_LINK_LIMITS = (10, 10, 600)
-# The card processor: "simulated" (development, tests), or the dotted path of a
-# class implementing billing.gateway.PaymentGateway. No real processor ships yet,
-# so production cannot start until one is configured.
+# The card processor: "simulated" (development, tests: devkit.gateway.SimulatedGateway),
+# or the dotted path of a class implementing billing.gateway.PaymentGateway. No real
+# processor ships yet, so production cannot start until one is configured.
 OPUS_PAYMENT_GATEWAY = os.environ.get("OPUS_PAYMENT_GATEWAY", "" if PRODUCTION else "simulated")
-if PRODUCTION and OPUS_PAYMENT_GATEWAY in ("", "simulated"):
+if PRODUCTION and (
+    OPUS_PAYMENT_GATEWAY in ("", "simulated") or OPUS_PAYMENT_GATEWAY.startswith("devkit.")
+):
     raise ImproperlyConfigured(
         f"OPUS_PAYMENT_GATEWAY={OPUS_PAYMENT_GATEWAY!r}: production charges real cards and "
         "needs a real card processor (see billing/gateway.py); the simulated one takes no money."

@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -24,9 +25,6 @@ urlpatterns = [
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
     path("healthz", views.healthz, name="healthz"),
-    path("dev/mail/", views.dev_mailbox, name="dev-mailbox"),
-    path("dev/mail/<int:mail_id>/", views.dev_mail, name="dev-mail"),
-    path("dev/mail/<int:mail_id>/html/", views.dev_mail_html, name="dev-mail-html"),
     path("schedule/", space(scheduling.urls, frontdesk.urls.schedule_urls)),
     path("clients/", space(clients.urls, frontdesk.urls.client_urls)),
     path("relationships/", space(relationships.urls, frontdesk.urls.relationship_urls)),
@@ -34,3 +32,6 @@ urlpatterns = [
     path("admin/login/", views.admin_login, name="admin-login"),  # before the admin's own
     path("admin/", admin.site.urls),
 ]
+# The development kit's pages (the sent-mail box): never installed in production.
+if apps.is_installed("devkit"):
+    urlpatterns.append(path("dev/", include("devkit.urls")))

@@ -1,24 +1,22 @@
 import logging
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import JsonResponse
+from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from opus.celery import app
 from opus.forms import LoginForm
-from opus.models import DevMail, WorkerHeartbeat
+from opus.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -93,33 +91,3 @@ def _broker_status() -> str:
     except Exception:
         logger.warning("health check: broker unreachable")
         return "unavailable"
-
-
-def _require_mailbox(request) -> None:
-    if not settings.DEV_MAILBOX_ENABLED or not request.user.is_practice_staff:
-        raise Http404
-
-
-def dev_mailbox(request):
-    _require_mailbox(request)
-    mails = DevMail.objects.only("pk", "to", "subject", "sent_at")[:100]
-    return render(request, "opus/dev_mailbox.html", {"mails": mails, "section": "mail"})
-
-
-def dev_mail(request, mail_id: int):
-    _require_mailbox(request)
-    mail = get_object_or_404(DevMail, pk=mail_id)
-    return render(request, "opus/dev_mail.html", {"mail": mail, "section": "mail"})
-
-
-@xframe_options_sameorigin
-def dev_mail_html(request, mail_id: int):
-    """The HTML body, shown in a sandboxed frame of the mail page."""
-    _require_mailbox(request)
-    mail = get_object_or_404(DevMail, pk=mail_id)
-    response = HttpResponse(mail.body_html)
-    response["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-        "frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
-    )
-    return response

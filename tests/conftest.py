@@ -9,7 +9,7 @@ from django.db import connections
 from django.test import Client as HttpClient
 from django.test import TransactionTestCase
 
-from billing.models import SimulatedGatewayCard, SimulatedGatewayCharge
+from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
 from opus.models import User
 from tests.factories import (
     PASSWORD,
@@ -21,7 +21,7 @@ from tests.factories import (
 )
 
 # The simulated gateway keeps its ledger through the "gateway" alias, its own
-# connection (billing/routers.py): every database test may reach it.
+# connection (devkit/routers.py): every database test may reach it.
 TransactionTestCase.databases = frozenset({"default", "gateway"})
 
 

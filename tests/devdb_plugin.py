@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from opus import devdb
+from devkit import devdb
 
 _started_here = False
 

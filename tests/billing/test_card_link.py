@@ -12,8 +12,9 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import PaymentCardRequest, PaymentMethod, SimulatedGatewayCard
+from billing.models import PaymentCardRequest, PaymentMethod
 from clients.models import ClientEvent
+from devkit.models import SimulatedGatewayCard
 from opus.lib.logging import RedactSecretsFilter
 from tests.billing.conftest import make_card_request, next_year
 from tests.factories import ClientFactory

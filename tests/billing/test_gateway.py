@@ -5,21 +5,16 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 from django.utils import timezone
 
 from billing import services
-from billing.gateway import (
-    CardDeclined,
-    CardError,
-    GatewayError,
-    SimulatedGateway,
-    card_brand,
-    get_gateway,
-    luhn_valid,
-)
-from billing.models import Payment, SimulatedGatewayCard, SimulatedGatewayCharge
+from billing.gateway import CardDeclined, CardError, GatewayError, get_gateway
+from billing.models import Payment
 from clients.models import ClientEvent
+from devkit.gateway import SimulatedGateway, card_brand, luhn_valid
+from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
 from opus.lib.errors import BusinessRuleError
 from tests.billing.conftest import card_details, open_invoice, save_card
 from tests.factories import ClientFactory, PaymentMethodFactory
@@ -93,6 +88,18 @@ def test_luhn_and_brands():
     assert not luhn_valid("42424242")
     assert card_brand("2223003122003222") == "mastercard"
     assert card_brand("6011111111111117") == "discover"
+
+
+@pytest.mark.parametrize("configured", ["simulated", "devkit.gateway.SimulatedGateway"])
+def test_the_simulated_gateway_is_the_development_kits(settings, configured):
+    settings.OPUS_PAYMENT_GATEWAY = configured
+    assert type(get_gateway()) is SimulatedGateway
+
+
+def test_the_simulated_gateways_old_path_says_where_it_went(settings):
+    settings.OPUS_PAYMENT_GATEWAY = "billing.gateway.SimulatedGateway"
+    with pytest.raises(ImproperlyConfigured, match="moved to the development kit"):
+        get_gateway()
 
 
 def test_the_card_repr_never_shows_the_number_or_code():

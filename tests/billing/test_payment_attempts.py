@@ -16,9 +16,11 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from billing import services, tasks
-from billing.gateway import CardDeclined, GatewayError, SimulatedGateway, get_gateway
-from billing.models import Payment, PaymentAttempt, SimulatedGatewayCharge
+from billing.gateway import CardDeclined, GatewayError, get_gateway
+from billing.models import Payment, PaymentAttempt
 from clients.models import ClientEvent
+from devkit.gateway import SimulatedGateway
+from devkit.models import SimulatedGatewayCharge
 from tests.billing.conftest import open_invoice, save_card
 
 pytestmark = pytest.mark.django_db(transaction=True)

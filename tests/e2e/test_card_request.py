@@ -27,7 +27,7 @@ def wait_for(condition, timeout=20.0):
 def test_a_client_adds_a_card_through_the_emailed_link(
     page, browser, live_server, settings, celery_worker_on_redis, console_errors
 ):
-    settings.MAILERS = {"default": {"BACKEND": "opus.mail.DevMailboxBackend"}}
+    settings.MAILERS = {"default": {"BACKEND": "devkit.mail.DevMailboxBackend"}}
     settings.DEV_MAILBOX_ENABLED = True
     settings.OPUS_PUBLIC_URL = live_server.url
     UserFactory(username="frontdesk", role=User.Role.STAFF)

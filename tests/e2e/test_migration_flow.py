@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from opus.models import DevMail
+from devkit.models import DevMail
 from relationships.models import Relationship
 from scheduling.models import SessionDate
 from scheduling.selectors import with_enrolment
@@ -31,7 +31,7 @@ def wait_for(condition, timeout=20.0):
 
 @pytest.fixture
 def demo(settings, live_server):
-    settings.MAILERS = {"default": {"BACKEND": "opus.mail.DevMailboxBackend"}}
+    settings.MAILERS = {"default": {"BACKEND": "devkit.mail.DevMailboxBackend"}}
     settings.OPUS_PUBLIC_URL = live_server.url
     call_command("seed_demo")
 

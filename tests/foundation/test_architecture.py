@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("opus", "clients", "relationships", "scheduling", "billing", "frontdesk")
+APPS = ("opus", "clients", "relationships", "scheduling", "billing", "frontdesk", "devkit")
 
 
 def test_the_import_contracts_hold():

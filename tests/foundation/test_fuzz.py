@@ -39,10 +39,11 @@ from django.utils import timezone
 from billing import services as billing
 from billing.services import request_payment_card
 from billing.tokens import token_for
+from devkit.models import DevMail
 from frontdesk import relationship_flows as relationship_services
 from frontdesk import transfers
 from opus.lib.actors import SYSTEM
-from opus.models import DevMail, User
+from opus.models import User
 from scheduling.models import DateAbsence
 from scheduling.services import generate_session_dates
 from tests.billing.conftest import open_invoice

@@ -9,9 +9,9 @@ from django.urls import reverse
 from billing.models import Invoice, Payment, PaymentCardRequest
 from billing.services import request_payment_card
 from clients.models import Client, ClientEvent
+from devkit.models import DevMail
 from frontdesk.models import TransferDraft
 from opus.lib.actors import SYSTEM
-from opus.models import DevMail
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import Booking, DateAbsence, Subscription
 from tests.billing.conftest import open_invoice

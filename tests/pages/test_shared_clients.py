@@ -18,12 +18,12 @@ from django.utils import timezone
 from billing import services as billing
 from billing.models import Invoice
 from clients.models import ClientEvent
+from devkit.models import DevMail
 from frontdesk import relationship_flows as relationships
 from frontdesk import transfers
 from frontdesk.models import TransferDraft
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
-from opus.models import DevMail
 from scheduling.models import Booking, SessionDate
 from scheduling.services import enrol, generate_session_dates, unenroll_from_date
 from tests.factories import (

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from billing.gateway import CardDeclined
-from billing.models import Invoice, Payment, PaymentAttempt, SimulatedGatewayCharge
+from billing.models import Invoice, Payment, PaymentAttempt
 from clients.models import ClientEvent
+from devkit.models import SimulatedGatewayCharge
 from frontdesk import transfers
 from frontdesk.models import Transfer
 from opus.lib.actors import SYSTEM

@@ -8,7 +8,7 @@ GATEWAY_MODELS = {"simulatedgatewaycard", "simulatedgatewaycharge"}
 
 
 def _is_gateway(model) -> bool:
-    return model._meta.app_label == "billing" and model._meta.model_name in GATEWAY_MODELS
+    return model._meta.app_label == "devkit" and model._meta.model_name in GATEWAY_MODELS
 
 
 class SimulatedGatewayRouter:

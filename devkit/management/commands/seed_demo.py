@@ -14,9 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import services as billing
-from billing.models import Invoice, Payment, PaymentMethod, SimulatedGatewayCard
+from billing.models import Invoice, Payment, PaymentMethod
 from clients.models import Client, ClientEvent
 from clients.services import record_event
+from devkit.models import SimulatedGatewayCard
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.models import User

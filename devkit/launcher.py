@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from opus import devdb
+from devkit import devdb
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

@@ -2,7 +2,7 @@
 
 The settings never start it: whatever runs Opus in a checkout starts it (or
 attaches to the one running), passes ``DATABASE_URL`` down to its children, and
-stops it at the end if it started it: ``make run`` (opus/launcher.py), the test
+stops it at the end if it started it: ``make run`` (devkit/launcher.py), the test
 run (tests/devdb_plugin.py), the bench (bench/run.py), and manage.py for one
 command (see :func:`running`).
 
