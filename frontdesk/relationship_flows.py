@@ -18,7 +18,6 @@ from billing.models import Invoice, InvoiceLine
 from billing.selectors import (
     card_on_file,
 )
-from billing.services import request_payment_card
 from clients.fields import LABELS, clean_details
 from clients.models import Client, ClientEvent
 from clients.permissions import details_user_may_add
@@ -246,7 +245,7 @@ def confirm_migration(
             actor=actor,
         )
         if not has_card:
-            request_payment_card(
+            billing.request_payment_card(
                 client=attendee,
                 actor=actor,
                 relationship=new,
@@ -322,7 +321,9 @@ def _invoice_booking(*, relationship: Relationship, description: str, price, cur
     invoice = billing.create_draft(
         payer=relationship.payer, relationship=relationship, actor=SYSTEM, currency=currency
     )
-    billing.add_charge(invoice=invoice, description=description, unit_price=price, **link)
+    billing.add_charge(
+        invoice=invoice, description=description, unit_price=price, actor=SYSTEM, **link
+    )
     return billing.issue_invoice(invoice=invoice, actor=SYSTEM)
 
 

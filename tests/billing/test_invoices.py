@@ -93,7 +93,7 @@ def test_a_discount_is_refused_with_a_reason_a_user_can_read(kwargs, message):
     invoice = draft("100.00")
     kwargs.setdefault("reason", "")
     with pytest.raises(BusinessRuleError, match=message):
-        services.add_discount(invoice=invoice, **kwargs)
+        services.add_discount(invoice=invoice, actor=SYSTEM, **kwargs)
     assert invoice.lines.count() == 1
 
 

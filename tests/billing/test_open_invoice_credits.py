@@ -24,7 +24,7 @@ def credit(invoice, amount, **kwargs):
         amount=amount,
         reason=kwargs.pop("reason", "Sessions moved to another payer"),
         description=kwargs.pop("description", "Credit: 2 sessions of Piano moved"),
-        **kwargs,
+        **{"actor": SYSTEM, **kwargs},
     )
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from billing import services, tasks
 from billing.gateway import CardDeclined, GatewayError, get_gateway
 from billing.models import Payment, PaymentAttempt
+from billing.services import payments
 from clients.models import ClientEvent
 from devkit.gateway import SimulatedGateway
 from devkit.models import SimulatedGatewayCharge
@@ -162,7 +163,7 @@ def test_a_process_killed_between_the_charge_and_the_commit_is_settled_by_the_re
     def killed(*args, **kwargs):
         raise SystemExit("the worker was killed after the processor charged")
 
-    monkeypatch.setattr(services, "_record_outcome", killed)
+    monkeypatch.setattr(payments, "_record_outcome", killed)
     with pytest.raises(SystemExit):
         charge(invoice, card, staff)
     monkeypatch.undo()
@@ -215,7 +216,7 @@ def test_the_reconciliation_fails_an_attempt_the_processor_never_received(staff,
 def test_the_reconciliation_records_a_decline_the_processor_kept(staff, monkeypatch):
     invoice = open_invoice(amount="20")
     card = save_card(invoice.payer, number=DECLINING)
-    monkeypatch.setattr(services, "_record_outcome", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(payments, "_record_outcome", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         charge(invoice, card, staff)
     monkeypatch.undo()

@@ -37,7 +37,10 @@ SERVICE_MODULES = (
     "clients.services",
     "relationships.services",
     "scheduling.services",
-    "billing.services",
+    "billing.services.invoices",
+    "billing.services.payments",
+    "billing.services.card_requests",
+    "billing.services.moved_sessions",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
 )
@@ -54,7 +57,7 @@ def services_taking_an_actor() -> dict[str, object]:
                 and not attribute.startswith("_")
                 and "actor" in inspect.signature(function).parameters
             ):
-                found[f"{name.split('.')[-1]}.{attribute}"] = function
+                found[f"{name.split('.')[0]}.{attribute}"] = function
     return found
 
 
@@ -112,133 +115,129 @@ def _billing(name):
 
 
 CALLS = {
-    "services.record_event": lambda w, a: import_module("clients.services").record_event(
+    "clients.record_event": lambda w, a: import_module("clients.services").record_event(
         client=w.client, kind="updated", summary="x", actor=a
     ),
-    "services.update_contact_details": lambda w, a: import_module(
+    "clients.update_contact_details": lambda w, a: import_module(
         "clients.services"
     ).update_contact_details(client=w.client, data={"phone": "07700 900123"}, actor=a),
-    "services.create_relationship": lambda w, a: import_module(
+    "relationships.create_relationship": lambda w, a: import_module(
         "relationships.services"
     ).create_relationship(payer=w.relationship.payer, attendee=w.client, actor=a),
-    "services.skip_dates": lambda w, a: import_module("scheduling.services").skip_dates(
+    "scheduling.skip_dates": lambda w, a: import_module("scheduling.services").skip_dates(
         subscription=w.subscription, days=[w.date.date], actor=a
     ),
-    "services.enrol": lambda w, a: import_module("scheduling.services").enrol(
+    "scheduling.enrol": lambda w, a: import_module("scheduling.services").enrol(
         relationship=w.relationship, session=w.target, first_date=w.target.first_date, actor=a
     ),
-    "services.unenroll_from_date": lambda w, a: import_module(
+    "scheduling.unenroll_from_date": lambda w, a: import_module(
         "scheduling.services"
     ).unenroll_from_date(subscription=w.subscription, session_date=w.date, actor=a),
-    "services.undo_unenroll_from_date": lambda w, a: import_module(
+    "scheduling.undo_unenroll_from_date": lambda w, a: import_module(
         "scheduling.services"
     ).undo_unenroll_from_date(subscription=w.subscription, session_date=w.date, actor=a),
-    "services.create_draft": lambda w, a: _billing("create_draft")(
+    "billing.create_draft": lambda w, a: _billing("create_draft")(
         payer=w.relationship.payer, relationship=w.relationship, actor=a
     ),
-    "services.add_charge": lambda w, a: _billing("add_charge")(
+    "billing.add_charge": lambda w, a: _billing("add_charge")(
         invoice=w.draft_invoice, description="Lesson", unit_price="10", actor=a
     ),
-    "services.add_discount": lambda w, a: _billing("add_discount")(
+    "billing.add_discount": lambda w, a: _billing("add_discount")(
         invoice=w.draft_invoice, amount="1", reason="x", actor=a
     ),
-    "services.add_credit": lambda w, a: _billing("add_credit")(
+    "billing.add_credit": lambda w, a: _billing("add_credit")(
         invoice=w.draft_invoice, amount="1", reason="x", actor=a
     ),
-    "services.save_plan": lambda w, a: _billing("save_plan")(
+    "billing.save_plan": lambda w, a: _billing("save_plan")(
         InvoicePlan(currency="GBP"), relationship=w.relationship, actor=a
     ),
-    "services.build_subscription_invoice": lambda w, a: _billing("build_subscription_invoice")(
+    "billing.build_subscription_invoice": lambda w, a: _billing("build_subscription_invoice")(
         subscription=w.subscription, actor=a
     ),
-    "services.issue_invoice": lambda w, a: _billing("issue_invoice")(
+    "billing.issue_invoice": lambda w, a: _billing("issue_invoice")(
         invoice=w.draft_invoice, actor=a
     ),
-    "services.record_payment": lambda w, a: _billing("record_payment")(
+    "billing.record_payment": lambda w, a: _billing("record_payment")(
         invoice=w.invoice, amount="10", method="cash", actor=a
     ),
-    "services.start_card_attempt": lambda w, a: _billing("start_card_attempt")(
+    "billing.start_card_attempt": lambda w, a: _billing("start_card_attempt")(
         invoice=w.invoice, payment_method=w.card, request_key="k", actor=a
     ),
-    "services.run_card_attempt": lambda w, a: _billing("run_card_attempt")(
+    "billing.run_card_attempt": lambda w, a: _billing("run_card_attempt")(
         attempt=w.attempt, actor=a
     ),
-    "services.charge_card": lambda w, a: _billing("charge_card")(
+    "billing.charge_card": lambda w, a: _billing("charge_card")(
         invoice=w.invoice, payment_method=w.card, request_key="k", actor=a
     ),
-    "services.credit_open_invoice": lambda w, a: _billing("credit_open_invoice")(
+    "billing.credit_open_invoice": lambda w, a: _billing("credit_open_invoice")(
         invoice=w.invoice, amount="1", reason="x", description="x", actor=a
     ),
-    "services.void_invoice": lambda w, a: _billing("void_invoice")(
+    "billing.void_invoice": lambda w, a: _billing("void_invoice")(
         invoice=w.invoice, reason="x", actor=a
     ),
-    "services.close_invoice": lambda w, a: _billing("close_invoice")(
+    "billing.close_invoice": lambda w, a: _billing("close_invoice")(
         invoice=w.invoice, reason="x", actor=a
     ),
-    "services.request_payment_card": lambda w, a: _billing("request_payment_card")(
+    "billing.request_payment_card": lambda w, a: _billing("request_payment_card")(
         client=w.client, reason="Lessons", actor=a
     ),
-    "services.resend_payment_card_request": lambda w, a: _billing("resend_payment_card_request")(
+    "billing.resend_payment_card_request": lambda w, a: _billing("resend_payment_card_request")(
         card_request=w.card_request, actor=a
     ),
-    "services.send_invoice": lambda w, a: _billing("send_invoice")(invoice=w.invoice, actor=a),
-    "services.settle_old_payer": lambda w, a: _billing("settle_old_payer")(
+    "billing.send_invoice": lambda w, a: _billing("send_invoice")(invoice=w.invoice, actor=a),
+    "billing.settle_old_payer": lambda w, a: _billing("settle_old_payer")(
         rebilling.OldPayerMoney(payer=w.relationship.payer), actor=a
     ),
-    "services.bill_attendee": lambda w, a: _billing("bill_attendee")(
+    "billing.bill_attendee": lambda w, a: _billing("bill_attendee")(
         rebilling.OldPayerMoney(payer=w.relationship.payer),
         relationship=w.relationship,
         subscriptions={},
         bookings={},
         actor=a,
     ),
-    "transfers.start_transfer": lambda w, a: transfers.start_transfer(
+    "frontdesk.start_transfer": lambda w, a: transfers.start_transfer(
         subscription=w.subscription, transfer_date=timezone.localdate(), actor=a
     ),
-    "transfers.choose_target": lambda w, a: transfers.choose_target(
+    "frontdesk.choose_target": lambda w, a: transfers.choose_target(
         draft=w.draft, session=w.target, actor=a
     ),
-    "transfers.choose_dates": lambda w, a: transfers.choose_dates(
+    "frontdesk.choose_dates": lambda w, a: transfers.choose_dates(
         draft=w.draft,
         first_date=w.target.first_date,
         end_date=timezone.localdate(),
         actor=a,
     ),
-    "transfers.add_discount": lambda w, a: transfers.add_discount(
+    "frontdesk.add_discount": lambda w, a: transfers.add_discount(
         draft=w.draft, amount=Decimal(1), reason="x", actor=a
     ),
-    "transfers.remove_discount": lambda w, a: transfers.remove_discount(
+    "frontdesk.remove_discount": lambda w, a: transfers.remove_discount(
         draft=w.draft, index=0, actor=a
     ),
-    "transfers.set_credit": lambda w, a: transfers.set_credit(draft=w.draft, apply=True, actor=a),
-    "transfers.finish_transfer": lambda w, a: transfers.finish_transfer(
+    "frontdesk.set_credit": lambda w, a: transfers.set_credit(draft=w.draft, apply=True, actor=a),
+    "frontdesk.finish_transfer": lambda w, a: transfers.finish_transfer(
         draft=w.draft, finish=transfers.Finish(how=transfers.FINISH_PAY_LATER), actor=a
     ),
-    "relationship_flows.start_migration": lambda w, a: relationship_flows.start_migration(
+    "frontdesk.start_migration": lambda w, a: relationship_flows.start_migration(
         relationship=w.relationship, requested_by="attendee", request_note="x", actor=a
     ),
-    "relationship_flows.save_migration_details": lambda w, a: (
-        relationship_flows.save_migration_details(
-            migration=w.migration, details={"phone": "1"}, actor=a
-        )
+    "frontdesk.save_migration_details": lambda w, a: relationship_flows.save_migration_details(
+        migration=w.migration, details={"phone": "1"}, actor=a
     ),
-    "relationship_flows.confirm_migration": lambda w, a: relationship_flows.confirm_migration(
+    "frontdesk.confirm_migration": lambda w, a: relationship_flows.confirm_migration(
         migration=w.migration, actor=a
     ),
-    "relationship_flows.book_session": lambda w, a: relationship_flows.book_session(
+    "frontdesk.book_session": lambda w, a: relationship_flows.book_session(
         relationship=w.relationship, session_date=w.target_date, actor=a
     ),
-    "relationship_flows.rebook_coming_sessions": lambda w, a: (
-        relationship_flows.rebook_coming_sessions(
-            relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
-        )
+    "frontdesk.rebook_coming_sessions": lambda w, a: relationship_flows.rebook_coming_sessions(
+        relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
     ),
 }
 
 # Called by a practitioner in a workflow that checked them (a rebooking writes the
 # old payer's credits as Opus, and its history names the practitioner): they need
 # an actor, and leave the check to their caller.
-CHECKED_BY_THE_CALLER = {"services.record_event", "services.settle_old_payer"}
+CHECKED_BY_THE_CALLER = {"clients.record_event", "billing.settle_old_payer"}
 
 
 @pytest.fixture

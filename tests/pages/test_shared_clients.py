@@ -54,7 +54,9 @@ def coming(session, weeks=1) -> SessionDate:
 def issued(payer, relationship, *lines, pay=None) -> Invoice:
     invoice = billing.create_draft(actor=SYSTEM, payer=payer, relationship=relationship)
     for description, price, extra in lines:  # extra: the subscription, a quantity
-        billing.add_charge(invoice=invoice, description=description, unit_price=price, **extra)
+        billing.add_charge(
+            invoice=invoice, description=description, unit_price=price, actor=SYSTEM, **extra
+        )
     invoice = billing.issue_invoice(actor=SYSTEM, invoice=invoice)
     if pay:
         billing.record_payment(actor=SYSTEM, invoice=invoice, amount=pay, method="cash")

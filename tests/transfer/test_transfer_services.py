@@ -11,6 +11,7 @@ from django.utils import timezone
 from billing import services as billing_services
 from billing.gateway import CardDeclined
 from billing.models import Invoice, Payment, PaymentAttempt
+from billing.services import payments
 from clients.models import ClientEvent
 from devkit.models import SimulatedGatewayCharge
 from frontdesk import transfers
@@ -154,7 +155,7 @@ def test_killed_after_the_charge_the_transfer_stands_and_finishing_again_records
     def killed(*args, **kwargs):
         raise SystemExit("the worker was killed after the processor charged")
 
-    monkeypatch.setattr(billing_services, "_record_outcome", killed)
+    monkeypatch.setattr(payments, "_record_outcome", killed)
     with pytest.raises(SystemExit):
         transfers.finish_transfer(draft=draft, actor=staff, finish=finish)
     monkeypatch.undo()

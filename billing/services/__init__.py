@@ -1,0 +1,83 @@
+"""Billing writes: invoices, payments, cards on file, card requests.
+
+Invoices are built as drafts line by line; issuing numbers them without gaps
+(a counter row locked in the issuing transaction) and freezes them: from then
+on a correction is a void and a new invoice (or a credit on the next one); the
+one change an issued invoice accepts is a credit appended while it is open
+(``credit_open_invoice``). The database refuses anything else too (migrations
+0004 and 0005's triggers).
+
+Amounts are rounded once, by ``opus.lib.money.round_money``, when a line is
+written; totals are sums of rounded amounts and need no second rounding.
+"""
+
+from billing.gateway import CardDeclined, CardError
+from billing.plans import invoice_totals
+from billing.selectors import balance_due, card_on_file
+from billing.services.card_requests import (
+    CardLinkGone,
+    add_card_from_link,
+    request_payment_card,
+    resend_payment_card_request,
+)
+from billing.services.invoices import (
+    DEFAULT_DUE_DAYS,
+    add_charge,
+    add_credit,
+    add_discount,
+    build_subscription_invoice,
+    close_invoice,
+    create_draft,
+    credit_open_invoice,
+    issue_invoice,
+    next_invoice_number,
+    save_plan,
+    send_invoice,
+    void_invoice,
+)
+from billing.services.moved_sessions import bill_attendee, settle_old_payer
+from billing.services.payments import (
+    MANUAL_METHODS,
+    RECONCILE_AFTER,
+    ChargePending,
+    charge_card,
+    reconcile_payment_attempts,
+    record_payment,
+    run_card_attempt,
+    start_card_attempt,
+)
+
+__all__ = [  # the API other apps call
+    "DEFAULT_DUE_DAYS",
+    "MANUAL_METHODS",
+    "RECONCILE_AFTER",
+    "CardDeclined",
+    "CardError",
+    "CardLinkGone",
+    "ChargePending",
+    "add_card_from_link",
+    "add_charge",
+    "add_credit",
+    "add_discount",
+    "balance_due",
+    "bill_attendee",
+    "build_subscription_invoice",
+    "card_on_file",
+    "charge_card",
+    "close_invoice",
+    "create_draft",
+    "credit_open_invoice",
+    "invoice_totals",
+    "issue_invoice",
+    "next_invoice_number",
+    "reconcile_payment_attempts",
+    "record_payment",
+    "request_payment_card",
+    "resend_payment_card_request",
+    "run_card_attempt",
+    "save_plan",
+    "send_invoice",
+    "settle_old_payer",
+    "start_card_attempt",
+    "void_invoice",
+]

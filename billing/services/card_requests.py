@@ -1,0 +1,187 @@
+"""Card requests: the emailed link a client opens to add a payment card."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from billing import gateway as gateways
+from billing.gateway import CardDetails, GatewayError
+from billing.models import (
+    PaymentCardRequest,
+    PaymentMethod,
+)
+from billing.permissions import can_request_card
+from billing.signals import card_added
+from billing.tokens import derive_token, hash_token, new_nonce
+from clients.models import Client, ClientEvent
+from clients.services import record_event
+from opus.lib.actors import SYSTEM, person, require_actor
+from opus.lib.errors import BusinessRuleError
+from opus.models import OutboundEmail
+from opus.services import queue_email
+
+
+class CardLinkGone(BusinessRuleError):
+    """The link was used, has expired or was replaced by a newer one."""
+
+    def __init__(self, card_request: PaymentCardRequest, state: str):
+        super().__init__(f"This link can no longer be used ({state}).")
+        self.card_request = card_request
+        self.state = state
+
+
+def _check_can_request(actor, client) -> None:
+    require_actor(actor)
+    if not can_request_card(actor, client):
+        raise PermissionDenied("Only staff and the client's practitioner can ask for a card.")
+
+
+@transaction.atomic
+def request_payment_card(*, client, actor, reason: str, relationship=None) -> PaymentCardRequest:
+    """Email the client a single-use link to add a card; the link expires after
+    OPUS_CARD_REQUEST_TTL, and replaces any earlier request of theirs. The email
+    is an outbox row sent by the worker after this transaction commits."""
+
+    _check_can_request(actor, client)
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise BusinessRuleError(
+            "Say why the card is needed: the email tells the client.", field="reason"
+        )
+    # One request at a time per client. NO KEY UPDATE: rows that merely point at
+    # the client (a card being saved, a history row) are not held up by it.
+    client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
+    if not client.email:
+        raise BusinessRuleError(
+            f"{client.full_name} has no email address: add one to send the link."
+        )
+    if relationship is not None and client.pk not in (
+        relationship.payer_id,
+        relationship.attendee_id,
+    ):
+        raise BusinessRuleError("That relationship is not this client's.")
+    now = timezone.now()
+    PaymentCardRequest.objects.filter(
+        client=client, used_at__isnull=True, superseded_at__isnull=True
+    ).update(superseded_at=now)
+    nonce = new_nonce()
+    card_request = PaymentCardRequest.objects.create(
+        client=client,
+        relationship=relationship,
+        reason=reason[:300],
+        nonce=nonce,
+        token_hash=hash_token(derive_token(nonce)),
+        created_by=person(actor),
+        expires_at=now + settings.OPUS_CARD_REQUEST_TTL,
+    )
+    queue_email(
+        template="card_request",
+        to=client.email,
+        context={"card_request_id": card_request.pk},
+        client=client,
+    )
+    record_event(
+        client=client,
+        kind=ClientEvent.Kind.CARD,
+        summary=f"Link to add a card requested: {reason}",
+        actor=actor,
+    )
+    return card_request
+
+
+@transaction.atomic
+def resend_payment_card_request(*, card_request: PaymentCardRequest, actor) -> PaymentCardRequest:
+    """Send the link of a live request again (the same link), or, when it has
+    expired or its email could not be delivered to an old address, a fresh
+    request. Pressing twice queues one email."""
+
+    _check_can_request(actor, card_request.client)
+    Client.objects.select_for_update(no_key=True).get(pk=card_request.client_id)
+    card_request = PaymentCardRequest.objects.select_for_update().get(pk=card_request.pk)
+    now = timezone.now()
+    state = card_request.state_at(now)
+    if state == PaymentCardRequest.State.USED:
+        raise BusinessRuleError("The client already added a card through this link.")
+    if state == PaymentCardRequest.State.SUPERSEDED:
+        raise BusinessRuleError("A newer request replaced this one: resend that one instead.")
+    if state == PaymentCardRequest.State.EXPIRED:
+        return request_payment_card(
+            client=card_request.client,
+            actor=actor,
+            reason=card_request.reason,
+            relationship=card_request.relationship,
+        )
+    client = card_request.client
+    if not client.email:
+        raise BusinessRuleError(f"{client.full_name} has no email address: add one first.")
+    already_queued = OutboundEmail.objects.filter(
+        template="card_request",
+        status=OutboundEmail.Status.PENDING,
+        context__card_request_id=card_request.pk,
+    ).exists()
+    if not already_queued:
+        card_request.email_failed_at = None
+        card_request.save(update_fields=["email_failed_at"])
+        queue_email(
+            template="card_request",
+            to=client.email,
+            context={"card_request_id": card_request.pk},
+            client=client,
+        )
+        record_event(
+            client=client,
+            kind=ClientEvent.Kind.CARD,
+            summary="Link to add a card sent again",
+            actor=actor,
+        )
+    return card_request
+
+
+@sensitive_variables("card", "token")
+def add_card_from_link(*, token: str, card: CardDetails) -> PaymentMethod:
+    """The client adds a card through their link: saved at the gateway, kept as a
+    PaymentMethod, and the link used up, all at once. The request row is locked,
+    so concurrent submissions store one card; the others find the link used."""
+    with transaction.atomic():
+        card_request = (
+            PaymentCardRequest.objects.select_for_update(of=("self",))
+            .select_related("client")
+            .filter(token_hash=hash_token(token))
+            .first()
+        )
+        if card_request is None:
+            raise BusinessRuleError("This link is not valid.")
+        now = timezone.now()
+        if not card_request.is_live_at(now):
+            raise CardLinkGone(card_request, card_request.state_at(now))
+        gateway = gateways.get_gateway()
+        setup = gateway.create_setup(reference=f"card-request-{card_request.pk}")
+        saved = gateway.confirm_setup(setup=setup, card=card)  # CardError: nothing saved
+        try:
+            with transaction.atomic():
+                method = PaymentMethod.objects.create(
+                    client_id=card_request.client_id,
+                    gateway=saved.gateway,
+                    token=saved.token,
+                    brand=saved.brand,
+                    last4=saved.last4,
+                    exp_month=saved.exp_month,
+                    exp_year=saved.exp_year,
+                )
+        except IntegrityError as error:  # a token the gateway gave twice
+            raise GatewayError("duplicate token") from error
+        card_request.used_at = timezone.now()
+        card_request.payment_method = method
+        card_request.save(update_fields=["used_at", "payment_method"])
+        record_event(
+            actor=SYSTEM,
+            client=card_request.client,
+            kind=ClientEvent.Kind.CARD,
+            summary=(f"{saved.brand.title()} ending {saved.last4} added through the emailed link"),
+        )
+        card_added.send(sender=PaymentCardRequest, client=card_request.client)
+    return method

@@ -1,0 +1,150 @@
+"""Sessions moved to another payer: what ``billing.rebilling`` works out for the
+old payer (credits, refunds owed) and the attendee (the invoice that takes over),
+written."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from billing.permissions import require_billing_actor
+from billing.rebilling import (
+    REBOOK_CREDIT_REASON,
+    OldPayerMoney,
+    TakenOver,
+    sessions_per_unit,
+    sessions_text,
+)
+from billing.selectors import invoice_practitioners
+from billing.services.invoices import (
+    add_charge,
+    add_credit,
+    create_draft,
+    credit_open_invoice,
+    issue_invoice,
+)
+from clients.models import Client, ClientEvent
+from clients.services import record_event
+from opus.lib.actors import SYSTEM, require_actor
+from opus.lib.money import format_money, round_money
+
+
+# --- sessions moved to another payer (``billing.rebilling`` works out the money) ---------------
+def settle_old_payer(money: OldPayerMoney, *, actor) -> None:
+    """Apply what ``old_payer_money`` worked out. The credits are Opus's (as a
+    booking's invoice is): a practitioner may rebook, changing invoices is
+    staff's; the history says who rebooked (``actor``)."""
+    require_actor(actor)
+    payer = money.payer
+    if payer is None:  # the old relationship billed nothing
+        return
+
+    for item in money.invoices:
+        for credit in item.credits:
+            line = {
+                "invoice": item.invoice,
+                "amount": credit.amount,
+                "reason": REBOOK_CREDIT_REASON,
+                "description": credit.description,
+                "subscription": credit.share.subscription,
+                "booking": credit.share.booking,
+            }
+            if item.is_draft:  # not issued: the credit simply goes on it
+                add_credit(**line, actor=SYSTEM)
+            else:
+                credit_open_invoice(**line, actor=SYSTEM)
+        if item.is_draft and item.credits:
+            record_event(
+                client=payer,
+                kind=ClientEvent.Kind.INVOICE,
+                summary=(
+                    f"Credit of {format_money(item.credited, item.invoice.currency)} on "
+                    f"{item.invoice.display_number} (not issued yet) for sessions rebooked "
+                    "under the attendee's own account"
+                ),
+                actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
+            )
+        if item.refund:
+            record_event(
+                client=payer,
+                kind=ClientEvent.Kind.PAYMENT,
+                summary=(
+                    f"{format_money(item.refund, item.invoice.currency)} paid by "
+                    f"{payer.full_name} on {item.invoice.display_number} for moved "
+                    "sessions is to be refunded (rebooked under the attendee's own account)"
+                ),
+                actor=actor,
+                practitioners=invoice_practitioners(item.invoice),
+            )
+
+
+def bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, bookings, actor) -> None:
+    """One invoice per currency to the new payer for what the old payer was relieved
+    of, each line linked to the rebooked subscription or booking. Issued by the
+    system, as "Create Session" issues a booking's invoice."""
+    require_billing_actor(actor)
+    old_payer = money.payer
+    if old_payer is None:  # nothing was billed to take over
+        return
+    by_currency: dict[str, list[TakenOver]] = {}
+    for item in money.taken_over():
+        by_currency.setdefault(item.currency, []).append(item)
+    for currency, items in by_currency.items():
+        invoice = create_draft(
+            payer=relationship.payer, relationship=relationship, actor=actor, currency=currency
+        )
+        for item in items:
+            for quantity, unit_price in _lines_for(item):
+                add_charge(
+                    invoice=invoice,
+                    actor=actor,
+                    description=_taken_over_description(item, old_payer),
+                    quantity=quantity,
+                    unit_price=unit_price,
+                    subscription=subscriptions.get(getattr(item.subscription, "pk", None)),
+                    booking=bookings.get(getattr(item.booking, "pk", None)),
+                )
+        issue_invoice(invoice=invoice, actor=actor)
+
+
+def _lines_for(item: TakenOver) -> list[tuple[Decimal, Decimal]]:
+    """(quantity, unit price) of the lines that bill exactly ``item.amount`` in the
+    units the service bills by (sessions, or months for a monthly service), so that
+    a later transfer counts the sessions paid for right: one line when a unit price
+    in the currency's minor unit comes out exact, else the last unit apart at
+    what remains (2 x 21.67 cannot make 43.33: 1 x 21.67 and 1 x 21.66 do). Only
+    a part of a month that two decimals cannot write (2 sessions of a service of 3
+    a month) is billed as one unit of the whole amount."""
+
+    if item.subscription is not None:
+        service = item.subscription.session.service
+    else:
+        assert item.booking is not None  # a share is a subscription's or a booking's
+        service = item.booking.session_date.session.service
+    units = item.sessions / sessions_per_unit(service)
+    if units <= 0 or units != units.quantize(Decimal("0.01")):
+        return [(Decimal(1), item.amount)]
+    unit_price = round_money(item.amount / units, item.currency)
+    if round_money(unit_price * units, item.currency) == item.amount:
+        return [(units, unit_price)]
+    if units > 1:
+        rest = units - 1
+        last = item.amount - round_money(unit_price * rest, item.currency)
+        if last >= 0:
+            return [(rest, unit_price), (Decimal(1), last)]
+    return [(Decimal(1), item.amount)]
+
+
+def _taken_over_description(item: TakenOver, old_payer: Client) -> str:
+    if item.subscription is not None:
+        what = (
+            f"{item.subscription.session.service.name}: {sessions_text(item.sessions)} "
+            f"from {item.subscription.next_date:%-d %b %Y}"
+        )
+    else:
+        assert item.booking is not None
+        session_date = item.booking.session_date
+        what = f"{session_date.session.service.name}, {session_date.date:%a %-d %b %Y}"
+    return (
+        f"{what} (until now billed to {old_payer.full_name} on {item.from_invoice.display_number})"
+    )

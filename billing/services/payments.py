@@ -1,0 +1,320 @@
+"""Payments: recorded by hand, or a card on file charged outside any transaction
+(an attempt committed first, the answer recorded after, a reconciliation for
+the attempts left pending)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing import gateway as gateways
+from billing.gateway import CardDeclined, GatewayError
+from billing.models import (
+    Invoice,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+)
+from billing.permissions import require_billing_actor
+from billing.plans import (
+    money,
+)
+from billing.selectors import amount_paid, invoice_practitioners
+from billing.services.invoices import lock_open, settle_if_paid
+from clients.models import ClientEvent
+from clients.services import record_event
+from opus.lib.actors import SYSTEM, person
+from opus.lib.errors import BusinessRuleError
+from opus.lib.money import format_money
+
+logger = logging.getLogger(__name__)
+
+
+MANUAL_METHODS = [m for m in Payment.Method.values if m != Payment.Method.CARD]
+
+
+@transaction.atomic
+def record_payment(
+    *,
+    invoice: Invoice,
+    amount,
+    method: str,
+    reference: str = "",
+    actor,
+    received_at=None,
+) -> Payment:
+    """A payment received by hand (cash, bank transfer, card terminal, other).
+    Partial payments are fine; more than the balance is refused."""
+    require_billing_actor(actor)
+    locked = lock_open(invoice, "payments are recorded")
+    if method not in MANUAL_METHODS:
+        raise BusinessRuleError(
+            "Choose how the payment was made. To charge the card on file, use "
+            "“Charge card on file”.",
+            field="method",
+        )
+    amount = money(amount, locked.currency, field="amount", label="amount")
+    if amount <= 0:
+        raise BusinessRuleError("A payment is more than zero.", field="amount")
+    balance = locked.total - amount_paid(locked)
+    if amount > balance:
+        raise BusinessRuleError(
+            f"The payment is more than the balance ({format_money(balance, locked.currency)}).",
+            field="amount",
+        )
+    payment = Payment.objects.create(
+        invoice=locked,
+        amount=amount,
+        currency=locked.currency,
+        method=method,
+        reference=(reference or "").strip()[:200],
+        recorded_by=person(actor),
+        received_at=received_at or timezone.now(),
+    )
+    settle_if_paid(locked)
+    record_event(
+        client=locked.payer,
+        kind=ClientEvent.Kind.PAYMENT,
+        summary=(
+            f"Payment of {format_money(amount, locked.currency)} "
+            f"({payment.get_method_display().lower()}) on {locked.display_number}"
+        ),
+        actor=actor,
+        practitioners=invoice_practitioners(locked),
+    )
+    return payment
+
+
+RECONCILE_AFTER = timedelta(minutes=5)
+
+
+class ChargePending(BusinessRuleError):
+    """The processor did not answer: the attempt stays pending, to be retried with
+    the same key or settled by the reconciliation."""
+
+
+def _require_no_transaction() -> None:
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("a card is charged with no database transaction open")
+
+
+def _card_name(card: PaymentMethod) -> str:
+    return f"{card.brand.title()} ending {card.last4}"
+
+
+@transaction.atomic
+def start_card_attempt(
+    *, invoice: Invoice, payment_method: PaymentMethod, request_key: str, actor
+) -> PaymentAttempt:
+    """Step 1: record the attempt to charge the balance of an open invoice to a card
+    of its payer, in the caller's transaction (a transfer's) or its own, and return
+    it. The same submission (``request_key``) finds its own attempt again, settled
+    or not; while another attempt on the invoice is pending, that one is returned,
+    to be retried: one charge at a time per invoice."""
+    require_billing_actor(actor)
+    key = (request_key or "").strip()
+    if not key or len(key) > 100:
+        raise BusinessRuleError("This charge has no valid key; reload the page.")
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    same = PaymentAttempt.objects.filter(request_key=key).first()
+    if same is not None:
+        if same.invoice_id != locked.pk:
+            raise BusinessRuleError("This charge key belongs to another invoice; reload the page.")
+        return same
+    pending = locked.attempts.filter(status=PaymentAttempt.Status.PENDING).first()
+    if pending is not None:
+        return pending
+    if locked.status != Invoice.Status.OPEN:
+        raise BusinessRuleError(
+            f"{locked.display_number} is {locked.get_status_display().lower()}: nothing to charge."
+        )
+    card = (
+        PaymentMethod.objects.filter(pk=payment_method.pk, client_id=locked.payer_id)
+        .usable()
+        .first()
+    )
+    if card is None:
+        raise BusinessRuleError(
+            "That card is not a usable card of the payer: it may have expired or been removed."
+        )
+    amount = locked.total - amount_paid(locked)
+    if amount <= 0:
+        raise BusinessRuleError(f"Nothing is left to pay on {locked.display_number}.")
+    return PaymentAttempt.objects.create(
+        invoice=locked,
+        payment_method=card,
+        amount=amount,
+        currency=locked.currency,
+        idempotency_key=uuid.uuid4().hex,
+        request_key=key,
+        actor=person(actor),
+    )
+
+
+def run_card_attempt(*, attempt: PaymentAttempt, actor) -> Payment:
+    """Steps 2 and 3. A settled attempt answers with its outcome (its payment, or
+    its decline raised again); a pending one is sent to the processor with its own
+    key, so a retry never charges twice, and the answer is recorded. Raises
+    CardDeclined (recorded, committed), or ChargePending when the processor did
+    not answer."""
+    require_billing_actor(actor)
+    attempt = PaymentAttempt.objects.select_related("invoice", "payment_method", "payment").get(
+        pk=attempt.pk
+    )
+    if attempt.status == PaymentAttempt.Status.PENDING:
+        _require_no_transaction()
+        try:
+            result = gateways.get_gateway().charge(
+                token=attempt.payment_method.token,
+                amount=attempt.amount,
+                currency=attempt.currency,
+                idempotency_key=attempt.idempotency_key,
+                description=f"{settings.OPUS_PRACTICE_NAME} {attempt.invoice.display_number}",
+            )
+        except GatewayError as error:
+            logger.warning("gateway error on payment attempt %s: %s", attempt.pk, error)
+            raise ChargePending(
+                "The card processor did not answer. Opus asks it again within minutes and "
+                "records what happened; or try again now: the card will not be charged twice."
+            ) from error
+        attempt = _record_outcome(attempt, result, actor=actor)
+    if attempt.status == PaymentAttempt.Status.SUCCEEDED:
+        assert attempt.payment is not None  # a succeeded attempt has its payment
+        return attempt.payment
+    if attempt.status == PaymentAttempt.Status.DECLINED:
+        raise CardDeclined(
+            f"{_card_name(attempt.payment_method)} was declined: "
+            f"{attempt.decline_message or 'the bank refused the charge.'} "
+            "Record a payment by hand, or ask the payer for another card.",
+            code=attempt.decline_code,
+        )
+    raise BusinessRuleError(
+        "This charge never reached the card processor: nothing was charged. "
+        "Reload the page to try again."
+    )
+
+
+def charge_card(*, invoice: Invoice, payment_method: PaymentMethod, request_key: str, actor):
+    """Charge the balance of an open invoice to a card of its payer, and return the
+    payment. Call it with no transaction open. Submitting the same ``request_key``
+    again (a double click) returns the first outcome; a new key is a new attempt
+    with a new idempotency key (after a decline, trying again really asks again).
+    A decline raises CardDeclined with a message for staff: the invoice is left as
+    it was, and the payer's history notes the decline."""
+    require_billing_actor(actor)
+    _require_no_transaction()
+    attempt = start_card_attempt(
+        invoice=invoice, payment_method=payment_method, request_key=request_key, actor=actor
+    )
+    return run_card_attempt(attempt=attempt, actor=actor)
+
+
+def _record_outcome(
+    attempt: PaymentAttempt, result: gateways.ChargeResult | None, *, actor, note: str = ""
+) -> PaymentAttempt:
+    """Step 3, in a transaction of its own: what the processor did with the
+    attempt's key (``None``: it never received it). Settling twice changes nothing;
+    a charge the processor made is recorded even on an attempt already marked
+    failed (its answer is the truth)."""
+    with transaction.atomic(durable=True):
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("payer")
+            .get(pk=attempt.invoice_id)
+        )
+        attempt = (
+            PaymentAttempt.objects.select_for_update(of=("self",))
+            .select_related("payment_method", "payment")
+            .get(pk=attempt.pk)
+        )
+        card = attempt.payment_method
+        now = timezone.now()
+        amount = format_money(attempt.amount, attempt.currency)
+        if result is None:
+            if attempt.status != PaymentAttempt.Status.PENDING:
+                return attempt
+            attempt.status = PaymentAttempt.Status.FAILED
+            summary = (
+                f"Charge of {amount} to {_card_name(card)} on {invoice.display_number} never "
+                "reached the card processor: nothing charged"
+            )
+        elif result.succeeded:
+            if attempt.status == PaymentAttempt.Status.SUCCEEDED:
+                return attempt
+            balance = invoice.total - amount_paid(invoice)
+            balance = balance if invoice.status == Invoice.Status.OPEN else Decimal(0)
+            attempt.payment = Payment.objects.create(
+                invoice=invoice,
+                amount=result.amount,
+                currency=attempt.currency,
+                method=Payment.Method.CARD,
+                reference=_card_name(card),
+                payment_method=card,
+                gateway_charge_id=result.charge_id,
+                idempotency_key=attempt.idempotency_key,
+                recorded_by=attempt.actor,
+                received_at=now,
+            )
+            attempt.status = PaymentAttempt.Status.SUCCEEDED
+            attempt.decline_code = attempt.decline_message = ""
+            if invoice.status == Invoice.Status.OPEN:
+                settle_if_paid(invoice)
+            summary = (
+                f"{format_money(result.amount, attempt.currency)} charged to {_card_name(card)} "
+                f"on {invoice.display_number}"
+            )
+            if result.amount > balance:  # settled meanwhile by other means
+                extra = format_money(result.amount - balance, attempt.currency)
+                summary += f"; {extra} more than was due: refund it"
+        else:
+            if attempt.status not in (PaymentAttempt.Status.PENDING, PaymentAttempt.Status.FAILED):
+                return attempt
+            attempt.status = PaymentAttempt.Status.DECLINED
+            attempt.decline_code = (result.decline_code or "card_declined")[:50]
+            attempt.decline_message = (result.message or "")[:300]
+            summary = (
+                f"{_card_name(card)} declined ({attempt.decline_reason}) "
+                f"on {invoice.display_number}"
+            )
+        attempt.settled_at = now
+        attempt.save()
+        record_event(
+            client=invoice.payer,
+            kind=ClientEvent.Kind.PAYMENT,
+            summary=summary + note,
+            actor=actor,
+            practitioners=invoice_practitioners(invoice),
+        )
+    return attempt
+
+
+def reconcile_payment_attempts(*, older_than: timedelta = RECONCILE_AFTER) -> int:
+    """Settle every attempt pending for longer than ``older_than`` (the processor
+    did not answer, or the process died after asking) with what the processor did
+    with its key: a charge becomes its one payment, a decline a declined attempt,
+    a key it never received a failed attempt (nothing charged). Run by the worker
+    every few minutes; safe to run twice, or beside a retry. Returns how many
+    attempts it settled."""
+    _require_no_transaction()
+    gateway = gateways.get_gateway()
+    stale = PaymentAttempt.objects.filter(
+        status=PaymentAttempt.Status.PENDING, created_at__lt=timezone.now() - older_than
+    ).order_by("pk")
+    settled = 0
+    for attempt in stale[:200]:
+        try:
+            result = gateway.retrieve_charge(idempotency_key=attempt.idempotency_key)
+        except GatewayError as error:
+            logger.warning("gateway error reconciling payment attempt %s: %s", attempt.pk, error)
+            continue
+        after = _record_outcome(
+            attempt, result, actor=attempt.actor or SYSTEM, note=" (settled by the reconciliation)"
+        )
+        settled += after.status != PaymentAttempt.Status.PENDING
+    return settled
