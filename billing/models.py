@@ -32,7 +32,7 @@ class InvoiceQuerySet(models.QuerySet):
         of another's (its credit names that session; the front desk registers that
         rule). An invoice that also bills another's sessions is staff's alone: its
         total, discounts and payments would tell one practitioner what the other
-        charges (quality.md Security 17)."""
+        charges (docs/quality.md Security 17)."""
         others_lines = (
             InvoiceLine.objects.filter(invoice_id=OuterRef("pk"))
             .annotate(practitioner_id=LINE_PRACTITIONER)

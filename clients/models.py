@@ -97,7 +97,7 @@ class ClientEventQuerySet(models.QuerySet):
     def visible_to(self, user) -> "ClientEventQuerySet":
         """Staff see every event. A practitioner sees the events about no one's
         sessions and those about theirs alone: none about another practitioner's
-        sessions, their invoices or payments (quality.md Security 17). Whose client
+        sessions, their invoices or payments (docs/quality.md Security 17). Whose client
         it is, is the caller's business (``Client.objects.visible_to``)."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
@@ -114,7 +114,7 @@ class ClientEvent(models.Model):
         UPDATED = "updated", "Details updated"
         ENROLLED = "enrolled", "Enrolled"
         UNENROLLED_DATE = "unenrolled_date", "Unenrolled from one date"
-        REENROLLED_DATE = "reenrolled_date", "Unenrolment undone"
+        REENROLLED_DATE = "reenrolled_date", "Unenrollment undone"
         BOOKED = "booked", "Session booked"
         BOOKING_CANCELLED = "booking_cancelled", "Booking cancelled"
         TRANSFERRED = "transferred", "Transferred"

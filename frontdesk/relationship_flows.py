@@ -29,8 +29,8 @@ from opus.lib.parsing import without_controls
 from relationships.models import Relationship, RelationshipMigration
 from relationships.services import create_relationship
 from scheduling.models import Booking, DateAbsence, SessionDate, Subscription
-from scheduling.selectors import count_dates_before, with_enrolment
-from scheduling.services import enrol, lock_places
+from scheduling.selectors import count_dates_before, with_enrollment
+from scheduling.services import enroll, lock_places
 
 MIGRATION_MIN_AGE = 16
 # a kept detail is cut here: longer than any paying detail may be (the form says
@@ -310,7 +310,7 @@ def booking_block(relationship: Relationship) -> str | None:
 
 def _seat_free(session_date) -> bool:
 
-    counted = with_enrolment(SessionDate.objects.filter(pk=session_date.pk)).get()
+    counted = with_enrollment(SessionDate.objects.filter(pk=session_date.pk)).get()
     return counted.enrolled < session_date.session.capacity
 
 
@@ -401,7 +401,7 @@ def book_session(
     _check_bookable(first)
     try:
         with transaction.atomic():
-            subscription = enrol(
+            subscription = enroll(
                 relationship=relationship,
                 session=session,
                 first_date=first_date,

@@ -19,7 +19,7 @@ def relationship_page(relationship: Relationship, user) -> dict:
     """Everything the relationship page shows ``user``, in a fixed number of queries.
     A practitioner sees the sessions under it that are theirs, and the invoices about
     them alone: a relationship they share with another practitioner shows nothing of
-    the other's (quality.md Security 17)."""
+    the other's (docs/quality.md Security 17)."""
     now, today = timezone.now(), timezone.localdate()
     subscriptions = list(
         Subscription.objects.visible_to(user)
@@ -53,7 +53,11 @@ def relationship_page(relationship: Relationship, user) -> dict:
     history = [HistoryItem(relationship.created_at, "Relationship created")]
     for migration in (migration_in, migration_out):
         if migration and migration.confirmed_at:
-            asker = "the organiser" if migration.requested_by == "organiser" else "the attendee"
+            asker = (
+                "the organiser"
+                if migration.requested_by == RelationshipMigration.RequestedBy.ORGANISER
+                else "the attendee"
+            )
             who = migration.confirmed_by.display_name if migration.confirmed_by else "someone"
             history.append(
                 HistoryItem(

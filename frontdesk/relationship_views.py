@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
@@ -10,6 +11,7 @@ from clients.permissions import details_user_may_add
 from frontdesk import relationship_flows as services
 from frontdesk import relationship_page as selectors
 from frontdesk.relationship_forms import CreateSessionForm, MigrationRequestForm, PayingDetailsForm
+from frontdesk.wizard import Step, Wizard
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request
 from opus.lib.middleware import not_activity
@@ -108,6 +110,19 @@ def booking_panel(request, pk: int):
 
 
 # --- migration ---------------------------------------------------------------------------
+MIGRATION = Wizard(  # its state: the relationship's migration draft, or None
+    Step("asked", "Who asked", done=lambda m: m is not None and bool(m.requested_by)),
+    Step("details", "Details and confirmation", done=lambda m: False),
+)
+MIGRATION_URLS = {"asked": "relationships:migrate", "details": "relationships:migrate-details"}
+
+
+def _migration_steps(relationship, migration, current: str) -> list[dict]:
+    return MIGRATION.nav(
+        migration, current, lambda name: reverse(MIGRATION_URLS[name], args=[relationship.pk])
+    )
+
+
 def migrate_start(request, pk: int):
     """Step 1 of "Migrate to first party relationship…": who asked, and how."""
     relationship = _visible(request, pk)
@@ -137,7 +152,13 @@ def migrate_start(request, pk: int):
     return render(
         request,
         "relationships/migrate_start.html",
-        {"section": "relationships", "relationship": relationship, "form": form, "blocked": block},
+        {
+            "section": "relationships",
+            "relationship": relationship,
+            "form": form,
+            "blocked": block,
+            "steps": _migration_steps(relationship, draft, "asked"),
+        },
     )
 
 
@@ -145,7 +166,7 @@ def migrate_details(request, pk: int):
     """Step 2: only the missing details, kept when saved unfinished; then "Confirm Migration"."""
     relationship = _visible(request, pk)
     migration = RelationshipMigration.objects.filter(old_relationship=relationship).first()
-    if migration is None or not migration.requested_by:
+    if not MIGRATION.reachable(migration, "details"):
         return redirect("relationships:migrate", pk=relationship.pk)
     if migration.status != RelationshipMigration.Status.DRAFT:
         return redirect("relationships:detail", pk=migration.new_relationship_id)
@@ -188,6 +209,7 @@ def migrate_details(request, pk: int):
         {
             "section": "relationships",
             "relationship": relationship,
+            "steps": _migration_steps(relationship, migration, "details"),
             "migration": migration,
             "form": form,
             "missing": allowed,

@@ -18,6 +18,7 @@ from billing.selectors import balance_due, card_on_file
 from frontdesk import transfers
 from frontdesk.models import TransferDraft
 from frontdesk.transfer_forms import DatesForm, DiscountForm, FinishForm
+from frontdesk.wizard import Step, Wizard
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 from opus.lib.money import format_money
@@ -26,9 +27,6 @@ from opus.models import User
 from scheduling.models import Service, Session, Subscription
 from scheduling.permissions import can_transfer
 from scheduling.services import FullDates
-
-STEPS = ["target", "dates", "payment"]
-STEP_TITLES = {"target": "New session", "dates": "First date", "payment": "Payment"}
 
 
 def _draft(request, draft_id) -> TransferDraft:
@@ -48,14 +46,6 @@ def _draft(request, draft_id) -> TransferDraft:
     if not can_transfer(request.user):
         raise PermissionDenied
     return draft
-
-
-def first_incomplete_step(draft: TransferDraft) -> str:
-    if draft.target_id is None:
-        return "target"
-    if draft.first_date is None:
-        return "dates"
-    return "payment"
 
 
 def _step_url(draft: TransferDraft, step: str) -> str:
@@ -108,11 +98,11 @@ def transfer_step(request, draft_id, step: str):
     draft = _draft(request, draft_id)
     if draft.transfer_id:
         return _finished(request, draft)
-    allowed = first_incomplete_step(draft)
-    if step not in STEPS or STEPS.index(step) > STEPS.index(allowed):
-        return redirect(_step_url(draft, allowed))
-    view = {"target": _target_step, "dates": _dates_step, "payment": _payment_step}[step]
-    return view(request, draft)
+    chosen = TRANSFER.step(step)
+    if chosen is None or not TRANSFER.reachable(draft, step):
+        return redirect(_step_url(draft, TRANSFER.first_incomplete(draft).name))
+    assert chosen.view is not None
+    return chosen.view(request, draft)
 
 
 def _render(request, draft, step: str, context: dict):
@@ -121,15 +111,7 @@ def _render(request, draft, step: str, context: dict):
         "draft": draft,
         "subscription": draft.subscription,
         "step": step,
-        "steps": [
-            {
-                "name": name,
-                "title": STEP_TITLES[name],
-                "url": _step_url(draft, name),
-                "reachable": STEPS.index(name) <= STEPS.index(first_incomplete_step(draft)),
-            }
-            for name in STEPS
-        ],
+        "steps": TRANSFER.nav(draft, step, lambda name: _step_url(draft, name)),
         **context,
     }
     template = page_or_fragment(request, f"scheduling/transfer/{step}.html", "wizard")
@@ -384,3 +366,12 @@ def _unpaid_message(outcome) -> str:
         f"{transfer.to_subscription.session} from "
         f"{transfer.to_subscription.first_date:%-d %b %Y}. {what} {ways}"
     )
+
+
+TRANSFER = Wizard(
+    Step(
+        "target", "New session", done=lambda draft: draft.target_id is not None, view=_target_step
+    ),
+    Step("dates", "First date", done=lambda draft: draft.first_date is not None, view=_dates_step),
+    Step("payment", "Payment", done=lambda draft: False, view=_payment_step),
+)

@@ -31,7 +31,7 @@ from frontdesk.permissions import require_transfer_actor
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
-from scheduling.selectors import places_text, with_enrolment
+from scheduling.selectors import places_text, with_enrollment
 from scheduling.services import check_places, lock_places, skip_dates
 
 FINISH_PAY_NOW = "pay_now"
@@ -82,7 +82,7 @@ def coming_dates(session: Session, *, today: date, limit: int = 12):
     """The session's coming, not cancelled dates, each with ``enrolled``,
     ``free_seats`` and ``places`` (the fill in words)."""
     dates = list(
-        with_enrolment(
+        with_enrollment(
             SessionDate.objects.filter(session=session, date__gte=today, cancelled=False)
         )
         .select_related("session")
@@ -116,7 +116,7 @@ def transfer_targets(user, subscription: Subscription, *, service=None, practiti
         .order_by("session_id", "date")
         .distinct("session_id")
     )
-    for session_date in with_enrolment(first_coming):
+    for session_date in with_enrollment(first_coming):
         next_dates[session_date.session_id] = session_date
     for session in targets:
         upcoming = next_dates.get(session.pk)

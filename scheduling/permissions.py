@@ -4,7 +4,7 @@ in the querysets' ``visible_to``; these say what a user who sees it may change."
 from opus.lib.actors import require_actor
 
 
-def can_enrol(user, session) -> bool:
+def can_enroll(user, session) -> bool:
     """Staff, and the practitioner who leads the session."""
     require_actor(user)
     if not user.is_authenticated or not user.is_active:

@@ -18,7 +18,7 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def with_enrolment(queryset):
+def with_enrollment(queryset):
     """Annotate session dates with ``enrolled``: subscriptions covering the date,
     minus single-date absences, plus one-off bookings. One query, no N+1."""
     subscribed = (
@@ -75,11 +75,11 @@ def dates_text(days) -> str:
 
 def overbooked_dates(*, today: date | None = None):
     """Coming session dates, not cancelled, with more clients than places: none,
-    ever (quality.md Reliability 14). Each with ``enrolled``."""
+    ever (docs/quality.md Reliability 14). Each with ``enrolled``."""
     today = today or timezone.localdate()
     dates = SessionDate.objects.filter(date__gte=today, cancelled=False)
     return list(
-        with_enrolment(dates)
+        with_enrollment(dates)
         .filter(enrolled__gt=F("session__capacity"))
         .select_related("session__service")
         .order_by("date", "pk")
@@ -103,7 +103,7 @@ def places_for(session: Session, *, first_date: date, end_date: date | None = No
     if end_date is not None:
         dates = dates.filter(date__lt=end_date)
     full = list(
-        with_enrolment(dates)
+        with_enrollment(dates)
         .filter(enrolled__gte=session.capacity)
         .order_by("date")
         .values_list("date", flat=True)
@@ -159,7 +159,7 @@ def schedule_dates(user, *, start: date, end: date, practitioner=None, service=N
     if room:
         dates = dates.filter(session__room_id=room)
     dates = dates.select_related("session__service", "session__practitioner", "session__room")
-    return with_enrolment(dates).order_by("starts_at", "pk")
+    return with_enrollment(dates).order_by("starts_at", "pk")
 
 
 SLOT_FIELDS = (

@@ -9,8 +9,8 @@ from clients.services import record_event
 from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
-from scheduling.permissions import can_enrol, can_unenroll
-from scheduling.selectors import dates_text, places_for, with_enrolment
+from scheduling.permissions import can_enroll, can_unenroll
+from scheduling.selectors import dates_text, places_for, with_enrollment
 
 
 def generate_session_dates(*, session: Session, until: date) -> int:
@@ -47,7 +47,7 @@ class FullDates(BusinessRuleError):
 
 def lock_places(session_id: int) -> Session:
     """Take the session's places for this transaction: everything that puts a
-    client on a date (an enrolment, a one-off booking, a transfer in, undoing an
+    client on a date (an enrollment, a one-off booking, a transfer in, undoing an
     absence) takes this lock first, so two cannot both take the last place.
     FOR NO KEY UPDATE: inserting a row that points at the session still works."""
     return (
@@ -88,10 +88,10 @@ def check_places(
 
 
 def skip_dates(*, subscription, days, actor) -> list:
-    """'Accept with those dates skipped': the single-date unenrolment
+    """'Accept with those dates skipped': the single-date unenrollment
     (a DateAbsence) on each of ``days``, made with the new subscription."""
-    if not can_enrol(actor, subscription.session):
-        raise PermissionDenied("Only staff or the session's practitioner can enrol in it.")
+    if not can_enroll(actor, subscription.session):
+        raise PermissionDenied("Only staff or the session's practitioner can enroll in it.")
 
     session_dates = list(
         SessionDate.objects.filter(
@@ -120,7 +120,7 @@ def skip_dates(*, subscription, days, actor) -> list:
 
 
 @transaction.atomic
-def enrol(
+def enroll(
     *,
     relationship,
     session: Session,
@@ -133,8 +133,8 @@ def enrol(
     price, with a place on every date it covers (``check_places``): the full
     dates the user accepted to skip (``skip``) are skipped."""
 
-    if not can_enrol(actor, session):
-        raise PermissionDenied("Only staff or the session's practitioner can enrol in it.")
+    if not can_enroll(actor, session):
+        raise PermissionDenied("Only staff or the session's practitioner can enroll in it.")
     session = lock_places(session.pk)
     skipped = check_places(session=session, first_date=first_date, end_date=end_date, skip=skip)
     subscription = Subscription.objects.create(
@@ -236,7 +236,7 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
     if absence is None:
         return False
     _check_date_can_change(session_date, verb="undo")
-    enrolled = with_enrolment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
+    enrolled = with_enrollment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
     if enrolled >= session_date.session.capacity:
         raise BusinessRuleError(
             f"The session is full on this date: {subscription.client.full_name}'s place "
@@ -248,7 +248,7 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
         kind=ClientEvent.Kind.REENROLLED_DATE,
         summary=(
             f"Back on {session_date.session.service.name} on "
-            f"{session_date.date:%a %-d %b %Y} (unenrolment undone)"
+            f"{session_date.date:%a %-d %b %Y} (unenrollment undone)"
         ),
         actor=actor,
         practitioners=[session_date.session.practitioner_id],

@@ -1,4 +1,4 @@
-"""quality.md Reliability 14, checked after every test of the modules that call
+"""docs/quality.md Reliability 14, checked after every test of the modules that call
 the services: no coming session date is left over capacity. The conftests of
 tests/transfer, tests/relationships and tests/pages use the fixture below."""
 

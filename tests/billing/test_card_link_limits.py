@@ -30,7 +30,7 @@ def live():
 
 
 def test_twelve_guessed_tokens_then_a_live_link_opens_from_the_same_address(live):
-    """quality.md Security 15."""
+    """docs/quality.md Security 15."""
     office = HttpClient(REMOTE_ADDR="192.0.2.10")
     assert guess(office, 12) == [404] * 10 + [429] * 2
     client = HttpClient(REMOTE_ADDR="192.0.2.10")

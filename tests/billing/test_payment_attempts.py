@@ -1,4 +1,4 @@
-"""Charging a card outside the database transaction (quality.md Reliability 15):
+"""Charging a card outside the database transaction (docs/quality.md Reliability 15):
 the attempt is committed first, the processor is asked with the attempt's own
 idempotency key and no transaction open, the outcome is recorded after, and the
 reconciliation settles any attempt left pending: one charge, one payment.

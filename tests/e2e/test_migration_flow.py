@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from devkit.models import DevMail
 from relationships.models import Relationship
 from scheduling.models import SessionDate
-from scheduling.selectors import with_enrolment
+from scheduling.selectors import with_enrollment
 from tests.billing.conftest import next_year
 from tests.e2e.conftest import log_in
 
@@ -91,7 +91,7 @@ def test_the_friend_takes_over_paying_and_their_sessions_follow(
     booking.get_by_role("link", name="Create Session").click()
     free = next(
         d
-        for d in with_enrolment(
+        for d in with_enrollment(
             SessionDate.objects.filter(
                 session__practitioner__username="maria",
                 cancelled=False,

@@ -1,4 +1,4 @@
-"""quality.md Security 12: what Opus logs while it transfers, migrates (with its
+"""docs/quality.md Security 12: what Opus logs while it transfers, migrates (with its
 email), answers card links and fails holds no personal data or token."""
 
 import logging
@@ -113,7 +113,7 @@ def test_logs_hold_no_personal_data_or_tokens(staff, staff_client, therapist, ca
         assert not re.search(re.escape(secret), logged), secret
 
 
-# --- quality.md Security 16: gunicorn's access log, run as production runs it ---------------------
+# --- docs/quality.md Security 16: gunicorn's access log, run as production runs it ---------------
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k7Qx" + "pR2v-Wm9sLt4Zy8NcB3hJf6DgA1eXu5KoT0iVbYq" + "Hn7Ue2Rs"
 

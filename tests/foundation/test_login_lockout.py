@@ -23,7 +23,7 @@ def login(client, username, password, **headers):
 
 
 def test_made_up_usernames_from_one_address_never_lock_out_a_real_user(therapist):
-    """quality.md Security 15: five failures under made-up usernames, then a real
+    """docs/quality.md Security 15: five failures under made-up usernames, then a real
     user's right password from the same address logs in."""
     office = HttpClient(REMOTE_ADDR="192.0.2.10")
     for i in range(5):

@@ -1,4 +1,4 @@
-"""quality.md Reliability 9: a send that keeps killing its worker is set aside after
+"""docs/quality.md Reliability 9: a send that keeps killing its worker is set aside after
 three tries, and blocks nothing else."""
 
 import pytest

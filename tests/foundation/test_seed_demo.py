@@ -109,7 +109,7 @@ def _over(dates) -> list[str]:
 
 @pytest.mark.parametrize("today", ["2026-11-29 09:00", "2028-02-29 09:00", "2026-12-31 09:00"])
 def test_the_demo_books_no_date_past_its_capacity(today):
-    """quality.md Reliability 14: the demo itself keeps every coming date within
+    """docs/quality.md Reliability 14: the demo itself keeps every coming date within
     its places, whatever day it is seeded on (it once booked dates past them)."""
     with time_machine.travel(datetime.fromisoformat(today).replace(tzinfo=ZoneInfo(TIME_ZONE))):
         call_command("seed_demo", stdout=io.StringIO())

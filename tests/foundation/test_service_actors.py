@@ -1,4 +1,4 @@
-"""Function level (quality.md Security 4), for every service that takes an actor
+"""Function level (docs/quality.md Security 4), for every service that takes an actor
 (issue 10): ``actor`` is a required keyword; None is refused (the system names
 ``SYSTEM``); a practitioner is refused what is not theirs; and a refusal changes
 nothing. The services are found by reading the service modules, and the table
@@ -127,7 +127,7 @@ CALLS = {
     "scheduling.skip_dates": lambda w, a: import_module("scheduling.services").skip_dates(
         subscription=w.subscription, days=[w.date.date], actor=a
     ),
-    "scheduling.enrol": lambda w, a: import_module("scheduling.services").enrol(
+    "scheduling.enroll": lambda w, a: import_module("scheduling.services").enroll(
         relationship=w.relationship, session=w.target, first_date=w.target.first_date, actor=a
     ),
     "scheduling.unenroll_from_date": lambda w, a: import_module(

@@ -1,5 +1,5 @@
-"""quality.md Reliability 14, as a property: whatever sequence of enrolments,
-one-off bookings, unenrolments from a date, undos and transfers the services
+"""docs/quality.md Reliability 14, as a property: whatever sequence of enrollments,
+one-off bookings, unenrollments from a date, undos and transfers the services
 are asked for, no coming session date is ever over capacity. Refusals are
 fine; an overbooked date is not."""
 
@@ -15,7 +15,7 @@ from frontdesk import relationship_flows as relationships
 from frontdesk import transfers
 from opus.lib.errors import BusinessRuleError
 from scheduling.models import SessionDate, Subscription
-from scheduling.selectors import with_enrolment
+from scheduling.selectors import with_enrollment
 from scheduling.services import (
     generate_session_dates,
     undo_unenroll_from_date,
@@ -56,7 +56,7 @@ def over_capacity() -> list:
     """Written with the annotation the pages use, so that it says the same on main."""
     return [
         (d.session_id, d.date, d.enrolled)
-        for d in with_enrolment(SessionDate.objects.select_related("session"))
+        for d in with_enrollment(SessionDate.objects.select_related("session"))
         if d.enrolled > d.session.capacity
     ]
 

@@ -1,4 +1,4 @@
-"""scheduling.services.enrol and the selectors behind the capacity rule (issue 9,
+"""scheduling.services.enroll and the selectors behind the capacity rule (issue 9,
 item 3): every date a new subscription covers has a place, or the user chose to
 skip it; ``overbooked_dates`` finds any coming date that has not."""
 
@@ -50,13 +50,13 @@ def dates_of(session):
     return list(session.dates.order_by("date"))
 
 
-def test_enrol_refuses_a_later_date_with_no_place(session, staff):
-    """On main ``enrol`` checked nothing: the seed and Create Session overbooked."""
+def test_enroll_refuses_a_later_date_with_no_place(session, staff):
+    """On main ``enroll`` checked nothing: the seed and Create Session overbooked."""
     later = dates_of(session)[3]
     for _ in range(2):
         BookingFactory(session_date=later)
     with pytest.raises(BusinessRuleError) as error:
-        services.enrol(
+        services.enroll(
             actor=SYSTEM,
             relationship=RelationshipFactory(),
             session=session,
@@ -66,18 +66,18 @@ def test_enrol_refuses_a_later_date_with_no_place(session, staff):
     assert not Subscription.objects.exists()
 
 
-def test_enrol_with_the_full_dates_skipped_unenrols_from_them(session, staff):
+def test_enroll_with_the_full_dates_skipped_unenrolls_from_them(session, staff):
     dates = dates_of(session)
     for day in (dates[2], dates[5]):
         BookingFactory(session_date=day)
         BookingFactory(session_date=day)
     relationship = RelationshipFactory()
     with pytest.raises(services.FullDates) as error:
-        services.enrol(
+        services.enroll(
             actor=SYSTEM, relationship=relationship, session=session, first_date=dates[0].date
         )
     assert error.value.dates == [dates[2].date, dates[5].date]
-    subscription = services.enrol(
+    subscription = services.enroll(
         relationship=relationship,
         session=session,
         first_date=dates[0].date,
@@ -100,7 +100,7 @@ def test_a_full_first_date_cannot_be_skipped(session):
     BookingFactory(session_date=first)
     BookingFactory(session_date=first)
     with pytest.raises(BusinessRuleError, match="is full") as error:
-        services.enrol(
+        services.enroll(
             actor=SYSTEM,
             relationship=RelationshipFactory(),
             session=session,
@@ -110,11 +110,11 @@ def test_a_full_first_date_cannot_be_skipped(session):
     assert not isinstance(error.value, services.FullDates)
 
 
-def test_an_enrolment_that_ends_before_the_full_dates_is_fine(session):
+def test_an_enrollment_that_ends_before_the_full_dates_is_fine(session):
     dates = dates_of(session)
     BookingFactory(session_date=dates[4])
     BookingFactory(session_date=dates[4])
-    subscription = services.enrol(
+    subscription = services.enroll(
         actor=SYSTEM,
         relationship=RelationshipFactory(),
         session=session,

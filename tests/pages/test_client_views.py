@@ -354,13 +354,13 @@ def test_an_unknown_client_is_404(staff_client, raw):
 
 
 def test_enrolling_bumps_the_clients_last_activity(staff):
-    from scheduling.services import enrol
+    from scheduling.services import enroll
     from tests.factories import SessionFactory
 
     client = ClientFactory()
     Client.objects.filter(pk=client.pk).update(last_activity_at=timezone.now() - timedelta(days=9))
     relationship = RelationshipFactory(payer=client)
-    enrol(
+    enroll(
         actor=SYSTEM,
         relationship=relationship,
         session=SessionFactory(),

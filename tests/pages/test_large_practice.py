@@ -18,7 +18,7 @@ from clients.models import Client
 from opus.models import User
 from relationships.models import Relationship
 from scheduling.models import Booking, DateAbsence, Session, SessionDate, Subscription
-from scheduling.selectors import roster_for, with_enrolment
+from scheduling.selectors import roster_for, with_enrollment
 from tests.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -241,7 +241,7 @@ def test_the_roster_queries_use_indexes(owner_client, busy_rosters):
     session_date = busiest_date()
     with CaptureQueriesContext(connection) as captured:
         roster = roster_for(session_date)
-        enrolled = with_enrolment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
+        enrolled = with_enrollment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
     assert enrolled == roster.count
     assert_no_sequential_scan(plans_of(captured.captured_queries))
     with CaptureQueriesContext(connection) as captured:

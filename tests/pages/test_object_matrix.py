@@ -1,4 +1,4 @@
-"""quality.md Security 1 and 2, generated from the URL resolver: for every route
+"""docs/quality.md Security 1 and 2, generated from the URL resolver: for every route
 that takes an object id, practitioner T1 asking for C2's object (C2 belongs to
 practitioner T2) gets 404 by GET and by POST, and nothing changes. A route with
 an id that is not listed here fails the test: list it, with how to find C2's object."""
@@ -185,7 +185,7 @@ def test_the_owner_of_the_object_is_let_in(c2, other_client, staff_client):
     assert staff_client.get(reverse("dev-mail", args=[c2["mail"].pk])).status_code == 200
 
 
-# --- quality.md Security 2: no leakage in collections ----------------------------------
+# --- docs/quality.md Security 2: no leakage in collections ----------------------------------
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""roster_for, with_enrolment, coming_sessions and the client search."""
+"""roster_for, with_enrollment, coming_sessions and the client search."""
 
 from datetime import timedelta
 
@@ -8,7 +8,7 @@ from django.utils import timezone
 from clients.models import Client
 from clients.selectors import search_clients
 from scheduling.models import Booking, DateAbsence, SessionDate
-from scheduling.selectors import coming_sessions, roster_for, with_enrolment
+from scheduling.selectors import coming_sessions, roster_for, with_enrollment
 from tests.factories import (
     BookingFactory,
     ClientFactory,
@@ -25,7 +25,7 @@ def names(entries):
 
 
 def enrolled(session_date):
-    return with_enrolment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
+    return with_enrollment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
 
 
 def test_subscriptions_covering_the_date_are_on_the_roster(world):

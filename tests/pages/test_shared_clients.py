@@ -1,4 +1,4 @@
-"""quality.md Security 2 and 17, generated from the URL resolver: practitioners T1
+"""docs/quality.md Security 2 and 17, generated from the URL resolver: practitioners T1
 and T2 share a client, Sam. T2's sessions carry a sentinel service name and price;
 on every page and fragment T1 can reach (every route, each with every object of
 the shared world it takes, full page and htmx fragment) none of T2's sessions,
@@ -25,7 +25,7 @@ from frontdesk.models import TransferDraft
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from scheduling.models import Booking, SessionDate
-from scheduling.services import enrol, generate_session_dates, unenroll_from_date
+from scheduling.services import enroll, generate_session_dates, unenroll_from_date
 from tests.factories import (
     ClientFactory,
     PaymentMethodFactory,
@@ -103,11 +103,11 @@ def shared(therapist, other_therapist, staff):
         actor=staff,
         started_on=today - timedelta(weeks=6),
     )
-    maths_sub = enrol(relationship=old, session=maths, first_date=maths.first_date, actor=staff)
-    t2_sub = enrol(
+    maths_sub = enroll(relationship=old, session=maths, first_date=maths.first_date, actor=staff)
+    t2_sub = enroll(
         relationship=old, session=counselling, first_date=counselling.first_date, actor=staff
     )
-    leaving = enrol(
+    leaving = enroll(
         relationship=old, session=moved_from, first_date=moved_from.first_date, actor=staff
     )
     relationships.book_session(

@@ -87,6 +87,7 @@ def bill(world, *lines, pay=None, percent=None, issue=True) -> Invoice:
     invoice = billing.create_draft(actor=SYSTEM, payer=world["payer"], relationship=world["old"])
     for quantity, price, link in lines:
         billing.add_charge(
+            actor=SYSTEM,
             invoice=invoice,
             description="Lessons",
             quantity=Decimal(quantity),

@@ -13,7 +13,7 @@ from frontdesk import relationship_flows as services
 from opus.lib.errors import BusinessRuleError
 from scheduling import services as scheduling_services
 from scheduling.models import DateAbsence, SessionDate, Subscription
-from scheduling.selectors import with_enrolment
+from scheduling.selectors import with_enrollment
 from scheduling.services import generate_session_dates, unenroll_from_date
 from tests.capacity import meet_after_the_checks
 from tests.factories import (
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 def over_capacity() -> list[tuple[date, int]]:
     return [
         (d.date, d.enrolled)
-        for d in with_enrolment(SessionDate.objects.select_related("session"))
+        for d in with_enrollment(SessionDate.objects.select_related("session"))
         if d.enrolled > d.session.capacity
     ]
 
@@ -200,4 +200,4 @@ def test_rebooking_a_full_session_is_not_refused_as_full(world, therapist):
     assert result.moved == 3
     assert over_capacity() == []
     coming = piano.dates.get(date=world["cut_over"])
-    assert with_enrolment(SessionDate.objects.filter(pk=coming.pk)).get().enrolled == 3
+    assert with_enrollment(SessionDate.objects.filter(pk=coming.pk)).get().enrolled == 3

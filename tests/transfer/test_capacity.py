@@ -13,7 +13,7 @@ from frontdesk.models import Transfer
 from opus.lib.errors import BusinessRuleError
 from scheduling import services
 from scheduling.models import DateAbsence, SessionDate, Subscription
-from scheduling.selectors import roster_for, with_enrolment
+from scheduling.selectors import roster_for, with_enrollment
 from tests.capacity import meet_after_the_checks
 from tests.factories import BookingFactory, RelationshipFactory, SubscriptionFactory
 from tests.transfer.test_transfer_services import PAY_LATER, draft_to, run_together
@@ -26,7 +26,7 @@ def over_capacity() -> list[tuple[date, int]]:
     selector, so that it says the same on main)."""
     return [
         (d.date, d.enrolled)
-        for d in with_enrolment(SessionDate.objects.select_related("session"))
+        for d in with_enrollment(SessionDate.objects.select_related("session"))
         if d.enrolled > d.session.capacity
     ]
 
@@ -68,7 +68,7 @@ def test_the_final_step_checks_the_later_dates_again(world, staff):
     assert over_capacity() == [] and not Transfer.objects.exists()
 
 
-def test_accepting_the_full_dates_skipped_unenrols_from_them_and_does_not_bill_them(world, staff):
+def test_accepting_the_full_dates_skipped_unenrolls_from_them_and_does_not_bill_them(world, staff):
     first = first_wednesday_with_another_in_its_month(world)
     full = first + timedelta(weeks=1)  # in the first month: the invoice would bill it
     fill(world["wednesday"], full)

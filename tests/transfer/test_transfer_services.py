@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
 
@@ -228,7 +229,7 @@ def test_the_same_session_is_refused(world, staff):
 
 
 def test_a_practitioner_cannot_transfer(world, therapist):
-    with pytest.raises(BusinessRuleError, match="Only staff"):
+    with pytest.raises(PermissionDenied, match="Only staff"):  # a permission (issue 10)
         transfers.start_transfer(
             subscription=world["subscription"], transfer_date=world["next_monday"], actor=therapist
         )
@@ -420,7 +421,7 @@ def test_checkout_amounts_are_never_negative(world, staff):
 
 @pytest.mark.django_db(transaction=True)
 def test_200_final_posts_from_20_browsers_make_one_transfer_and_no_500(world, staff):
-    """quality.md Reliability 1, through the real view: CSRF-free test clients, each
+    """docs/quality.md Reliability 1, through the real view: CSRF-free test clients, each
     its own logged-in session and database connection, ten posts each."""
     from django.test import Client as Browser
     from django.urls import reverse

@@ -24,7 +24,7 @@ from opus.models import User
 from relationships.models import Relationship
 from relationships.services import create_relationship
 from scheduling.models import Booking, Room, Service, Session, SessionDate, Subscription
-from scheduling.services import enrol, generate_session_dates
+from scheduling.services import enroll, generate_session_dates
 
 DEMO_PASSWORD = "opus-demo-2026"  # noqa: S105 - documented demo login, never in production
 
@@ -256,7 +256,7 @@ class Seeder:
         friend = create_relationship(
             actor=SYSTEM, payer=oliver, attendee=sam, practitioner=maria, started_on=started
         )
-        sams = enrol(
+        sams = enroll(
             actor=SYSTEM,
             relationship=friend,
             session=self.counselling,
@@ -270,14 +270,14 @@ class Seeder:
         lily = self._client("Lily", "Walsh", born=self._born(12, -40), email=False, phone=False)
         self._card(helen, "mastercard", "4444")
         child = create_relationship(actor=SYSTEM, payer=helen, attendee=lily, started_on=started)
-        enrol(actor=SYSTEM, relationship=child, session=piano, first_date=self._on(piano, started))
+        enroll(actor=SYSTEM, relationship=child, session=piano, first_date=self._on(piano, started))
 
         # a parent paying for a child who turns 16 within the month
         david = self._client("David", "Chen", born=date(1979, 11, 8))
         ethan = self._client("Ethan", "Chen", born=self._born(16, 18), phone=False)
         self._card(david, "visa", "1881")
         teen = create_relationship(actor=SYSTEM, payer=david, attendee=ethan, started_on=started)
-        enrol(
+        enroll(
             actor=SYSTEM,
             relationship=teen,
             session=guitar_group,
@@ -297,7 +297,7 @@ class Seeder:
             for s in self.all_sessions
             if s.service.name.startswith("Counselling") and s != self.counselling
         )
-        enrol(
+        enroll(
             actor=SYSTEM,
             relationship=family,
             session=counselling_two,
@@ -389,7 +389,7 @@ class Seeder:
     # --- everyone else ----------------------------------------------------------------
     def population(self) -> None:
         """Everyone else. ``seats`` is a first guess at the places left (an ended
-        subscription frees its place); ``enrol`` checks every date and refuses a
+        subscription frees its place); ``enroll`` checks every date and refuses a
         session full on any of them: the next candidate is tried instead."""
         seats = {s.pk: s.capacity for s in self.all_sessions}
         for sub in Subscription.objects.all():
@@ -424,7 +424,7 @@ class Seeder:
                     if i % 11 == 0:  # a past subscription that has ended
                         end = self._on(session, self.today - timedelta(weeks=2))
                     try:
-                        enrol(
+                        enroll(
                             actor=SYSTEM,
                             relationship=relationship,
                             session=session,
