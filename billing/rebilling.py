@@ -378,7 +378,7 @@ def _credit_description(share, attendee: Client) -> str:
 
 
 def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> OldPayerMoney:
-    """For the chosen subscriptions (annotated by ``_with_coming_dates``) and
+    """For the chosen subscriptions (annotated by ``frontdesk.selectors.with_coming_dates``) and
     bookings under ``old``: what the old payer was billed for the moved sessions
     (``billed_sessions``), and what becomes of it.
 

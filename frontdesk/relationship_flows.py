@@ -8,31 +8,35 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from billing import rebilling
 from billing import services as billing
 from billing.models import Invoice, InvoiceLine
-from billing.selectors import (
-    card_on_file,
-)
-from clients.fields import LABELS, clean_details
+from clients.fields import clean_details
 from clients.models import Client, ClientEvent
 from clients.permissions import details_user_may_add
 from clients.services import record_event
 from frontdesk.permissions import require_relationship_actor
+from frontdesk.selectors import (
+    booking_block,
+    details_for_staff,
+    has_card,
+    migration_block,
+    missing_details,
+    with_coming_dates,
+)
 from opus.lib.actors import SYSTEM, person
 from opus.lib.errors import BusinessRuleError
 from opus.lib.parsing import without_controls
 from relationships.models import Relationship, RelationshipMigration
 from relationships.services import create_relationship
 from scheduling.models import Booking, DateAbsence, SessionDate, Subscription
-from scheduling.selectors import count_dates_before, with_enrollment
+from scheduling.selectors import with_enrollment
 from scheduling.services import enroll, lock_places
 
-MIGRATION_MIN_AGE = 16
 # a kept detail is cut here: longer than any paying detail may be (the form says
 # so when the user comes back), short enough for the draft row
 DETAIL_MAX_LENGTH = 1000
@@ -45,64 +49,6 @@ class MigrationDone(BusinessRuleError):
     def __init__(self, migration: RelationshipMigration):
         super().__init__("This relationship has already been migrated.")
         self.migration = migration
-
-
-# --- eligibility ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class MigrationBlock:
-    """Why a relationship cannot be migrated now, in words for the user."""
-
-    message: str
-    turns_16_on: date | None = None
-    needs_date_of_birth: bool = False
-
-
-def migration_block(
-    relationship: Relationship, *, today: date, date_of_birth: date | None = None
-) -> MigrationBlock | None:
-    """None when the relationship may be migrated today (given the attendee's date
-    of birth, or the one typed into the migration form)."""
-    if relationship.kind != Relationship.Kind.THIRD_PARTY:
-        return MigrationBlock("This is already a first-party relationship.")
-    if relationship.status != Relationship.Status.ACTIVE:
-        return MigrationBlock("This relationship has ended.")
-    attendee = relationship.attendee
-    born = date_of_birth or attendee.date_of_birth
-    if born is None:
-        return MigrationBlock(
-            f"Enter {attendee.first_name}'s date of birth first: only attendees aged "
-            f"{MIGRATION_MIN_AGE} or over can pay for their own sessions.",
-            needs_date_of_birth=True,
-        )
-    probe = Client(date_of_birth=born)
-    turns = probe.birthday_on(MIGRATION_MIN_AGE)
-    age = probe.age_on(today)
-    if age is not None and age < MIGRATION_MIN_AGE:
-        return MigrationBlock(
-            f"{attendee.first_name} is under {MIGRATION_MIN_AGE} and turns "
-            f"{MIGRATION_MIN_AGE} on {turns:%-d %B %Y}: until then the relationship "
-            "stays third party.",
-            turns_16_on=turns,
-        )
-    return None
-
-
-def missing_details(client: Client) -> list[str]:
-    """The paying-client details this client lacks (one definition: clients.models)."""
-    return client.missing_paying_details()
-
-
-def details_for_staff(client: Client, missing: list[str], user) -> str | None:
-    """Why ``user`` cannot finish the migration: missing details only staff may add
-    (clients.permissions), in words; None when there are none."""
-    names = [LABELS[name] for name in missing if name not in details_user_may_add(user, missing)]
-    if not names:
-        return None
-    return (
-        f"Only staff can add {client.first_name}'s {' and '.join(names)}: ask the front "
-        f"desk to add {'them' if len(names) > 1 else 'it'} on {client.first_name}'s "
-        "profile, or to confirm the migration."
-    )
 
 
 # --- the migration ----------------------------------------------------------------------
@@ -225,13 +171,13 @@ def confirm_migration(
         old.end_reason = f"Migrated to first party at the request of the {asker}"
         old.replaced_by = new
         old.save(update_fields=["status", "ended_on", "end_reason", "replaced_by"])
-        has_card = _has_card(attendee)
+        card_on_file = has_card(attendee)
         migration.new_relationship = new
         migration.confirmed_by = person(actor)
         migration.confirmed_at = timezone.now()
         migration.status = (
             RelationshipMigration.Status.COMPLETED
-            if has_card
+            if card_on_file
             else RelationshipMigration.Status.AWAITING_CARD
         )
         migration.details = {}
@@ -244,14 +190,14 @@ def confirm_migration(
             summary=f"No longer pays for {attendee.full_name}: migrated to first party",
             actor=actor,
         )
-        if not has_card:
+        if not card_on_file:
             billing.request_payment_card(
                 client=attendee,
                 actor=actor,
                 relationship=new,
                 reason="You now pay for your own sessions: add a card to book the next one.",
             )
-        return MigrationResult(migration, new, card_requested=not has_card)
+        return MigrationResult(migration, new, card_requested=not card_on_file)
 
 
 def _first_party_for(attendee: Client, practitioner, *, actor, today: date) -> Relationship:
@@ -280,32 +226,12 @@ def _first_party_for(attendee: Client, practitioner, *, actor, today: date) -> R
         raise BusinessRuleError("Another user changed this relationship; try again.") from error
 
 
-def _has_card(client: Client) -> bool:
-
-    return card_on_file(client) is not None
-
-
 def mark_card_added(*, client: Client, **signal) -> int:
     """The attendee added a card (billing's ``card_added``): their migrations
     waiting on one are complete."""
     return RelationshipMigration.objects.filter(
         new_relationship__attendee=client, status=RelationshipMigration.Status.AWAITING_CARD
     ).update(status=RelationshipMigration.Status.COMPLETED, updated_at=timezone.now())
-
-
-# --- booking under a relationship ----------------------------------------------------------
-def booking_block(relationship: Relationship) -> str | None:
-    """Why "Create Session" is unavailable, or None. A relationship that came out of
-    a migration needs the new payer's card first, as the help article says."""
-    if relationship.status != Relationship.Status.ACTIVE:
-        return "This relationship has ended: book under the relationship that replaced it."
-    migrated_in = RelationshipMigration.objects.filter(new_relationship=relationship).exists()
-    if migrated_in and not _has_card(relationship.payer):
-        return (
-            f"{relationship.payer.first_name} has not added a payment card yet. "
-            "Create Session becomes available as soon as they do."
-        )
-    return None
 
 
 def _seat_free(session_date) -> bool:
@@ -434,79 +360,6 @@ def _check_bookable(session_date) -> None:
         raise BusinessRuleError(f"{session_date} is full.")
 
 
-# --- rebooking what the old relationship still holds ------------------------------------------
-@dataclass(frozen=True)
-class ComingUnderOld:
-    old: Relationship | None
-    bookings: list
-    subscriptions: list
-
-    @property
-    def count(self) -> int:
-        return len(self.bookings) + len(self.subscriptions)
-
-    def chosen(self, *, booking_ids, subscription_ids) -> ComingUnderOld:
-        """The same list narrowed to a selection (ids as posted by the form)."""
-        bookings, subscriptions = set(booking_ids), set(subscription_ids)
-        return ComingUnderOld(
-            self.old,
-            [b for b in self.bookings if b.pk in bookings],
-            [s for s in self.subscriptions if s.pk in subscriptions],
-        )
-
-
-def coming_under_old(relationship: Relationship, user) -> ComingUnderOld:
-    """The coming sessions still booked under the relationship this one replaced,
-    of those ``user`` sees: a practitioner's own (another's are theirs or staff's
-    to rebook, and none of their business)."""
-
-    old = (
-        Relationship.objects.filter(replaced_by=relationship)
-        .select_related("payer", "attendee")
-        .first()
-    )
-    if old is None:
-        return ComingUnderOld(None, [], [])
-    now = timezone.now()
-    bookings = list(
-        Booking.objects.visible_to(user)
-        .filter(relationship=old, status=Booking.Status.BOOKED, session_date__starts_at__gte=now)
-        .select_related("session_date__session__service", "session_date__session__practitioner")
-    )
-    subscriptions = list(
-        _with_coming_dates(
-            Subscription.objects.visible_to(user).filter(relationship=old)
-        ).select_related("session__service", "session__practitioner")
-    )
-    return ComingUnderOld(old, bookings, subscriptions)
-
-
-def _with_coming_dates(subscriptions):
-    """Subscriptions that still cover a coming date, annotated with the first one
-    (``next_date``: where a rebooked subscription is cut over) and with how many of
-    their dates come before it (``dates_before``: those stay with the old payer,
-    attended or not)."""
-    from django.db.models import OuterRef, Q, Subquery
-
-    next_date = (
-        SessionDate.objects.filter(
-            session_id=OuterRef("session_id"),
-            starts_at__gte=timezone.now(),
-            date__gte=OuterRef("first_date"),
-        )
-        .order_by("date")
-        .values("date")[:1]
-    )
-    return (
-        subscriptions.annotate(next_date=Subquery(next_date))
-        .filter(
-            Q(end_date__isnull=True) | Q(end_date__gt=models.F("next_date")),
-            next_date__isnull=False,
-        )
-        .annotate(dates_before=count_dates_before(OuterRef("next_date"), skip_absences=False))
-    )
-
-
 @dataclass(frozen=True)
 class Rebooked:
     moved: int
@@ -522,7 +375,7 @@ def rebook_coming_sessions(
     invoices stay with the old payer; nothing is charged to the old payer for the
     moved ones afterwards: what their open invoices billed for them is credited,
     and what they already paid for them is recorded as to be refunded. The
-    attendee is invoiced exactly that (``_bill_attendee``). A practitioner moves
+    attendee is invoiced exactly that (``billing.services.bill_attendee``). A practitioner moves
     only their own sessions: another's is refused as one no longer there."""
 
     relationship = _lock_relationship(relationship.pk, actor)
@@ -552,7 +405,7 @@ def rebook_coming_sessions(
         .order_by("pk")
     )
     subscriptions = list(
-        _with_coming_dates(
+        with_coming_dates(
             Subscription.objects.visible_to(actor)
             .select_for_update(of=("self",))
             .filter(pk__in=subscription_ids, relationship=old)

@@ -9,7 +9,7 @@ from billing import rebilling
 from billing.selectors import card_panel_context
 from clients.permissions import details_user_may_add
 from frontdesk import relationship_flows as services
-from frontdesk import relationship_page as selectors
+from frontdesk import relationship_page, selectors
 from frontdesk.relationship_forms import CreateSessionForm, MigrationRequestForm, PayingDetailsForm
 from frontdesk.wizard import Step, Wizard
 from opus.lib.errors import BusinessRuleError
@@ -47,7 +47,7 @@ def relationship_detail(request, pk: int):
 
 def _detail_context(request, relationship: Relationship) -> dict:
     today = timezone.localdate()
-    page = selectors.relationship_page(relationship, request.user)
+    page = relationship_page.relationship_page(relationship, request.user)
     draft = (
         page["migration_out"]
         if page["migration_out"] and page["migration_out"].status == "draft"
@@ -57,9 +57,9 @@ def _detail_context(request, relationship: Relationship) -> dict:
         "section": "relationships",
         "relationship": relationship,
         "card_panel": card_panel_context(relationship.attendee, request.user),
-        "migration_block": services.migration_block(relationship, today=today),
+        "migration_block": selectors.migration_block(relationship, today=today),
         "draft": draft,
-        "booking_block": services.booking_block(relationship),
+        "booking_block": selectors.booking_block(relationship),
         **_rebook_context(request, relationship),
         **page,
     }
@@ -68,7 +68,7 @@ def _detail_context(request, relationship: Relationship) -> dict:
 def _rebook_context(request, relationship: Relationship) -> dict:
     """The sessions still under the old relationship, which of them are ticked (all,
     unless the form says otherwise) and what moving those means for the old payer."""
-    coming = services.coming_under_old(relationship, request.user)
+    coming = selectors.coming_under_old(relationship, request.user)
     if not coming.count:
         return {"coming_under_old": coming, "rebook_money": None}
     if request.GET.get("chosen"):
@@ -102,7 +102,7 @@ def booking_panel(request, pk: int):
     Polls do not keep an idle session alive: after the idle timeout the next one
     is sent to the login page."""
     relationship = _visible(request, pk)
-    if is_fragment_request(request) and services.booking_block(relationship) is None:
+    if is_fragment_request(request) and selectors.booking_block(relationship) is None:
         # the card arrived: reload the whole page, whose rebooking form depends on it too
         return HttpResponseClientRefresh()
     context = _detail_context(request, relationship)
@@ -129,7 +129,7 @@ def migrate_start(request, pk: int):
     draft = RelationshipMigration.objects.filter(old_relationship=relationship).first()
     if draft and draft.status != RelationshipMigration.Status.DRAFT:
         return redirect("relationships:detail", pk=draft.new_relationship_id)
-    block = services.migration_block(relationship, today=timezone.localdate())
+    block = selectors.migration_block(relationship, today=timezone.localdate())
     initial = (
         {"requested_by": draft.requested_by, "request_note": draft.request_note} if draft else {}
     )
@@ -170,8 +170,8 @@ def migrate_details(request, pk: int):
         return redirect("relationships:migrate", pk=relationship.pk)
     if migration.status != RelationshipMigration.Status.DRAFT:
         return redirect("relationships:detail", pk=migration.new_relationship_id)
-    missing = services.missing_details(relationship.attendee)
-    for_staff = services.details_for_staff(relationship.attendee, missing, request.user)
+    missing = selectors.missing_details(relationship.attendee)
+    for_staff = selectors.details_for_staff(relationship.attendee, missing, request.user)
     allowed = details_user_may_add(request.user, missing)
     if request.method == "POST":
         form = PayingDetailsForm(request.POST, missing=allowed)
@@ -243,7 +243,7 @@ def create_session(request, pk: int):
     if relationship.practitioner_id:
         sessions = sessions.filter(practitioner_id=relationship.practitioner_id)
     form = CreateSessionForm(request.POST or None, sessions=sessions)
-    block = services.booking_block(relationship)
+    block = selectors.booking_block(relationship)
     full_dates = []  # later dates found full: the user may accept them skipped
     if request.method == "POST" and form.is_valid() and not block:
         data = form.cleaned_data

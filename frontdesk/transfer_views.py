@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseLocation
 
 from billing.models import InvoiceLine, PaymentAttempt
 from billing.selectors import balance_due, card_on_file
-from frontdesk import transfers
+from frontdesk import selectors, transfers
 from frontdesk.models import TransferDraft
 from frontdesk.transfer_forms import DatesForm, DiscountForm, FinishForm
 from frontdesk.wizard import Step, Wizard
@@ -134,7 +134,7 @@ def _target_step(request, draft: TransferDraft):
                 return _go(request, _step_url(draft, "dates"))
     service = parse_id(request.GET.get("service"))
     practitioner = parse_id(request.GET.get("practitioner"))
-    sessions = transfers.transfer_targets(
+    sessions = selectors.transfer_targets(
         request.user, draft.subscription, service=service, practitioner=practitioner
     )
     return _render(
@@ -154,7 +154,7 @@ def _target_step(request, draft: TransferDraft):
 
 def _dates_step(request, draft: TransferDraft):
     today = timezone.localdate()
-    first_dates = transfers.coming_dates(draft.target, today=today)
+    first_dates = selectors.coming_dates(draft.target, today=today)
     full_dates = []  # later dates found full: the user may accept them skipped
     if request.method == "POST":
         form = DatesForm(request.POST, first_dates=first_dates)

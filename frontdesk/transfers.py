@@ -31,7 +31,6 @@ from frontdesk.permissions import require_transfer_actor
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
-from scheduling.selectors import places_text, with_enrollment
 from scheduling.services import check_places, lock_places, skip_dates
 
 FINISH_PAY_NOW = "pay_now"
@@ -75,60 +74,6 @@ class TransferDone(BusinessRuleError):
 
     def __init__(self):
         super().__init__("This transfer is done already.")
-
-
-# --- reads -----------------------------------------------------------------------------
-def coming_dates(session: Session, *, today: date, limit: int = 12):
-    """The session's coming, not cancelled dates, each with ``enrolled``,
-    ``free_seats`` and ``places`` (the fill in words)."""
-    dates = list(
-        with_enrollment(
-            SessionDate.objects.filter(session=session, date__gte=today, cancelled=False)
-        )
-        .select_related("session")
-        .order_by("date")[:limit]
-    )
-    for session_date in dates:
-        session_date.free_seats = max(session.capacity - session_date.enrolled, 0)
-        session_date.places = places_text(session.capacity, session_date.enrolled)
-    return dates
-
-
-def transfer_targets(user, subscription: Subscription, *, service=None, practitioner=None):
-    """Sessions the client may move to: any other session the user can see, those
-    of the same service first, each with the free places of its next coming date."""
-    today = timezone.localdate()
-    sessions = (
-        Session.objects.visible_to(user)
-        .exclude(pk=subscription.session_id)
-        .filter(Q(last_date__isnull=True) | Q(last_date__gte=today))
-        .select_related("service", "practitioner", "room")
-        .order_by("service__name", "weekday", "start_time", "pk")
-    )
-    if service:
-        sessions = sessions.filter(service_id=service)
-    if practitioner:
-        sessions = sessions.filter(practitioner_id=practitioner)
-    targets = list(sessions)
-    next_dates = {}
-    first_coming = (
-        SessionDate.objects.filter(session__in=targets, date__gte=today, cancelled=False)
-        .order_by("session_id", "date")
-        .distinct("session_id")
-    )
-    for session_date in with_enrollment(first_coming):
-        next_dates[session_date.session_id] = session_date
-    for session in targets:
-        upcoming = next_dates.get(session.pk)
-        session.next_date = upcoming
-        session.free_seats = (
-            max(session.capacity - upcoming.enrolled, 0) if upcoming is not None else None
-        )
-        session.places = (
-            places_text(session.capacity, upcoming.enrolled) if upcoming is not None else ""
-        )
-    same = subscription.session.service_id
-    return sorted(targets, key=lambda session: session.service_id != same)  # stable
 
 
 # --- the wizard's state ------------------------------------------------------------------

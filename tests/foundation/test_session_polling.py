@@ -9,6 +9,7 @@ import time_machine
 from django.urls import reverse
 
 from frontdesk import relationship_flows as services
+from frontdesk import selectors
 from tests.conftest import logged_in
 from tests.factories import ClientFactory, RelationshipFactory
 
@@ -29,7 +30,7 @@ def waiting_for_a_card(therapist):
         relationship=old, actor=therapist, requested_by="attendee", request_note="phoned"
     )
     new = services.confirm_migration(migration=migration, actor=therapist).new_relationship
-    assert services.booking_block(new)
+    assert selectors.booking_block(new)
     return new
 
 

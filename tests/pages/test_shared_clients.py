@@ -20,7 +20,7 @@ from billing.models import Invoice
 from clients.models import ClientEvent
 from devkit.models import DevMail
 from frontdesk import relationship_flows as relationships
-from frontdesk import transfers
+from frontdesk import selectors, transfers
 from frontdesk.models import TransferDraft
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
@@ -366,10 +366,10 @@ def test_an_invoice_about_another_practitioners_sessions_is_staffs(
 
 def test_a_practitioner_lists_and_rebooks_only_their_own_sessions(shared, therapist, staff):
     new = shared["new"]
-    coming = relationships.coming_under_old(new, therapist)
+    coming = selectors.coming_under_old(new, therapist)
     assert coming.bookings == []
     assert {s.session.service.name for s in coming.subscriptions} == {"Maths", "Maths group"}
-    everything = relationships.coming_under_old(new, staff)
+    everything = selectors.coming_under_old(new, staff)
     assert shared["t2_sub"] in everything.subscriptions
     assert everything.bookings == [shared["t2_booking"]]
     with pytest.raises(BusinessRuleError, match="nothing was changed"):
@@ -387,7 +387,7 @@ def test_a_practitioner_lists_and_rebooks_only_their_own_sessions(shared, therap
         subscription_ids=[s.pk for s in coming.subscriptions],
     )
     assert result.moved == 2
-    assert relationships.coming_under_old(new, staff).count == 2  # T2's, for T2 or staff
+    assert selectors.coming_under_old(new, staff).count == 2  # T2's, for T2 or staff
     rebooked = ClientEvent.objects.get(summary__contains="rebooked under the first-party")
     assert rebooked.practitioner == therapist
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from clients.models import ClientEvent
 from frontdesk import relationship_flows as services
+from frontdesk import selectors
 from opus.lib.errors import BusinessRuleError
 from relationships.models import Relationship, RelationshipMigration
 from tests.factories import ClientFactory, PaymentMethodFactory, RelationshipFactory, UserFactory
@@ -40,7 +41,7 @@ def test_the_attendee_must_be_16(third_party, today, allowed):
     third_party.attendee.date_of_birth = date(2010, 6, 10)
     third_party.attendee.save()
     with time_machine.travel(today):
-        block = services.migration_block(third_party, today=timezone.localdate())
+        block = selectors.migration_block(third_party, today=timezone.localdate())
     assert (block is None) is allowed
     if not allowed:
         assert block.turns_16_on == date(2026, 6, 10)
@@ -57,7 +58,7 @@ def test_a_29_february_birthday(third_party, today, allowed):
     third_party.attendee.date_of_birth = date(2012, 2, 29)
     third_party.attendee.save()
     with time_machine.travel(today):
-        block = services.migration_block(third_party, today=timezone.localdate())
+        block = selectors.migration_block(third_party, today=timezone.localdate())
     assert (block is None) is allowed
     if not allowed:
         assert block.turns_16_on == date(2028, 2, 29)
@@ -73,11 +74,11 @@ def test_a_29_february_birthday_in_a_common_year_counts_on_1_march():
 def test_an_attendee_without_date_of_birth_must_have_one_entered(third_party):
     third_party.attendee.date_of_birth = None
     third_party.attendee.save()
-    block = services.migration_block(third_party, today=timezone.localdate())
+    block = selectors.migration_block(third_party, today=timezone.localdate())
     assert block.needs_date_of_birth
     assert "date of birth" in block.message
     assert (
-        services.migration_block(
+        selectors.migration_block(
             third_party, today=timezone.localdate(), date_of_birth=date(2000, 1, 1)
         )
         is None
@@ -86,14 +87,14 @@ def test_an_attendee_without_date_of_birth_must_have_one_entered(third_party):
 
 def test_only_an_active_third_party_relationship_can_be_migrated(therapist):
     first = RelationshipFactory()
-    assert "already a first-party" in services.migration_block(first, today=date.today()).message
+    assert "already a first-party" in selectors.migration_block(first, today=date.today()).message
     ended = RelationshipFactory(
         payer=ClientFactory(),
         attendee=ClientFactory(),
         status="ended",
         ended_on=timezone.localdate(),
     )
-    assert "ended" in services.migration_block(ended, today=date.today()).message
+    assert "ended" in selectors.migration_block(ended, today=date.today()).message
 
 
 # --- the request ---------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def test_the_form_asks_only_for_what_is_missing_and_keeps_what_was_typed(third_p
     attendee.phone = ""
     attendee.address = ""
     attendee.save()
-    assert services.missing_details(attendee) == ["phone", "address"]
+    assert selectors.missing_details(attendee) == ["phone", "address"]
     migration = started(third_party, therapist)
     services.save_migration_details(
         migration=migration, actor=therapist, details={"phone": "0770", "email": "ignored@x.com"}
@@ -254,13 +255,13 @@ def test_create_session_waits_for_the_card_and_opens_when_it_is_added(third_part
 
     result = services.confirm_migration(migration=started(third_party, therapist), actor=therapist)
     new = result.new_relationship
-    reason = services.booking_block(new)
+    reason = selectors.booking_block(new)
     assert "has not added a payment card yet" in reason
     with pytest.raises(BusinessRuleError, match="payment card"):
         services.book_session(relationship=new, actor=therapist, session_date=None)
     card_request = new.card_requests.get()
     billing.add_card_from_link(token=token_for(card_request), card=card_details())
-    assert services.booking_block(new) is None
+    assert selectors.booking_block(new) is None
     assert RelationshipMigration.objects.get().status == "completed"
 
 

@@ -11,6 +11,7 @@ from billing import services as billing
 from billing.models import InvoiceLine
 from clients.models import ClientEvent
 from frontdesk import relationship_flows as services
+from frontdesk import selectors
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import round_money
@@ -183,7 +184,7 @@ def test_a_failure_halfway_leaves_no_credit_and_no_refund_record(world, therapis
     assert refund_events(world) == []
     assert not ClientEvent.objects.filter(summary__startswith="Credit of").exists()
     assert Booking.objects.filter(relationship=world["old"], status="booked").count() == 2
-    assert services.coming_under_old(world["new"], therapist).count == 3
+    assert selectors.coming_under_old(world["new"], therapist).count == 3
 
 
 def test_money_is_decimal_at_the_currency_precision_with_discounts_shared_pro_rata(
@@ -237,7 +238,7 @@ def test_the_preview_is_what_the_rebook_does(world, therapist):
     bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="100.00")
     bill(world, (1, "40.00", {"booking": world["bookings"][0]}))
     bill(world, (1, "40.00", {"booking": world["bookings"][1]}), pay="all")
-    coming = services.coming_under_old(world["new"], therapist)
+    coming = selectors.coming_under_old(world["new"], therapist)
     preview = rebilling.old_payer_money(
         old=coming.old, subscriptions=coming.subscriptions, bookings=coming.bookings
     )

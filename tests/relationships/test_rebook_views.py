@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from frontdesk import relationship_flows as services
+from frontdesk import selectors
 from scheduling.models import Booking
 from scheduling.services import generate_session_dates
 from tests.factories import SessionFactory, SubscriptionFactory
@@ -126,7 +126,7 @@ def test_the_page_runs_the_same_queries_however_much_is_left_under_the_old_relat
     with CaptureQueriesContext(connection) as few:
         therapist_client.get(url)
     _more_under_old(billed, 12)
-    assert services.coming_under_old(billed["new"], therapist).count == 3 + 2 * 12
+    assert selectors.coming_under_old(billed["new"], therapist).count == 3 + 2 * 12
     with django_assert_max_num_queries(len(few)):
         page = text(therapist_client.get(url))
     assert page.count("will be credited") == 13

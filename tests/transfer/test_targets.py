@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from frontdesk import transfers
+from frontdesk import selectors
 from tests.factories import ServiceFactory, SessionFactory
 from tests.transfer.test_transfer_views import start, step
 
@@ -18,7 +18,7 @@ def test_sessions_of_the_same_service_come_first(world, staff, therapist):
     cello = ServiceFactory(name="Cello, 30 min", price=Decimal(30))
     SessionFactory(service=cello, practitioner=therapist, weekday=1)
     later_piano = SessionFactory(service=world["monday"].service, practitioner=therapist, weekday=5)
-    sessions = transfers.transfer_targets(staff, world["subscription"])
+    sessions = selectors.transfer_targets(staff, world["subscription"])
     names = [(s.service.name, s.weekday) for s in sessions]
     assert names == [
         ("Piano, 30 min", 2),  # same service, in the existing order (weekday, time)
