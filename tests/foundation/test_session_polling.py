@@ -9,8 +9,8 @@ import time_machine
 from django.urls import reverse
 
 from frontdesk import relationship_flows as services
-from tests.conftest import logged_in
 from tests.factories import ClientFactory, RelationshipFactory
+from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
