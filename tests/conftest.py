@@ -1,24 +1,22 @@
 import os
 import shutil
-import socket
-import subprocess
-import time
 
 import pytest
 from django.db import connections
-from django.test import Client as HttpClient
 from django.test import TransactionTestCase
 
 from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
 from opus.models import User
 from tests.factories import (
-    PASSWORD,
     ClientFactory,
     RelationshipFactory,
     SessionFactory,
     SubscriptionFactory,
     UserFactory,
 )
+from tests.support.broker import RedisServer, free_port, reset_celery_producers
+from tests.support.transfer import build_world
+from tests.support.web import logged_in
 
 # The simulated gateway keeps its ledger through the "gateway" alias, its own
 # connection (devkit/routers.py): every database test may reach it.
@@ -54,12 +52,6 @@ def other_therapist(db):
     return UserFactory(username="other", first_name="Otto", last_name="Two")
 
 
-def logged_in(user) -> HttpClient:
-    client = HttpClient()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def staff_client(staff):
     return logged_in(staff)
@@ -90,54 +82,13 @@ def c2_world(other_therapist):
     }
 
 
+@pytest.fixture
+def transfer_world(therapist):
+    """The transfer world (tests/support/transfer.py's build_world) of the therapist."""
+    return build_world(therapist)
+
+
 # --- a Redis of our own for broker tests: never the machine's -------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self, port: int):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process = None
-
-    def start(self) -> None:
-        # redis-server cannot start under libfaketime (tests/any_day.sh runs the
-        # suite under faketime): it keeps the real clock, which no test reads.
-        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture(scope="session")
 def own_redis():
     if shutil.which("redis-server") is None:
@@ -146,15 +97,6 @@ def own_redis():
     server.start()
     yield server
     server.stop()
-
-
-def reset_celery_producers(app) -> None:
-    """Forget pooled broker connections, so the next publish uses app.conf as it is now."""
-    from kombu import pools
-
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 WORKER_QUEUE = "opus-test-worker"
@@ -194,9 +136,6 @@ def celery_worker_on_redis(_session_worker):
     app.conf.task_default_queue = WORKER_QUEUE
     yield app
     app.conf.task_default_queue = previous
-
-
-__all__ = ["PASSWORD", "logged_in"]
 
 
 @pytest.hookimpl(trylast=True)

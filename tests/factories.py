@@ -64,6 +64,10 @@ def next_weekday(weekday: int, start: date | None = None) -> date:
     return start + timedelta(days=(weekday - start.weekday()) % 7)
 
 
+def next_weekday_after(today, weekday):
+    return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+
+
 class SessionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Session

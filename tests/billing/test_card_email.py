@@ -26,9 +26,10 @@ from opus import services as outbox
 from opus.lib.actors import SYSTEM
 from opus.models import OutboundEmail
 from opus.tasks import send_outbound_email, sweep_outbox
-from tests.billing.conftest import broker_at, make_card_request
-from tests.conftest import RedisServer, free_port, logged_in
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory, UserFactory
+from tests.support.billing import make_card_request
+from tests.support.broker import RedisServer, broker_at, free_port
+from tests.support.web import logged_in
 
 
 def sweep_later() -> int:

@@ -9,36 +9,17 @@ import pytest
 import time_machine
 from django.db import close_old_connections, connection
 from django.test import Client as HttpClient
-from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import PaymentCardRequest, PaymentMethod
 from clients.models import ClientEvent
 from devkit.models import SimulatedGatewayCard
 from opus.lib.logging import RedactSecretsFilter
-from tests.billing.conftest import make_card_request, next_year
 from tests.factories import ClientFactory
-from tests.foundation.test_headers import assert_security_headers
+from tests.support.billing import CVC, NUMBER, card_post, link, make_card_request
+from tests.support.web import assert_security_headers
 
 pytestmark = pytest.mark.django_db
-
-NUMBER = "4242424242424242"
-CVC = "987"
-
-
-def link(token: str) -> str:
-    return reverse("billing:card-link", args=[token])
-
-
-def card_post(number=NUMBER, cvc=CVC, **extra):
-    return {
-        "name": "Ada Lovelace",
-        "number": number,
-        "exp_month": "12",
-        "exp_year": str(next_year()),
-        "cvc": cvc,
-        **extra,
-    }
 
 
 def assert_link_headers(response):

@@ -11,11 +11,10 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 
 from billing.models import PaymentMethod
-from tests.billing.conftest import make_card_request
-from tests.billing.test_card_link import card_post, link
-from tests.conftest import RedisServer, free_port
 from tests.factories import ClientFactory
-from tests.foundation.test_deployment import production_settings
+from tests.support.billing import card_post, link, make_card_request
+from tests.support.broker import RedisServer, free_port
+from tests.support.deployment import production_settings
 
 pytestmark = pytest.mark.django_db
 

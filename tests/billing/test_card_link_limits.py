@@ -9,9 +9,8 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from billing.models import PaymentMethod
-from tests.billing.conftest import make_card_request
-from tests.billing.test_card_link import card_post, link
 from tests.factories import ClientFactory
+from tests.support.billing import card_post, link, make_card_request
 
 pytestmark = pytest.mark.django_db
 

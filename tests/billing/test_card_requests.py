@@ -16,8 +16,8 @@ from clients.models import ClientEvent
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
-from tests.billing.conftest import card_details, make_card_request
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
+from tests.support.billing import card_details, make_card_request
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,8 @@ from clients.models import ClientEvent
 from devkit.gateway import SimulatedGateway, card_brand, luhn_valid
 from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
 from opus.lib.errors import BusinessRuleError
-from tests.billing.conftest import card_details, open_invoice, save_card
 from tests.factories import ClientFactory, PaymentMethodFactory
+from tests.support.billing import card_details, open_invoice, save_card
 
 pytestmark = pytest.mark.django_db
 

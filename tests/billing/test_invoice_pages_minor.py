@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from billing import services
 from opus.lib.actors import SYSTEM
-from tests.billing.conftest import open_invoice
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
+from tests.support.billing import open_invoice
 
 pytestmark = pytest.mark.django_db
 

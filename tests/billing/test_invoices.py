@@ -15,7 +15,6 @@ from clients.models import ClientEvent
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from scheduling.models import Service, SessionDate
-from tests.billing.conftest import open_invoice
 from tests.factories import (
     ClientFactory,
     RelationshipFactory,
@@ -23,6 +22,7 @@ from tests.factories import (
     SessionFactory,
     SubscriptionFactory,
 )
+from tests.support.billing import open_invoice
 
 pytestmark = pytest.mark.django_db
 

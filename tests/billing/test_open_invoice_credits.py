@@ -13,7 +13,7 @@ from billing.selectors import balance_due
 from clients.models import ClientEvent
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
-from tests.billing.conftest import open_invoice
+from tests.support.billing import open_invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from billing.services import payments
 from clients.models import ClientEvent
 from devkit.gateway import SimulatedGateway
 from devkit.models import SimulatedGatewayCharge
-from tests.billing.conftest import open_invoice, save_card
+from tests.support.billing import open_invoice, save_card
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

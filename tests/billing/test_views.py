@@ -11,8 +11,8 @@ from billing import services
 from billing.models import Invoice, Payment, PaymentCardRequest
 from opus.lib.actors import SYSTEM
 from opus.models import OutboundEmail
-from tests.billing.conftest import open_invoice, save_card
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
+from tests.support.billing import open_invoice, save_card
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,6 @@ from playwright.sync_api import expect
 from frontdesk.models import Transfer
 from scheduling.models import DateAbsence, Subscription
 from scheduling.services import generate_session_dates
-from tests.e2e.conftest import log_in
 from tests.factories import (
     PASSWORD,
     BookingFactory,
@@ -19,14 +18,17 @@ from tests.factories import (
     RelationshipFactory,
     SessionFactory,
     next_weekday,
+    next_weekday_after,
 )
-from tests.transfer.conftest import build_world, next_weekday_after
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_transfer_with_a_full_later_date_accepted_skipped(page, live_server, staff, therapist):
-    world = build_world(therapist)
+def test_a_transfer_with_a_full_later_date_accepted_skipped(
+    page, live_server, staff, transfer_world
+):
+    world = transfer_world
     # "Update" moves from the subscription's next date (a Monday); the first date
     # offered is the Wednesday after it, so the full date is the Wednesday after that.
     full = next_weekday_after(world["next_monday"], 2) + timedelta(weeks=1)

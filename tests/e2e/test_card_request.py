@@ -8,9 +8,9 @@ from playwright.sync_api import expect
 
 from billing.models import PaymentCardRequest
 from opus.models import User
-from tests.billing.conftest import next_year
-from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, ClientFactory, UserFactory
+from tests.support.billing import next_year
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,8 +3,8 @@ from django.contrib.sessions.models import Session as StoredSession
 from playwright.sync_api import expect
 
 from opus.models import User
-from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, SessionDateFactory, UserFactory
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,8 @@ from devkit.models import DevMail
 from relationships.models import Relationship
 from scheduling.models import SessionDate
 from scheduling.selectors import with_enrollment
-from tests.billing.conftest import next_year
-from tests.e2e.conftest import log_in
+from tests.support.billing import next_year
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 DEMO_PASSWORD = "opus-demo-2026"

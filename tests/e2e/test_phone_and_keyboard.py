@@ -7,9 +7,8 @@ import pytest
 from playwright.sync_api import expect
 
 from relationships.models import Relationship
-from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, ClientFactory, RelationshipFactory
-from tests.transfer.conftest import build_world
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,8 +27,8 @@ OVERFLOW = """() => {
 
 
 @pytest.fixture
-def world(staff, therapist):
-    return build_world(therapist)
+def world(staff, transfer_world):
+    return transfer_world
 
 
 def assert_fits(page, where: str) -> None:

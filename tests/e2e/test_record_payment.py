@@ -6,9 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from billing.models import Invoice, Payment
-from tests.billing.conftest import open_invoice
-from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, ClientFactory
+from tests.support.billing import open_invoice
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

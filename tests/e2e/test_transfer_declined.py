@@ -8,18 +8,17 @@ from playwright.sync_api import expect
 
 from billing.models import Invoice, PaymentAttempt
 from frontdesk.models import Transfer
-from tests.billing.conftest import save_card
-from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD
-from tests.transfer.conftest import build_world
+from tests.support.billing import save_card
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_declined_card_enrolls_and_the_payment_is_recorded_by_hand(
-    page, live_server, staff, therapist, console_errors
+    page, live_server, staff, transfer_world, console_errors
 ):
-    world = build_world(therapist)
+    world = transfer_world
     save_card(world["relationship"].payer, number="4000000000009995")
     log_in(page, live_server, "staff", PASSWORD)
     page.goto(f"{live_server.url}/clients/{world['subscription'].client_id}/")

@@ -11,17 +11,16 @@ from billing import services as billing
 from billing.models import Invoice
 from frontdesk.models import Transfer
 from opus.lib.actors import SYSTEM
-from tests.billing.conftest import save_card
-from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, RelationshipFactory, SubscriptionFactory
-from tests.transfer.conftest import build_world
+from tests.support.billing import save_card
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def world(staff, therapist):
-    return build_world(therapist)
+def world(staff, transfer_world):
+    return transfer_world
 
 
 def choose(page, service: str, weekday: str):

@@ -3,27 +3,15 @@
 import uuid
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from clients.models import Client
 from relationships.models import Relationship
 from scheduling.models import Session, SessionDate, Subscription
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
+from tests.support.access import PUBLIC_ROUTES, app_routes
 
 pytestmark = pytest.mark.django_db
-
-# Routes that answer without a login.
-PUBLIC_ROUTES = {"login", "healthz", "billing:card-link"}
-
-
-def walk(resolver=None, prefix="", namespace=""):
-    resolver = resolver or get_resolver()
-    for entry in resolver.url_patterns:
-        if isinstance(entry, URLResolver):
-            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from walk(entry, prefix + str(entry.pattern), ns)
-        elif isinstance(entry, URLPattern) and entry.name:
-            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), entry.pattern.converters
 
 
 def sample_value(converter):
@@ -35,10 +23,6 @@ def sample_value(converter):
     if isinstance(converter, UUIDConverter):
         return uuid.uuid4()
     return "x"
-
-
-def app_routes():
-    return [(name, converters) for name, _, converters in walk() if not name.startswith("admin:")]
 
 
 def test_every_route_outside_the_allowlist_sends_anonymous_users_to_login(client):

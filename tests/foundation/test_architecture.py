@@ -60,3 +60,28 @@ def test_the_services_selectors_and_permissions_type_check():
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Success: no issues found" in run.stdout
+
+
+def test_no_test_module_imports_another_test_module_or_a_conftest():
+    """What tests share lives in tests/support/, tests/factories.py or a fixture
+    (issue 10): a helper kept in a test module or a conftest ties every test that
+    imports it to that module, and to that folder's fixtures and autouse rules."""
+
+    def forbidden(name: str) -> bool:
+        return any(part.startswith("test_") or part == "conftest" for part in name.split("."))
+
+    sources = list((ROOT / "tests").rglob("*.py"))
+    assert len(sources) > 80
+    found = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(forbidden(name) for name in names):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

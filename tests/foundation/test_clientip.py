@@ -8,7 +8,7 @@ import pytest
 from django.test import RequestFactory
 
 from opus.lib.clientip import client_ip
-from tests.foundation.test_deployment import PRODUCTION, ROOT, clean_env, production_settings
+from tests.support.deployment import PRODUCTION, ROOT, clean_env, production_settings
 
 
 def request(remote="203.0.113.9", forwarded=None):

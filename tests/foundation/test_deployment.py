@@ -3,7 +3,6 @@ compose file's commands, migrations and the linter."""
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -15,14 +14,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def clean_env(**extra) -> dict:
-    """The environment of a real deployment: without the browser tests' switch."""
-    env = {**os.environ, **extra}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return env
+from tests.support.deployment import PRODUCTION, ROOT, clean_env, production_settings
 
 
 def manage(*args, env=None):
@@ -35,18 +27,6 @@ def manage(*args, env=None):
         env=clean_env(**(env or {})),
         check=False,
     )
-
-
-PRODUCTION = {
-    "OPUS_ENV": "production",
-    "SECRET_KEY": secrets.token_urlsafe(50),
-    "ALLOWED_HOSTS": "opus.example.com",
-    "EMAIL_PROVIDER": "postmark",
-    "ANYMAIL_POSTMARK_SERVER_TOKEN": "test-token",
-    "REDIS_URL": "redis://127.0.0.1:1/0",
-    # production refuses the simulated processor, and no real one ships yet
-    "OPUS_PAYMENT_GATEWAY": "tests.foundation.stand_in_gateway.StandInGateway",
-}
 
 
 def test_check_deploy_passes_with_production_settings_and_nothing_silenced():
@@ -105,28 +85,6 @@ def test_production_refuses_a_payment_gateway_that_does_not_load():
     result = manage("check", "--deploy", env={**PRODUCTION, "OPUS_PAYMENT_GATEWAY": "stripe"})
     assert result.returncode != 0
     assert "OPUS_PAYMENT_GATEWAY" in result.stderr
-
-
-def production_settings(printed: str, **env) -> str:
-    """What ``print(<printed>)`` shows of the production settings (``s``), with a
-    database URL as a deployment sets it."""
-    code = f"from django.conf import settings as s; print({printed})"
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=clean_env(
-            **PRODUCTION,
-            DJANGO_SETTINGS_MODULE="opus.settings",
-            DATABASE_URL="postgres://u:p@db:5432/opus",
-            **env,
-        ),
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 def test_production_settings_harden_cookies_and_transport():

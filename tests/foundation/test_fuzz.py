@@ -46,7 +46,6 @@ from opus.lib.actors import SYSTEM
 from opus.models import User
 from scheduling.models import DateAbsence
 from scheduling.services import generate_session_dates
-from tests.billing.conftest import open_invoice
 from tests.factories import (
     ClientFactory,
     PaymentMethodFactory,
@@ -57,7 +56,8 @@ from tests.factories import (
     UserFactory,
     next_weekday,
 )
-from tests.foundation.test_access import PUBLIC_ROUTES, app_routes
+from tests.support.access import PUBLIC_ROUTES, app_routes
+from tests.support.billing import open_invoice
 
 ROOT = Path(__file__).resolve().parents[2]
 

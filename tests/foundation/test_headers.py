@@ -1,18 +1,9 @@
 import pytest
 from django.urls import reverse
 
+from tests.support.web import assert_security_headers
+
 pytestmark = pytest.mark.django_db
-
-
-def assert_security_headers(response):
-    csp = response["Content-Security-Policy"]
-    assert "script-src 'self'" in csp
-    assert "unsafe-inline" not in csp
-    for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
-        assert directive in csp
-    assert response["X-Content-Type-Options"] == "nosniff"
-    assert response["Referrer-Policy"]
-    assert response["X-Frame-Options"] == "DENY"
 
 
 def test_pages_carry_the_security_headers(therapist_client):

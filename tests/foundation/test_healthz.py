@@ -8,7 +8,7 @@ from django.db import connections
 from django.test import Client as Browser
 from django.urls import reverse
 
-from tests.conftest import free_port
+from tests.support.broker import free_port
 
 
 @contextmanager

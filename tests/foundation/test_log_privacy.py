@@ -27,9 +27,9 @@ from opus.lib.logging import RedactSecretsFilter
 from opus.models import OutboundEmail, User
 from opus.services import send_outbound
 from relationships.models import Relationship
-from tests.conftest import free_port
 from tests.factories import ClientFactory, RelationshipFactory, UserFactory
-from tests.transfer.conftest import build_world
+from tests.support.broker import free_port
+from tests.support.transfer import build_world
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,6 @@ from billing.plans import InvoicePlan
 from frontdesk import relationship_flows, transfers
 from opus.lib.actors import SYSTEM
 from scheduling.services import generate_session_dates
-from tests.billing.conftest import open_invoice
 from tests.factories import (
     ClientFactory,
     PaymentMethodFactory,
@@ -30,6 +29,7 @@ from tests.factories import (
     SubscriptionFactory,
     next_weekday,
 )
+from tests.support.billing import open_invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from frontdesk import relationship_flows as services
 from frontdesk import selectors
-from tests.conftest import logged_in
 from tests.factories import ClientFactory, RelationshipFactory
+from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,4 @@
 import io
-import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -7,7 +6,6 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.urls import reverse
 
 from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
 
@@ -69,16 +67,3 @@ def world(therapist):
         sam_sub=SubscriptionFactory(relationship=third_party, session=session),
         ava_sub=SubscriptionFactory(relationship=RelationshipFactory(payer=ava), session=session),
     )
-
-
-def transfer_start_forms(body: str) -> set[tuple[str, str]]:
-    """(subscription id, date) of every "start a transfer" form on a page."""
-    action = reverse("scheduling:transfer-start")
-    forms = body.split(f'action="{action}"')[1:]
-    return {
-        (
-            re.search(r'name="subscription" value="(\d+)"', form).group(1),
-            re.search(r'name="date" value="([\d-]*)"', form).group(1),
-        )
-        for form in (f.split("</form>")[0] for f in forms)
-    }

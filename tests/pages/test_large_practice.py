@@ -19,7 +19,7 @@ from opus.models import User
 from relationships.models import Relationship
 from scheduling.models import Booking, DateAbsence, Session, SessionDate, Subscription
 from scheduling.selectors import roster_for, with_enrollment
-from tests.conftest import logged_in
+from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
 

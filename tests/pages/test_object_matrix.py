@@ -14,7 +14,6 @@ from frontdesk.models import TransferDraft
 from opus.lib.actors import SYSTEM
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import Booking, DateAbsence, Subscription
-from tests.billing.conftest import open_invoice
 from tests.factories import (
     ClientFactory,
     RelationshipFactory,
@@ -22,7 +21,8 @@ from tests.factories import (
     UserFactory,
     coming_date,
 )
-from tests.foundation.test_access import app_routes
+from tests.support.access import app_routes
+from tests.support.billing import open_invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from tests.factories import (
     SessionFactory,
     coming_date,
 )
-from tests.pages.conftest import transfer_start_forms
+from tests.support.transfer import transfer_start_forms
 
 pytestmark = pytest.mark.django_db
 

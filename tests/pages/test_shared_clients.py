@@ -35,7 +35,7 @@ from tests.factories import (
     SubscriptionFactory,
     next_weekday,
 )
-from tests.foundation.test_access import app_routes
+from tests.support.access import app_routes
 
 pytestmark = pytest.mark.django_db
 

@@ -6,10 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing import services as billing
-from billing.models import Invoice
 from frontdesk import relationship_flows as services
-from opus.lib.actors import SYSTEM
 from scheduling.models import Booking
 from scheduling.services import generate_session_dates
 from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
@@ -79,30 +76,3 @@ def world(therapist):
         "past": past,
         "cut_over": piano.dates.filter(date__gt=today).order_by("date").first().date,
     }
-
-
-def bill(world, *lines, pay=None, percent=None, issue=True) -> Invoice:
-    """An invoice to Oliver: lines of (quantity, unit price, link), issued unless
-    told not to, paid in part or in full when ``pay`` says how much."""
-    invoice = billing.create_draft(actor=SYSTEM, payer=world["payer"], relationship=world["old"])
-    for quantity, price, link in lines:
-        billing.add_charge(
-            actor=SYSTEM,
-            invoice=invoice,
-            description="Lessons",
-            quantity=Decimal(quantity),
-            unit_price=Decimal(price),
-            **link,
-        )
-    if percent:
-        billing.add_discount(
-            actor=SYSTEM, invoice=invoice, percent=Decimal(percent), reason="Siblings"
-        )
-    if issue:
-        invoice = billing.issue_invoice(actor=SYSTEM, invoice=invoice)
-    if pay == "all":
-        pay = invoice.total
-    if pay:
-        billing.record_payment(actor=SYSTEM, invoice=invoice, amount=Decimal(pay), method="cash")
-    invoice.refresh_from_db()
-    return invoice

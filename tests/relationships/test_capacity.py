@@ -25,7 +25,7 @@ from tests.factories import (
     SubscriptionFactory,
     next_weekday,
 )
-from tests.transfer.test_transfer_services import run_together
+from tests.support.threads import run_together
 
 pytestmark = pytest.mark.django_db
 

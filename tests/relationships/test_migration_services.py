@@ -251,7 +251,7 @@ def test_without_a_card_the_attendee_is_emailed_once_after_commit(
 def test_create_session_waits_for_the_card_and_opens_when_it_is_added(third_party, therapist):
     from billing import services as billing
     from billing.tokens import token_for
-    from tests.billing.conftest import card_details
+    from tests.support.billing import card_details
 
     result = services.confirm_migration(migration=started(third_party, therapist), actor=therapist)
     new = result.new_relationship

@@ -16,7 +16,7 @@ from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import round_money
 from scheduling.models import Booking, DateAbsence, Service
-from tests.relationships.conftest import bill
+from tests.support.relationships import bill
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from frontdesk import selectors
 from scheduling.models import Booking
 from scheduling.services import generate_session_dates
 from tests.factories import SessionFactory, SubscriptionFactory
-from tests.relationships.conftest import bill
+from tests.support.relationships import bill
 
 pytestmark = pytest.mark.django_db
 

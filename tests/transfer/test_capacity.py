@@ -16,7 +16,8 @@ from scheduling.models import DateAbsence, SessionDate, Subscription
 from scheduling.selectors import roster_for, with_enrollment
 from tests.capacity import meet_after_the_checks
 from tests.factories import BookingFactory, RelationshipFactory, SubscriptionFactory
-from tests.transfer.test_transfer_services import PAY_LATER, draft_to, run_together
+from tests.support.threads import run_together
+from tests.support.transfer import PAY_LATER, draft_to, start, step
 
 pytestmark = pytest.mark.django_db
 
@@ -218,8 +219,6 @@ HX = {"HX-Request": "true"}
 
 
 def wizard_at_dates(client, world):
-    from tests.transfer.test_transfer_views import start, step
-
     _, draft = start(client, world)
     client.post(step(draft, "target"), {"session": world["wednesday"].pk})
     return draft, step(draft, "dates"), step(draft, "payment")

@@ -15,7 +15,7 @@ from frontdesk.tasks import purge_transfer_drafts
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from tests.factories import SubscriptionFactory
-from tests.transfer.test_transfer_services import PAY_LATER, draft_to
+from tests.support.transfer import PAY_LATER, draft_to
 
 pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true"}

@@ -11,7 +11,7 @@ from clients.models import ClientEvent
 from frontdesk import transfers
 from frontdesk.models import Transfer
 from opus.lib.money import format_money
-from tests.billing.conftest import save_card
+from tests.support.billing import save_card
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the card is charged after the commit
 

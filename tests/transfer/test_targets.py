@@ -7,7 +7,7 @@ import pytest
 
 from frontdesk import selectors
 from tests.factories import ServiceFactory, SessionFactory
-from tests.transfer.test_transfer_views import start, step
+from tests.support.transfer import start, step
 
 pytestmark = pytest.mark.django_db
 

@@ -1,12 +1,10 @@
 """The session transfer's rules, whatever the UI sent."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.utils import timezone
 
 from billing import services as billing_services
@@ -21,27 +19,14 @@ from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
 from scheduling.models import Subscription
-from tests.billing.conftest import open_invoice, save_card
 from tests.factories import RelationshipFactory, SubscriptionFactory, UserFactory, paid_invoice_for
+from tests.support.billing import open_invoice, save_card
+from tests.support.threads import run_together
+from tests.support.transfer import PAY_LATER, draft_to
 
 pytestmark = pytest.mark.django_db
 
-PAY_LATER = transfers.Finish(transfers.FINISH_PAY_LATER)
 CLOSE = transfers.Finish(transfers.FINISH_CLOSE_NOW, close_reason="Swap agreed, no charge")
-
-
-def draft_to(world, staff, target="wednesday", first=None, end=None):
-    draft = transfers.start_transfer(
-        subscription=world["subscription"], transfer_date=world["next_monday"], actor=staff
-    )
-    transfers.choose_target(draft=draft, session=world[target], actor=staff)
-    transfers.choose_dates(
-        draft=draft,
-        first_date=first or world[f"next_{target}"],
-        end_date=end or world["next_monday"],
-        actor=staff,
-    )
-    return draft
 
 
 def test_pay_later_ends_the_old_starts_the_new_and_bills_the_same_payer(world, staff):
@@ -321,27 +306,6 @@ def test_finishing_twice_makes_one_transfer(world, staff):
     second = transfers.finish_transfer(draft=draft, actor=staff, finish=CLOSE)
     assert second.replayed and second.transfer == first.transfer
     assert Transfer.objects.count() == 1 and Invoice.objects.count() == 1
-
-
-def run_together(functions):
-    barrier = threading.Barrier(len(functions))
-    results = [None] * len(functions)
-
-    def run(i, function):
-        try:
-            barrier.wait()
-            results[i] = function()
-        except Exception as error:
-            results[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,24 +8,12 @@ import pytest
 from django.urls import reverse
 
 from billing.models import Invoice
-from frontdesk.models import Transfer, TransferDraft
+from frontdesk.models import Transfer
 from tests.factories import SessionFactory, paid_invoice_for
+from tests.support.transfer import start, step
 
 pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true"}
-
-
-def start(client, world):
-    url = reverse("scheduling:transfer-start")
-    response = client.post(
-        url, {"subscription": world["subscription"].pk, "date": world["next_monday"].isoformat()}
-    )
-    assert response.status_code == 302
-    return response["Location"], TransferDraft.objects.latest("pk")
-
-
-def step(draft, name):
-    return reverse("scheduling:transfer-step", args=[draft.public_id, name])
 
 
 def test_start_presets_the_transfer_and_end_dates_and_opens_the_first_step(staff_client, world):

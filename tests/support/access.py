@@ -1,0 +1,18 @@
+from django.urls import URLPattern, URLResolver, get_resolver
+
+# Routes that answer without a login.
+PUBLIC_ROUTES = {"login", "healthz", "billing:card-link"}
+
+
+def walk(resolver=None, prefix="", namespace=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from walk(entry, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), entry.pattern.converters
+
+
+def app_routes():
+    return [(name, converters) for name, _, converters in walk() if not name.startswith("admin:")]
