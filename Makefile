@@ -20,7 +20,7 @@ test-any-day: sync
 	@sh tests/any_day.sh $(DATES)
 
 lint: sync
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/djangofmt --check templates
 
 bench: sync
 	@.venv/bin/python bench/run.py
