@@ -22,6 +22,7 @@ EMAIL_MAX_LENGTH = 254
 PHONE_MAX_LENGTH = 40
 PHONE_DIGITS = (7, 15)  # a local number has at least 7; E.164 allows at most 15
 ADDRESS_MAX_LENGTH = 500
+NOTES_MAX_LENGTH = 5000
 OLDEST_AGE = 120
 
 # What the user reads when a detail is named in a sentence ("add the date of birth")
@@ -32,6 +33,7 @@ LABELS = {
     "phone": "phone number",
     "date_of_birth": "date of birth",
     "address": "postal address",
+    "notes": "notes for staff",
 }
 
 _PHONE = re.compile(r"\+?[0-9()\- ]+")  # ASCII digits: int() would take other scripts' too
@@ -141,6 +143,17 @@ def address_field(**kwargs) -> forms.CharField:
     )
 
 
+def notes_field(**kwargs) -> forms.CharField:
+    return forms.CharField(
+        label="Notes for staff",
+        max_length=NOTES_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Seen by staff only.",
+        error_messages={"max_length": f"Shorten the notes to {NOTES_MAX_LENGTH} characters."},
+        **kwargs,
+    )
+
+
 FIELDS: dict[str, Callable[[], forms.Field]] = {
     "first_name": lambda: name_field("First name"),
     "last_name": lambda: name_field("Last name"),
@@ -148,6 +161,7 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
     "phone": phone_field,
     "date_of_birth": date_of_birth_field,
     "address": address_field,
+    "notes": notes_field,
 }
 
 

@@ -17,6 +17,10 @@ class ClientQuerySet(models.QuerySet):
         app registers that rule)."""
         return practitioner_scope(self, user)
 
+    def active(self) -> "ClientQuerySet":
+        """Not archived: what lists, search and pickers offer."""
+        return self.filter(archived_at__isnull=True)
+
 
 # What a client needs before they can pay for their own sessions: the one
 # definition, used by the migration to first party.
@@ -49,6 +53,11 @@ class Client(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # archived: gone from lists, search and pickers; every invoice and history kept
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = ClientQuerySet.as_manager()
 
@@ -62,10 +71,18 @@ class Client(models.Model):
             models.CheckConstraint(
                 condition=~Q(first_name="") & ~Q(last_name=""), name="client_has_name"
             ),
+            models.CheckConstraint(
+                condition=Q(archived_at__isnull=False) | Q(archived_by__isnull=True),
+                name="client_archived_by_only_when_archived",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.full_name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def full_name(self) -> str:
@@ -112,6 +129,8 @@ class ClientEvent(models.Model):
     class Kind(models.TextChoices):
         CREATED = "created", "Client created"
         UPDATED = "updated", "Details updated"
+        ARCHIVED = "archived", "Archived"
+        RESTORED = "restored", "Restored"
         ENROLLED = "enrolled", "Enrolled"
         UNENROLLED_DATE = "unenrolled_date", "Unenrolled from one date"
         REENROLLED_DATE = "reenrolled_date", "Unenrollment undone"

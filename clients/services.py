@@ -1,12 +1,23 @@
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
 from clients.fields import clean_details
 from clients.models import Client, ClientEvent
 from clients.permissions import can_edit_client
+from clients.selectors import possible_duplicates
 from opus.lib.actors import person
+from opus.lib.errors import BusinessRuleError
 
-CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address")
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "address",
+    "notes",
+)
 NAME_FIELDS = ("first_name", "last_name")
 
 
@@ -63,3 +74,77 @@ def update_contact_details(*, client: Client, data: dict, actor) -> list[str]:
     for name in (*changed, "last_activity_at"):
         setattr(client, name, getattr(locked, name))
     return labels
+
+
+class PossibleDuplicates(BusinessRuleError):
+    """Clients that may be the same person: creating another needs a deliberate
+    second click ("Create anyway")."""
+
+    def __init__(self, duplicates: list[Client]):
+        count = len(duplicates)
+        super().__init__(
+            f"{count} client{'s' if count != 1 else ''} with the same email, or the same name "
+            "and date of birth, already exist. Check them first; create this client anyway "
+            "only if it is someone else."
+        )
+        self.duplicates = duplicates
+
+
+@transaction.atomic
+def create_client(*, data: dict, actor, allow_duplicates: bool = False) -> Client:
+    """A new client (staff only) from the details in ``data``, each checked by its rule
+    in clients.fields. Refused with ``PossibleDuplicates`` while clients with the same
+    email, or the same name and date of birth, exist, unless ``allow_duplicates``."""
+    if not can_edit_client(actor, None):
+        raise PermissionDenied("Only staff may add a client.")
+    cleaned = clean_details(
+        {name: data.get(name, "") for name in CONTACT_FIELDS}, required=NAME_FIELDS
+    )
+    if not allow_duplicates:
+        duplicates = list(possible_duplicates(cleaned))
+        if duplicates:
+            raise PossibleDuplicates(duplicates)
+    client = Client.objects.create(**cleaned)
+    record_event(
+        client=client, kind=ClientEvent.Kind.CREATED, summary="Client created", actor=actor
+    )
+    return client
+
+
+def _lock_for_staff(client: Client, actor, verb: str) -> Client:
+    if not can_edit_client(actor, client):
+        raise PermissionDenied(f"Only staff may {verb} a client.")
+    return Client.objects.select_for_update().get(pk=client.pk)
+
+
+@transaction.atomic
+def archive_client(*, client: Client, actor) -> bool:
+    """Take the client off lists, search and pickers; every invoice, relationship and
+    line of history stays. Returns False when it was archived already (a double click)."""
+    locked = _lock_for_staff(client, actor, "archive")
+    if locked.archived_at is not None:
+        return False
+    locked.archived_at = timezone.now()
+    locked.archived_by = person(actor)
+    locked.save(update_fields=["archived_at", "archived_by", "updated_at"])
+    record_event(
+        client=locked, kind=ClientEvent.Kind.ARCHIVED, summary="Client archived", actor=actor
+    )
+    client.archived_at, client.archived_by = locked.archived_at, locked.archived_by
+    return True
+
+
+@transaction.atomic
+def restore_client(*, client: Client, actor) -> bool:
+    """Undo the archiving: back on lists, search and pickers. False when not archived."""
+    locked = _lock_for_staff(client, actor, "restore")
+    if locked.archived_at is None:
+        return False
+    locked.archived_at = None
+    locked.archived_by = None
+    locked.save(update_fields=["archived_at", "archived_by", "updated_at"])
+    record_event(
+        client=locked, kind=ClientEvent.Kind.RESTORED, summary="Client restored", actor=actor
+    )
+    client.archived_at, client.archived_by = None, None
+    return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -32,6 +32,7 @@ from opus.lib.actors import SYSTEM, person
 from opus.lib.errors import BusinessRuleError
 from opus.lib.parsing import without_controls
 from relationships.models import Relationship, RelationshipMigration
+from relationships.permissions import require_may_create
 from relationships.services import create_relationship
 from scheduling.models import Booking, DateAbsence, SessionDate, Subscription
 from scheduling.selectors import with_enrollment
@@ -389,6 +390,22 @@ def rebook_coming_sessions(
     )
     if old is None:
         raise BusinessRuleError("This relationship did not replace another one.")
+    return _move_sessions(
+        old=old,
+        new=relationship,
+        booking_ids=booking_ids,
+        subscription_ids=subscription_ids,
+        actor=actor,
+        under="the first-party relationship",
+    )
+
+
+def _move_sessions(
+    *, old: Relationship, new: Relationship, booking_ids, subscription_ids, actor, under: str
+) -> Rebooked:
+    """Cancel the chosen coming sessions under ``old`` and book them under ``new``
+    (the caller holds both relationships locked and checked who may act)."""
+    relationship = new
     if not booking_ids and not subscription_ids:
         raise BusinessRuleError("Choose at least one session to rebook.")
     now = timezone.now()
@@ -433,7 +450,7 @@ def rebook_coming_sessions(
     for booking in bookings:
         booking.status = Booking.Status.CANCELLED
         booking.cancelled_at = now
-        booking.cancel_reason = "Rebooked under the first-party relationship"
+        booking.cancel_reason = f"Rebooked under {under}"
         booking.save(update_fields=["status", "cancelled_at", "cancel_reason"])
         booking.rebooked_as = Booking.objects.create(
             client=booking.client,
@@ -480,10 +497,216 @@ def rebook_coming_sessions(
             client=relationship.attendee,
             kind=ClientEvent.Kind.BOOKED,
             summary=(
-                f"{count} coming {'session' if count == 1 else 'sessions'} rebooked "
-                "under the first-party relationship"
+                f"{count} coming {'session' if count == 1 else 'sessions'} rebooked under {under}"
             ),
             actor=actor,
             practitioners=[practitioner_id],
         )
     return Rebooked(len(bookings) + len(subscriptions), money)
+
+
+# --- ending a relationship -------------------------------------------------------------------
+END_MOVE, END_CANCEL = "move", "end"
+
+
+class SessionsStillBooked(BusinessRuleError):
+    """Sessions after the end date are still booked under the relationship: the
+    user moves them to another relationship, or ends them too."""
+
+    def __init__(self, subscriptions: list, bookings: list):
+        count = len(subscriptions) + len(bookings)
+        super().__init__(
+            f"{count} coming {'session is' if count == 1 else 'sessions are'} still booked "
+            "under this relationship after the end date: move them to another relationship "
+            "of the attendee, or end them too.",
+            field="coming",
+        )
+        self.subscriptions = subscriptions
+        self.bookings = bookings
+
+
+def booked_after(relationship: Relationship, day: date, *, lock: bool = False):
+    """What is booked under ``relationship`` after ``day``: the subscriptions that
+    cover a later date, and the one-off bookings on a later date."""
+    subscriptions = Subscription.objects.filter(relationship=relationship).filter(
+        Q(end_date__isnull=True) | Q(end_date__gt=day + timedelta(days=1))
+    )
+    bookings = Booking.objects.filter(
+        relationship=relationship, status=Booking.Status.BOOKED, session_date__date__gt=day
+    )
+    if lock:
+        subscriptions = subscriptions.select_for_update(of=("self",))
+        bookings = bookings.select_for_update(of=("self",))
+    return (
+        list(subscriptions.select_related("session__service").order_by("pk")),
+        list(
+            bookings.select_related("session_date__session__service").order_by(
+                "session_date__starts_at", "pk"
+            )
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Ended:
+    relationship: Relationship
+    moved: int = 0
+    ended: int = 0
+
+
+@transaction.atomic
+def end_relationship(
+    *,
+    relationship: Relationship,
+    ended_on: date,
+    reason: str,
+    actor,
+    coming: str = "",
+    move_to: Relationship | None = None,
+) -> Ended:
+    """End a relationship on ``ended_on`` (its last day) for ``reason``; staff only.
+    Refused (``SessionsStillBooked``, listing them) while sessions after that day are
+    booked under it, unless ``coming`` says what becomes of them: ``"move"`` rebooks
+    the coming ones under ``move_to`` (another active relationship of the same
+    attendee; the rebooking of a migration, with its billing), ``"end"`` ends the
+    subscriptions (the day after ``ended_on`` is their first date no longer attended)
+    and cancels the bookings. All or nothing; a line of history for attendee and payer."""
+
+    _require_staff(actor)
+    relationship = _lock_relationship(relationship.pk, actor)
+    reason = without_controls(reason).strip()[:END_REASON_MAX_LENGTH]
+    if relationship.status != Relationship.Status.ACTIVE:
+        raise BusinessRuleError("This relationship has already ended.")
+    if not reason:
+        raise BusinessRuleError("Say why the relationship ends.", field="reason")
+    today = timezone.localdate()
+    if ended_on < relationship.started_on:
+        raise BusinessRuleError(
+            f"The relationship started on {relationship.started_on:%-d %b %Y}: "
+            "it cannot end before that.",
+            field="ended_on",
+        )
+    if ended_on > today:
+        raise BusinessRuleError(
+            "End a relationship today or on an earlier date; to end it later, come back "
+            "on that day.",
+            field="ended_on",
+        )
+    subscriptions, bookings = booked_after(relationship, ended_on, lock=True)
+    moved = ended = 0
+    if subscriptions or bookings:
+        if coming == END_MOVE:
+            moved, ended = _move_for_ending(
+                relationship, move_to, subscriptions, bookings, actor=actor
+            )
+            subscriptions, bookings = booked_after(relationship, ended_on)
+        elif coming != END_CANCEL:
+            raise SessionsStillBooked(subscriptions, bookings)
+        ended += _end_booked(
+            subscriptions,
+            bookings,
+            attendee=relationship.attendee,
+            after=ended_on,
+            reason=reason,
+            actor=actor,
+        )
+    relationship.status = Relationship.Status.ENDED
+    relationship.ended_on = ended_on
+    relationship.end_reason = reason
+    relationship.save(update_fields=["status", "ended_on", "end_reason"])
+    what = (
+        "First-party relationship"
+        if not relationship.is_third_party
+        else f"Relationship ({relationship.payer.full_name} pays for "
+        f"{relationship.attendee.full_name})"
+    )
+    summary = f"{what} ended on {ended_on:%-d %b %Y}: {reason}"
+    for client in {c.pk: c for c in (relationship.attendee, relationship.payer)}.values():
+        record_event(
+            client=client, kind=ClientEvent.Kind.RELATIONSHIP, summary=summary, actor=actor
+        )
+    return Ended(relationship, moved=moved, ended=ended)
+
+
+END_REASON_MAX_LENGTH = 300
+
+
+def _require_staff(actor) -> None:
+    """Ending a relationship is staff's, as creating one is."""
+    require_may_create(actor)
+
+
+def _move_for_ending(old, move_to, subscriptions, bookings, *, actor) -> tuple[int, int]:
+    if move_to is None:
+        raise BusinessRuleError(
+            "Choose the relationship to move the coming sessions to.", field="move_to"
+        )
+    new = _lock_relationship(move_to.pk, actor)
+    if (
+        new.pk == old.pk
+        or new.attendee_id != old.attendee_id
+        or new.status != Relationship.Status.ACTIVE
+    ):
+        raise BusinessRuleError(
+            f"Choose another active relationship of {old.attendee.full_name}.", field="move_to"
+        )
+    block = booking_block(new)
+    if block:
+        raise BusinessRuleError(block, field="move_to")
+    now = timezone.now()
+    coming_subscriptions = list(
+        with_coming_dates(Subscription.objects.filter(pk__in=[s.pk for s in subscriptions]))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    coming_bookings = [b.pk for b in bookings if b.session_date.starts_at >= now]
+    if not coming_subscriptions and not coming_bookings:
+        return 0, 0
+    under = (
+        "the first-party relationship"
+        if not new.is_third_party
+        else f"the relationship with {new.payer.full_name}"
+    )
+    result = _move_sessions(
+        old=old,
+        new=new,
+        booking_ids=coming_bookings,
+        subscription_ids=coming_subscriptions,
+        actor=actor,
+        under=under,
+    )
+    return result.moved, 0
+
+
+def _end_booked(subscriptions, bookings, *, attendee, after: date, reason: str, actor) -> int:
+    """End the subscriptions on the day after ``after`` (or before their first date:
+    none attended) and cancel the bookings after it, each with a line of history."""
+    now = timezone.now()
+    first_not_attended = after + timedelta(days=1)
+    for subscription in subscriptions:
+        subscription.end_date = max(first_not_attended, subscription.first_date)
+        subscription.save(update_fields=["end_date"])
+        record_event(
+            client=attendee,
+            kind=ClientEvent.Kind.RELATIONSHIP,
+            summary=(
+                f"{subscription.session.service.name} ended with the relationship: "
+                f"last date {after:%-d %b %Y}"
+            ),
+            actor=actor,
+            practitioners=[subscription.session.practitioner_id],
+        )
+    for booking in bookings:
+        booking.status = Booking.Status.CANCELLED
+        booking.cancelled_at = now
+        booking.cancel_reason = f"Relationship ended: {reason}"[:200]
+        booking.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+        record_event(
+            client=attendee,
+            kind=ClientEvent.Kind.BOOKING_CANCELLED,
+            summary=f"Booking on {booking.session_date.date:%-d %b %Y} cancelled: "
+            "the relationship ended",
+            actor=actor,
+            practitioners=[booking.session_date.session.practitioner_id],
+        )
+    return len(subscriptions) + len(bookings)

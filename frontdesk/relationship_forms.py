@@ -1,6 +1,6 @@
 from django import forms
 
-from clients import fields
+from clients.forms import ClientForm
 from relationships.models import RelationshipMigration
 from scheduling.forms import AcceptsSkippedDates, SkippedDatesField
 
@@ -21,20 +21,15 @@ class MigrationRequestForm(forms.Form):
     )
 
 
-class PayingDetailsForm(forms.Form):
+class PayingDetailsForm(ClientForm):
     """The details the attendee lacks to pay for their own sessions that the user may
-    add (``missing``); each field's rule is clients.fields'."""
-
-    email = fields.email_field(help_text="Where the link to add a payment card is sent.")
-    date_of_birth = fields.date_of_birth_field()
-    phone = fields.phone_field()
-    address = fields.address_field()
+    add (``missing``), all required: ClientForm's fields, so each rule is the same as
+    on "Add client" and on the profile (clients.fields)."""
 
     def __init__(self, *args, missing: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in list(self.fields):
-            if name not in missing:
-                del self.fields[name]
+        super().__init__(*args, only=missing, required=missing, **kwargs)
+        if "email" in self.fields:
+            self.fields["email"].help_text = "Where the link to add a payment card is sent."
 
 
 class CreateSessionForm(AcceptsSkippedDates, forms.Form):
@@ -73,3 +68,42 @@ class CreateSessionForm(AcceptsSkippedDates, forms.Form):
                 "date", f"This session runs on {session.get_weekday_display()}s: pick one of those."
             )
         return cleaned
+
+
+class EndRelationshipForm(forms.Form):
+    ended_on = forms.DateField(
+        label="Last day of the relationship",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Choose the end date.", "invalid": "Enter a real date."},
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        help_text="For the record, e.g. 'Family moved away'.",
+        error_messages={"required": "Say why the relationship ends."},
+    )
+    coming = forms.ChoiceField(
+        label="Sessions still booked after the end date",
+        required=False,
+        widget=forms.RadioSelect,
+        choices=[
+            ("move", "Move them to another relationship of the attendee"),
+            ("end", "End them too"),
+        ],
+    )
+    move_to = forms.ModelChoiceField(
+        label="Move them to",
+        required=False,
+        queryset=None,
+        empty_label="Choose a relationship",
+        error_messages={"invalid_choice": "Choose a relationship from the list."},
+    )
+
+    def __init__(self, *args, others, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["move_to"].queryset = others
+        self.fields["move_to"].label_from_instance = lambda r: (
+            f"{r.get_kind_display()}: "
+            + (f"{r.payer.full_name} pays" if r.is_third_party else "pays for themselves")
+            + (f", with {r.practitioner.display_name}" if r.practitioner_id else "")
+        )

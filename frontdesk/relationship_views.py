@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -10,13 +11,19 @@ from billing.selectors import card_panel_context
 from clients.permissions import details_user_may_add
 from frontdesk import relationship_flows as services
 from frontdesk import relationship_page, selectors
-from frontdesk.relationship_forms import CreateSessionForm, MigrationRequestForm, PayingDetailsForm
+from frontdesk.relationship_forms import (
+    CreateSessionForm,
+    EndRelationshipForm,
+    MigrationRequestForm,
+    PayingDetailsForm,
+)
 from frontdesk.wizard import Step, Wizard
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request
 from opus.lib.middleware import not_activity
 from opus.lib.parsing import parse_id
 from relationships.models import Relationship, RelationshipMigration
+from relationships.permissions import can_create_relationship
 from scheduling.models import Session, SessionDate
 from scheduling.services import FullDates
 
@@ -320,3 +327,56 @@ def rebook(request, pk: int):
 
 def _ids(values: list[str]) -> list[int]:
     return [pk for pk in map(parse_id, values) if pk is not None][:500]
+
+
+# --- ending ----------------------------------------------------------------------------------
+def end_relationship(request, pk: int):
+    """ "End relationship": a date and a reason; sessions still booked after it are
+    listed, to be moved (the rebooking) or ended too."""
+    relationship = _visible(request, pk)
+    if not can_create_relationship(request.user):
+        raise PermissionDenied
+    if not relationship.is_active:
+        return redirect("relationships:detail", pk=relationship.pk)
+    others = (
+        Relationship.objects.active()
+        .filter(attendee_id=relationship.attendee_id)
+        .exclude(pk=relationship.pk)
+        .select_related("payer", "practitioner")
+    )
+    data = request.POST if request.method == "POST" else None
+    form = EndRelationshipForm(data, others=others, initial={"ended_on": timezone.localdate()})
+    still_booked = None
+    if data is not None and form.is_valid():
+        try:
+            result = services.end_relationship(
+                relationship=relationship, actor=request.user, **form.cleaned_data
+            )
+        except services.SessionsStillBooked as error:
+            still_booked = error
+            form.add_error(None, error.message)
+        except BusinessRuleError as error:
+            _error_onto(form, error)
+        else:
+            messages.success(request, _ended_message(result))
+            return redirect("relationships:detail", pk=relationship.pk)
+    return render(
+        request,
+        "relationships/end.html",
+        {
+            "section": "relationships",
+            "relationship": relationship,
+            "form": form,
+            "still_booked": still_booked,
+            "others": others,
+        },
+    )
+
+
+def _ended_message(result) -> str:
+    parts = ["Relationship ended."]
+    if result.moved:
+        parts.append(f"{result.moved} coming session{'s' if result.moved != 1 else ''} moved.")
+    if result.ended:
+        parts.append(f"{result.ended} of its sessions ended with it.")
+    return " ".join(parts)

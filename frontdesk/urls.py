@@ -37,8 +37,16 @@ relationship_urls = [
     path("<int:pk>/migrate/details/", relationship_views.migrate_details, name="migrate-details"),
     path("<int:pk>/create-session/", relationship_views.create_session, name="create-session"),
     path("<int:pk>/rebook/", relationship_views.rebook, name="rebook"),
+    path("<int:pk>/end/", relationship_views.end_relationship, name="end"),
 ]
 
 client_urls = [
+    path("add/", client_views.client_add, name="add"),
     path("<int:client_id>/", client_views.client_detail, name="detail"),
+    path("<int:client_id>/delete/", client_views.client_delete, name="delete"),
+    path(
+        "<int:client_id>/relationships/new/",
+        client_views.relationship_new,
+        name="relationship-new",
+    ),
 ]
