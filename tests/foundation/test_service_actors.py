@@ -43,6 +43,7 @@ SERVICE_MODULES = (
     "billing.services.moved_sessions",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
+    "frontdesk.client_flows",
 )
 
 
@@ -121,6 +122,35 @@ CALLS = {
     "clients.update_contact_details": lambda w, a: import_module(
         "clients.services"
     ).update_contact_details(client=w.client, data={"phone": "07700 900123"}, actor=a),
+    "clients.create_client": lambda w, a: import_module("clients.services").create_client(
+        data={"first_name": "New", "last_name": "Client"}, actor=a
+    ),
+    "clients.archive_client": lambda w, a: import_module("clients.services").archive_client(
+        client=w.client, actor=a
+    ),
+    "clients.restore_client": lambda w, a: import_module("clients.services").restore_client(
+        client=w.client, actor=a
+    ),
+    "relationships.add_client": lambda w, a: import_module("relationships.services").add_client(
+        details={"first_name": "New", "last_name": "Client"},
+        who=import_module("relationships.services").WhoPays(),
+        actor=a,
+    ),
+    "relationships.add_relationship": lambda w, a: import_module(
+        "relationships.services"
+    ).add_relationship(
+        attendee=w.client, who=import_module("relationships.services").WhoPays(), actor=a
+    ),
+    "frontdesk.end_relationship": lambda w, a: relationship_flows.end_relationship(
+        relationship=w.relationship,
+        ended_on=timezone.localdate(),
+        reason="Moved away",
+        coming="end",
+        actor=a,
+    ),
+    "frontdesk.delete_client": lambda w, a: import_module("frontdesk.client_flows").delete_client(
+        client=w.relationship.payer, actor=a
+    ),
     "relationships.create_relationship": lambda w, a: import_module(
         "relationships.services"
     ).create_relationship(payer=w.relationship.payer, attendee=w.client, actor=a),

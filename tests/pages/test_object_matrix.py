@@ -33,6 +33,10 @@ GET_ONLY = "get-only"  # POST answers 405: the method is refused before any look
 # route name -> (kwargs of C2's object, which methods the route serves)
 MATRIX = {
     "clients:detail": (lambda w: {"client_id": w["client"].pk}, "get-post"),
+    "clients:archive": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
+    "clients:restore": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
+    "clients:delete": (lambda w: {"client_id": w["client"].pk}, "get-post"),
+    "clients:relationship-new": (lambda w: {"client_id": w["client"].pk}, "get-post"),
     "scheduling:session-date": (lambda w: {"session_date_id": w["date"].pk}, "get"),
     "scheduling:unenroll": (
         lambda w: {"session_date_id": w["date"].pk, "subscription_id": w["subscription"].pk},
@@ -60,6 +64,7 @@ MATRIX = {
     "relationships:migrate-details": (lambda w: {"pk": w["relationship"].pk}, "get-post"),
     "relationships:create-session": (lambda w: {"pk": w["relationship"].pk}, "get-post"),
     "relationships:rebook": (lambda w: {"pk": w["relationship"].pk}, POST_ONLY),
+    "relationships:end": (lambda w: {"pk": w["relationship"].pk}, "get-post"),
     # the transfer wizard (staff only): a draft about C2
     "scheduling:transfer-step": (
         lambda w: {"draft_id": w["draft"].public_id, "step": "target"},
@@ -129,7 +134,12 @@ def snapshot(world) -> dict:
 
 
 # T2 sees these objects but may not use the route: 403 rather than 200
-STAFF_ONLY = {"scheduling:transfer-step"}
+STAFF_ONLY = {
+    "scheduling:transfer-step",
+    "clients:delete",
+    "clients:relationship-new",
+    "relationships:end",
+}
 
 # reached by the owner, who is sent on to an earlier step (no migration started)
 OWNER_REDIRECTED = {"relationships:migrate-details"}
