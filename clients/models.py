@@ -144,6 +144,7 @@ class ClientEvent(models.Model):
         CARD = "card", "Card on file"
         EMAIL_SENT = "email_sent", "Email sent"
         EMAIL_FAILED = "email_failed", "Email could not be delivered"
+        SESSION_ENDED = "session_ended", "Session ended"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

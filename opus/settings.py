@@ -223,6 +223,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
+    "extend-schedule": {"task": "scheduling.tasks.extend_schedule", "schedule": 86400.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -390,6 +391,8 @@ ANYMAIL = {
 DEV_MAILBOX_ENABLED = EMAIL_PROVIDER == "devmailbox"
 
 # --- The practice -----------------------------------------------------------------------
+# Session dates are generated this many weeks ahead (scheduling.tasks.extend_schedule)
+OPUS_SCHEDULE_HORIZON_WEEKS = int(os.environ.get("OPUS_SCHEDULE_HORIZON_WEEKS", "26"))
 OPUS_PRACTICE_NAME = os.environ.get("OPUS_PRACTICE_NAME", "Harbour Lane Studio")
 # The practice's address: the Reply-To of every client email (each invites a reply).
 OPUS_REPLY_TO = os.environ.get(

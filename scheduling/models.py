@@ -11,6 +11,7 @@ from opus.lib.fields import DateRange, IdRange, currency_field, money_field
 
 class Room(models.Model):
     name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True, help_text="Retired rooms take no new sessions.")
 
     class Meta:
         ordering = ["name"]
@@ -301,3 +302,41 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} on {self.session_date}"
+
+
+class SetupChange(models.Model):
+    """The history of the practice's setup: every change to a service, a room or a
+    session, with what changed from what to what, who did it and when. A session's
+    changes apply from ``effective_date`` onward, so past practice stays recoverable
+    (the session row holds only the current practitioner, room and capacity)."""
+
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+    )
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+    )
+    effective_date = models.DateField(null=True, blank=True)
+    summary = models.CharField(max_length=500)
+    changes = models.JSONField(default=dict, blank=True, help_text="field: [from, to]")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(service__isnull=False, room__isnull=True, session__isnull=True)
+                | Q(service__isnull=True, room__isnull=False, session__isnull=True)
+                | Q(service__isnull=True, room__isnull=True, session__isnull=False),
+                name="setup_change_about_one_thing",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary

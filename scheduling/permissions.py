@@ -25,3 +25,9 @@ def can_transfer(user) -> bool:
     subscription and bills the payer: staff only."""
     require_actor(user)
     return user.is_authenticated and user.is_active and user.is_practice_staff
+
+
+def can_set_up(user) -> bool:
+    """Services, rooms and sessions (the practice's setup): staff only."""
+    require_actor(user)
+    return user.is_authenticated and user.is_active and user.is_practice_staff

@@ -1,7 +1,9 @@
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from clients.models import ClientEvent
@@ -13,12 +15,14 @@ from scheduling.permissions import can_enroll, can_unenroll
 from scheduling.selectors import dates_text, places_for, with_enrollment
 
 
-def generate_session_dates(*, session: Session, until: date) -> int:
-    """Create the session's dates up to ``until`` (inclusive) that do not exist
-    yet; returns how many were created. Times are in the practice's time zone."""
+def session_dates_to(session: Session, until: date, *, after: date | None = None) -> list:
+    """The session's dates (unsaved) up to ``until`` (inclusive), after ``after``
+    when given: the one computation of a session's dates and times, in the
+    practice's time zone."""
     tz = timezone.get_current_timezone()
     last = min(until, session.last_date) if session.last_date else until
-    day = session.first_date + timedelta(days=(session.weekday - session.first_date.weekday()) % 7)
+    start = session.first_date if after is None else max(session.first_date, after + timedelta(1))
+    day = start + timedelta(days=(session.weekday - start.weekday()) % 7)
     new_dates = []
     while day <= last:
         starts_at = datetime.combine(day, session.start_time, tzinfo=tz)
@@ -31,9 +35,63 @@ def generate_session_dates(*, session: Session, until: date) -> int:
             )
         )
         day += timedelta(days=7)
+    return new_dates
+
+
+def generate_session_dates(*, session: Session, until: date) -> int:
+    """Create the session's dates up to ``until`` (inclusive) that do not exist
+    yet; returns how many were created. Times are in the practice's time zone."""
+    new_dates = session_dates_to(session, until)
     with transaction.atomic():
         created = SessionDate.objects.bulk_create(new_dates, ignore_conflicts=True)
     return len(created)
+
+
+def horizon(today: date | None = None) -> date:
+    """How far ahead session dates exist: today plus OPUS_SCHEDULE_HORIZON_WEEKS."""
+    today = today or timezone.localdate()
+    return today + timedelta(weeks=settings.OPUS_SCHEDULE_HORIZON_WEEKS)
+
+
+def extend_schedule(*, until: date, chunk: int = 500) -> int:
+    """Keep every session that is not finished generated up to ``until``: the dates
+    after its last generated one (``session_dates_to``). One query finds the
+    sessions short of ``until`` with their last generated date (an index lookup
+    each), then one bulk insert per ``chunk`` sessions. Idempotent, also when two
+    run at once: the unique (session, date) constraint and ``ignore_conflicts``
+    keep each date once. Returns how many dates it inserted (those another run
+    inserted first are counted too)."""
+    last_generated = Subquery(
+        SessionDate.objects.filter(session_id=OuterRef("pk")).order_by("-date").values("date")[:1]
+    )
+    week = timedelta(days=7)
+    sessions = (
+        Session.objects.annotate(generated=last_generated)
+        .filter(first_date__lte=until)
+        .filter(Q(generated__isnull=True) | Q(generated__lte=until - week))
+        .filter(
+            Q(last_date__isnull=True)
+            | Q(generated__isnull=True)
+            | Q(last_date__gte=F("generated") + week)
+        )
+        .only("pk", "weekday", "start_time", "duration_minutes", "first_date", "last_date")
+        .order_by("pk")
+    )
+    created = 0
+    batch: list[SessionDate] = []
+    for count, session in enumerate(sessions.iterator(chunk_size=chunk), start=1):
+        batch += session_dates_to(session, until, after=session.generated)
+        if count % chunk == 0:
+            created += _insert_dates(batch)
+            batch = []
+    return created + _insert_dates(batch)
+
+
+def _insert_dates(new_dates: list[SessionDate]) -> int:
+    if not new_dates:
+        return 0
+    with transaction.atomic():
+        return len(SessionDate.objects.bulk_create(new_dates, ignore_conflicts=True))
 
 
 class FullDates(BusinessRuleError):

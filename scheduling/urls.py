@@ -1,5 +1,6 @@
 from django.urls import path
 
+from scheduling import setup_views as setup
 from scheduling import views
 
 app_name = "scheduling"
@@ -17,4 +18,20 @@ urlpatterns = [
         views.undo_unenroll,
         name="undo-unenroll",
     ),
+    # the practice's setup (staff only)
+    path("setup/", setup.sessions, name="setup-sessions"),
+    path("setup/sessions/new/", setup.session_new, name="setup-session-new"),
+    path("setup/sessions/<int:session_id>/", setup.session_detail, name="setup-session"),
+    path("setup/sessions/<int:session_id>/edit/", setup.session_edit, name="setup-session-edit"),
+    path("setup/sessions/<int:session_id>/end/", setup.session_end, name="setup-session-end"),
+    path("setup/services/", setup.services, name="setup-services"),
+    path("setup/services/new/", setup.service_new, name="setup-service-new"),
+    path("setup/services/<int:service_id>/", setup.service_edit, name="setup-service-edit"),
+    path(
+        "setup/services/<int:service_id>/active/", setup.service_active, name="setup-service-active"
+    ),
+    path("setup/rooms/", setup.rooms, name="setup-rooms"),
+    path("setup/rooms/new/", setup.room_new, name="setup-room-new"),
+    path("setup/rooms/<int:room_id>/", setup.room_edit, name="setup-room-edit"),
+    path("setup/rooms/<int:room_id>/active/", setup.room_active, name="setup-room-active"),
 ]
