@@ -125,6 +125,8 @@ class ClientEvent(models.Model):
         CARD = "card", "Card on file"
         EMAIL_SENT = "email_sent", "Email sent"
         EMAIL_FAILED = "email_failed", "Email could not be delivered"
+        DATE_CANCELLED = "date_cancelled", "Session date cancelled"
+        DATE_REOPENED = "date_reopened", "Cancellation undone"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

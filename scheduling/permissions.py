@@ -25,3 +25,10 @@ def can_transfer(user) -> bool:
     subscription and bills the payer: staff only."""
     require_actor(user)
     return user.is_authenticated and user.is_active and user.is_practice_staff
+
+
+def can_close(user) -> bool:
+    """Cancelling dates (one, or a closure across the practice, a room or a
+    practitioner) and undoing it: the practice's business, staff only."""
+    require_actor(user)
+    return user.is_authenticated and user.is_active and user.is_practice_staff

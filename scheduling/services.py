@@ -8,6 +8,7 @@ from clients.models import ClientEvent
 from clients.services import record_event
 from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
+from scheduling.closures import mark_closed
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
 from scheduling.permissions import can_enroll, can_unenroll
 from scheduling.selectors import dates_text, places_for, with_enrollment
@@ -31,6 +32,7 @@ def generate_session_dates(*, session: Session, until: date) -> int:
             )
         )
         day += timedelta(days=7)
+    mark_closed(session=session, new_dates=new_dates)  # inside an active closure: cancelled
     with transaction.atomic():
         created = SessionDate.objects.bulk_create(new_dates, ignore_conflicts=True)
     return len(created)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling import views
+from scheduling import closure_views, views
 
 app_name = "scheduling"
 
@@ -17,4 +17,10 @@ urlpatterns = [
         views.undo_unenroll,
         name="undo-unenroll",
     ),
+    path("dates/<int:session_date_id>/cancel/", closure_views.date_cancel, name="date-cancel"),
+    path("dates/<int:session_date_id>/reopen/", closure_views.date_reopen, name="date-reopen"),
+    path("closures/", closure_views.closure_list, name="closures"),
+    path("closures/new/", closure_views.closure_new, name="closure-new"),
+    path("closures/confirm/", closure_views.closure_confirm, name="closure-confirm"),
+    path("closures/<int:closure_id>/undo/", closure_views.closure_undo, name="closure-undo"),
 ]
