@@ -145,6 +145,8 @@ class ClientEvent(models.Model):
         EMAIL_SENT = "email_sent", "Email sent"
         EMAIL_FAILED = "email_failed", "Email could not be delivered"
         SESSION_ENDED = "session_ended", "Session ended"
+        DATE_CANCELLED = "date_cancelled", "Session date cancelled"
+        DATE_REOPENED = "date_reopened", "Cancellation undone"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

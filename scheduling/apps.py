@@ -5,6 +5,8 @@ class SchedulingConfig(AppConfig):
     name = "scheduling"
 
     def ready(self) -> None:
-        from scheduling import visibility  # models are ready only now
+        from opus.mail import register_email
+        from scheduling import closures, emails, visibility  # models are ready only now
 
         visibility.register()
+        register_email(closures.CLOSURE_EMAIL, emails.CLOSURE_EMAIL)

@@ -113,6 +113,101 @@ class Session(models.Model):
         return f"{self.service.name}, {self.get_weekday_display()} {self.start_time:%H:%M}"
 
 
+class ClosureQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ClosureQuerySet":
+        """Closures are the practice's business: staff only."""
+        if not user.is_authenticated or not user.is_active or not user.is_practice_staff:
+            return self.none()
+        return self
+
+
+class Closure(models.Model):
+    """Dates cancelled across the practice, one room or one practitioner, from
+    ``first_date`` to ``last_date`` (inclusive), with a reason. The session dates
+    it cancelled point at it (``SessionDate.closure``), so undoing it re-opens
+    exactly those; dates generated later inside an active closure come out
+    cancelled (``scheduling.closures.mark_closed``)."""
+
+    class Scope(models.TextChoices):
+        PRACTICE = "practice", "The whole practice"
+        ROOM = "room", "One room"
+        PRACTITIONER = "practitioner", "One practitioner"
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        UNDONE = "undone", "Undone"
+
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.PROTECT, related_name="closures"
+    )
+    practitioner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="closures",
+    )
+    first_date = models.DateField()
+    last_date = models.DateField()
+    reason = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    # the confirm form's key: a second submit of the same form finds this row
+    request_key = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ClosureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["first_date", "pk"]
+        indexes = [models.Index(fields=["last_date"], name="closure_last_date_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_date__gte=F("first_date")), name="closure_last_after_first"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="closure_has_reason"),
+            models.CheckConstraint(
+                condition=Q(scope="practice", room__isnull=True, practitioner__isnull=True)
+                | Q(scope="room", room__isnull=False, practitioner__isnull=True)
+                | Q(scope="practitioner", room__isnull=True, practitioner__isnull=False),
+                name="closure_scope_names_its_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="active", undone_at__isnull=True)
+                | Q(state="undone", undone_at__isnull=False),
+                name="closure_undone_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason}, {self.first_date:%-d %b} to {self.last_date:%-d %b %Y}"
+
+    @property
+    def scope_text(self) -> str:
+        if self.scope == self.Scope.ROOM:
+            return f"Room: {self.room.name}"
+        if self.scope == self.Scope.PRACTITIONER:
+            return f"Practitioner: {self.practitioner.display_name}"
+        return "The whole practice"
+
+    def covers(self, session, day: date) -> bool:
+        """Whether a date of ``session`` on ``day`` lies inside this closure."""
+        if not self.first_date <= day <= self.last_date:
+            return False
+        if self.scope == self.Scope.ROOM:
+            return session.room_id == self.room_id
+        if self.scope == self.Scope.PRACTITIONER:
+            return session.practitioner_id == self.practitioner_id
+        return True
+
+
 class SessionDateQuerySet(models.QuerySet):
     def visible_to(self, user) -> "SessionDateQuerySet":
         if not user.is_authenticated or not user.is_active:
@@ -131,6 +226,10 @@ class SessionDate(models.Model):
     ends_at = models.DateTimeField()
     cancelled = models.BooleanField(default=False)
     cancel_reason = models.CharField(max_length=200, blank=True)
+    # the closure that cancelled it, if one did (undoing the closure re-opens it)
+    closure = models.ForeignKey(
+        Closure, null=True, blank=True, on_delete=models.PROTECT, related_name="dates"
+    )
 
     objects = SessionDateQuerySet.as_manager()
 
@@ -149,6 +248,10 @@ class SessionDate(models.Model):
             models.CheckConstraint(
                 condition=Q(cancelled=False) | ~Q(cancel_reason=""),
                 name="session_date_cancel_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(closure__isnull=True) | Q(cancelled=True),
+                name="session_date_closure_cancels",
             ),
         ]
 

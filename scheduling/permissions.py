@@ -31,3 +31,10 @@ def can_set_up(user) -> bool:
     """Services, rooms and sessions (the practice's setup): staff only."""
     require_actor(user)
     return user.is_authenticated and user.is_active and user.is_practice_staff
+
+
+def can_close(user) -> bool:
+    """Cancelling dates (one, or a closure across the practice, a room or a
+    practitioner) and undoing it: the practice's business, staff only."""
+    require_actor(user)
+    return user.is_authenticated and user.is_active and user.is_practice_staff

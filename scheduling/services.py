@@ -10,6 +10,7 @@ from clients.models import ClientEvent
 from clients.services import record_event
 from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
+from scheduling.closures import mark_closed
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
 from scheduling.permissions import can_enroll, can_unenroll
 from scheduling.selectors import dates_text, places_for, with_enrollment
@@ -41,10 +42,7 @@ def session_dates_to(session: Session, until: date, *, after: date | None = None
 def generate_session_dates(*, session: Session, until: date) -> int:
     """Create the session's dates up to ``until`` (inclusive) that do not exist
     yet; returns how many were created. Times are in the practice's time zone."""
-    new_dates = session_dates_to(session, until)
-    with transaction.atomic():
-        created = SessionDate.objects.bulk_create(new_dates, ignore_conflicts=True)
-    return len(created)
+    return _insert_dates(session_dates_to(session, until))
 
 
 def horizon(today: date | None = None) -> date:
@@ -74,7 +72,16 @@ def extend_schedule(*, until: date, chunk: int = 500) -> int:
             | Q(generated__isnull=True)
             | Q(last_date__gte=F("generated") + week)
         )
-        .only("pk", "weekday", "start_time", "duration_minutes", "first_date", "last_date")
+        .only(
+            "pk",
+            "weekday",
+            "start_time",
+            "duration_minutes",
+            "first_date",
+            "last_date",
+            "room_id",
+            "practitioner_id",
+        )
         .order_by("pk")
     )
     created = 0
@@ -88,8 +95,11 @@ def extend_schedule(*, until: date, chunk: int = 500) -> int:
 
 
 def _insert_dates(new_dates: list[SessionDate]) -> int:
+    """Insert the dates that do not exist yet; those inside an active closure
+    come out cancelled."""
     if not new_dates:
         return 0
+    mark_closed(new_dates=new_dates)
     with transaction.atomic():
         return len(SessionDate.objects.bulk_create(new_dates, ignore_conflicts=True))
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from scheduling import closure_views, views
 from scheduling import setup_views as setup
-from scheduling import views
 
 app_name = "scheduling"
 
@@ -34,4 +34,10 @@ urlpatterns = [
     path("setup/rooms/new/", setup.room_new, name="setup-room-new"),
     path("setup/rooms/<int:room_id>/", setup.room_edit, name="setup-room-edit"),
     path("setup/rooms/<int:room_id>/active/", setup.room_active, name="setup-room-active"),
+    path("dates/<int:session_date_id>/cancel/", closure_views.date_cancel, name="date-cancel"),
+    path("dates/<int:session_date_id>/reopen/", closure_views.date_reopen, name="date-reopen"),
+    path("closures/", closure_views.closure_list, name="closures"),
+    path("closures/new/", closure_views.closure_new, name="closure-new"),
+    path("closures/confirm/", closure_views.closure_confirm, name="closure-confirm"),
+    path("closures/<int:closure_id>/undo/", closure_views.closure_undo, name="closure-undo"),
 ]

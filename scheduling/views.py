@@ -17,7 +17,7 @@ from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 from scheduling.forms import ScheduleForm
 from scheduling.models import SessionDate, Subscription
-from scheduling.permissions import can_transfer, can_unenroll
+from scheduling.permissions import can_close, can_transfer, can_unenroll
 from scheduling.selectors import places_text, roster_for, schedule_slots, week_start
 from scheduling.services import undo_unenroll_from_date, unenroll_from_date
 
@@ -120,6 +120,7 @@ def _session_date_context(request, session_date: SessionDate, **extra) -> dict:
         "places": places_text(capacity, roster.count),
         "can_unenroll": can_unenroll(request.user, session_date),
         "can_transfer": can_transfer(request.user),
+        "can_close": can_close(request.user),
         "changeable": not session_date.cancelled and not session_date.is_past,
         "schedule_url": f"{reverse('scheduling:schedule')}?date={session_date.date:%Y-%m-%d}",
         **extra,

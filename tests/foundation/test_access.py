@@ -105,3 +105,11 @@ def test_the_sentinel_client_never_appears_in_another_practitioners_lists(
 def test_the_dev_mailbox_is_for_staff_only(staff_client, therapist_client):
     assert staff_client.get(reverse("dev-mailbox")).status_code == 200
     assert therapist_client.get(reverse("dev-mailbox")).status_code == 404
+
+
+def test_the_closure_pages_are_for_staff_only(staff_client, therapist_client):
+    for name in ("scheduling:closures", "scheduling:closure-new"):
+        assert staff_client.get(reverse(name)).status_code == 200, name
+        assert therapist_client.get(reverse(name)).status_code == 403, name
+    for name in ("scheduling:closure-new", "scheduling:closure-confirm"):
+        assert therapist_client.post(reverse(name), {"reason": "x"}).status_code == 403, name

@@ -44,6 +44,7 @@ from frontdesk import relationship_flows as relationship_services
 from frontdesk import transfers
 from opus.lib.actors import SYSTEM
 from opus.models import User
+from scheduling import closures
 from scheduling.models import DateAbsence
 from scheduling.services import generate_session_dates
 from tests.factories import (
@@ -288,6 +289,18 @@ def _build_practice() -> dict:
     mail = DevMail.objects.create(
         to="sam@example.com", from_email="x@example.com", subject="Hi", body_text="Hello"
     )
+    # a closure far ahead (no date generated inside it yet), and a guitar date cancelled
+    far = today + timedelta(weeks=20)
+    closure = closures.close_dates(
+        scope="practice",
+        first_date=far,
+        last_date=far + timedelta(days=6),
+        reason="Christmas break",
+        request_key=uuid.uuid4(),
+        actor=staff,
+    ).closure
+    cancelled = guitar.dates.filter(date__gt=today).latest("date")
+    closures.cancel_session_date(session_date=cancelled, reason="Snow", actor=staff)
     return {
         "staff": staff,
         "practitioner": practitioner,
@@ -303,6 +316,8 @@ def _build_practice() -> dict:
         "token": token_for(card_request),
         "transfer": transfer,
         "mail": mail,
+        "closure": closure,
+        "cancelled": cancelled,
     }
 
 
@@ -334,6 +349,12 @@ FUZZ_ROUTES = {
     "scheduling:undo-unenroll": lambda w: [
         {"session_date_id": w["absent_on"].pk, "subscription_id": w["ava_sub"].pk}
     ],
+    "scheduling:date-cancel": lambda w: [{"session_date_id": w["coming"].pk}],
+    "scheduling:date-reopen": lambda w: [{"session_date_id": w["cancelled"].pk}],
+    "scheduling:closures": lambda w: [{}],
+    "scheduling:closure-new": lambda w: [{}],
+    "scheduling:closure-confirm": lambda w: [{}],
+    "scheduling:closure-undo": lambda w: [{"closure_id": w["closure"].pk}],
     "scheduling:transfer-start": lambda w: [{}],
     "scheduling:transfer-step": lambda w: [
         *_transfer(w, step="target"),

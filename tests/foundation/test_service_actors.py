@@ -5,6 +5,7 @@ nothing. The services are found by reading the service modules, and the table
 below must name each one, so a new service cannot be left out."""
 
 import inspect
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from importlib import import_module
@@ -19,6 +20,7 @@ from billing import services as billing
 from billing.plans import InvoicePlan
 from frontdesk import relationship_flows, transfers
 from opus.lib.actors import SYSTEM
+from scheduling import closures
 from scheduling.services import generate_session_dates
 from tests.factories import (
     ClientFactory,
@@ -37,6 +39,7 @@ SERVICE_MODULES = (
     "clients.services",
     "relationships.services",
     "scheduling.services",
+    "scheduling.closures",
     "billing.services.invoices",
     "billing.services.payments",
     "billing.services.card_requests",
@@ -106,6 +109,16 @@ class World:
         self.card_request = billing.request_payment_card(
             client=self.client, actor=SYSTEM, reason="Lessons"
         )
+        self.closure = closures.close_dates(
+            scope="practice",
+            first_date=today + timedelta(weeks=30),
+            last_date=today + timedelta(weeks=31),
+            reason="Away",
+            request_key=uuid.uuid4(),
+            actor=staff,
+        ).closure
+        self.cancelled = self.session.dates.filter(date__gt=today).latest("date")
+        closures.cancel_session_date(session_date=self.cancelled, reason="Snow", actor=staff)
         self.attempt = billing.start_card_attempt(
             invoice=self.invoice, payment_method=self.card, request_key="a", actor=SYSTEM
         )
@@ -166,6 +179,25 @@ CALLS = {
     "scheduling.undo_unenroll_from_date": lambda w, a: import_module(
         "scheduling.services"
     ).undo_unenroll_from_date(subscription=w.subscription, session_date=w.date, actor=a),
+    "scheduling.preview_closure": lambda w, a: closures.preview_closure(
+        scope="practice", first_date=w.date.date, last_date=w.date.date, reason="x", actor=a
+    ),
+    "scheduling.close_dates": lambda w, a: closures.close_dates(
+        scope="practitioner",
+        practitioner=w.session.practitioner,
+        first_date=w.date.date,
+        last_date=w.date.date,
+        reason="x",
+        request_key=uuid.uuid4(),
+        actor=a,
+    ),
+    "scheduling.undo_closure": lambda w, a: closures.undo_closure(closure=w.closure, actor=a),
+    "scheduling.cancel_session_date": lambda w, a: closures.cancel_session_date(
+        session_date=w.date, reason="x", actor=a
+    ),
+    "scheduling.reopen_session_date": lambda w, a: closures.reopen_session_date(
+        session_date=w.cancelled, actor=a
+    ),
     "billing.create_draft": lambda w, a: _billing("create_draft")(
         payer=w.relationship.payer, relationship=w.relationship, actor=a
     ),

@@ -3,6 +3,8 @@ that takes an object id, practitioner T1 asking for C2's object (C2 belongs to
 practitioner T2) gets 404 by GET and by POST, and nothing changes. A route with
 an id that is not listed here fails the test: list it, with how to find C2's object."""
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -13,7 +15,7 @@ from devkit.models import DevMail
 from frontdesk.models import TransferDraft
 from opus.lib.actors import SYSTEM
 from relationships.models import Relationship, RelationshipMigration
-from scheduling.models import Booking, DateAbsence, Subscription
+from scheduling.models import Booking, Closure, DateAbsence, SessionDate, Subscription
 from tests.factories import (
     ClientFactory,
     RelationshipFactory,
@@ -46,6 +48,10 @@ MATRIX = {
         lambda w: {"session_date_id": w["absent_on"].pk, "subscription_id": w["subscription"].pk},
         POST_ONLY,
     ),
+    # closures (staff only): C2's date, and a closure of C2's practitioner
+    "scheduling:date-cancel": (lambda w: {"session_date_id": w["date"].pk}, POST_ONLY),
+    "scheduling:date-reopen": (lambda w: {"session_date_id": w["cancelled"].pk}, POST_ONLY),
+    "scheduling:closure-undo": (lambda w: {"closure_id": w["closure"].pk}, POST_ONLY),
     # billing: C2's invoice, cards and card request
     "billing:invoice-detail": (lambda w: {"invoice_id": w["invoice"].pk}, GET_ONLY),
     "billing:invoice-issue": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
@@ -100,6 +106,18 @@ def c2(c2_world):
     DateAbsence.objects.create(
         subscription=c2_world["subscription"], session_date=world["absent_on"]
     )
+    world["cancelled"] = coming_date(session, weeks=3)
+    world["closure"] = Closure.objects.create(
+        scope=Closure.Scope.PRACTITIONER,
+        practitioner=session.practitioner,
+        first_date=world["cancelled"].date,
+        last_date=world["cancelled"].date,
+        reason="Away",
+        request_key=uuid.uuid4(),
+    )
+    SessionDate.objects.filter(pk=world["cancelled"].pk).update(
+        cancelled=True, cancel_reason="Away", closure=world["closure"]
+    )
     world["invoice"] = open_invoice(relationship=c2_world["relationship"])
     world["card_request"] = request_payment_card(
         client=c2_world["client"], actor=SYSTEM, reason="To pay for lessons"
@@ -130,6 +148,8 @@ def snapshot(world) -> dict:
         "migrations": RelationshipMigration.objects.count(),
         "bookings": Booking.objects.count(),
         "draft": TransferDraft.objects.filter(pk=world["draft"].pk).values().get(),
+        "closures": list(Closure.objects.values().order_by("pk")),
+        "dates": list(SessionDate.objects.values().order_by("pk")),
     }
 
 
