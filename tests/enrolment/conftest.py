@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo

@@ -17,7 +17,7 @@ from django.utils import timezone
 from billing import rebilling
 from billing import services as billing
 from billing.plans import InvoicePlan
-from frontdesk import relationship_flows, transfers
+from frontdesk import enrolments, relationship_flows, transfers, withdrawals
 from opus.lib.actors import SYSTEM
 from scheduling.services import generate_session_dates
 from tests.factories import (
@@ -43,6 +43,8 @@ SERVICE_MODULES = (
     "billing.services.moved_sessions",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
+    "frontdesk.enrolments",
+    "frontdesk.withdrawals",
 )
 
 
@@ -231,6 +233,16 @@ CALLS = {
     ),
     "frontdesk.rebook_coming_sessions": lambda w, a: relationship_flows.rebook_coming_sessions(
         relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
+    ),
+    "frontdesk.enrol_client": lambda w, a: enrolments.enrol_client(
+        client=w.client,
+        session=w.target,
+        relationship=w.relationship,
+        first_date=w.target_date.date,
+        actor=a,
+    ),
+    "frontdesk.withdraw_subscription": lambda w, a: withdrawals.withdraw_subscription(
+        subscription=w.subscription, last_date=timezone.localdate(), reason="cost", actor=a
     ),
 }
 
