@@ -4,15 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clients', '0006_client_event_spelling'),
+        ("clients", "0006_client_event_spelling"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='clientevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Client created'), ('updated', 'Details updated'), ('enrolled', 'Enrolled'), ('unenrolled_date', 'Unenrolled from one date'), ('reenrolled_date', 'Unenrollment undone'), ('booked', 'Session booked'), ('booking_cancelled', 'Booking cancelled'), ('transferred', 'Transferred'), ('withdrawn', 'Withdrawn'), ('relationship', 'Relationship'), ('migrated', 'Migrated to first party'), ('invoice', 'Invoice'), ('payment', 'Payment'), ('card', 'Card on file'), ('email_sent', 'Email sent'), ('email_failed', 'Email could not be delivered')], max_length=30),
+            model_name="clientevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Client created"),
+                    ("updated", "Details updated"),
+                    ("enrolled", "Enrolled"),
+                    ("unenrolled_date", "Unenrolled from one date"),
+                    ("reenrolled_date", "Unenrollment undone"),
+                    ("booked", "Session booked"),
+                    ("booking_cancelled", "Booking cancelled"),
+                    ("transferred", "Transferred"),
+                    ("withdrawn", "Withdrawn"),
+                    ("relationship", "Relationship"),
+                    ("migrated", "Migrated to first party"),
+                    ("invoice", "Invoice"),
+                    ("payment", "Payment"),
+                    ("card", "Card on file"),
+                    ("email_sent", "Email sent"),
+                    ("email_failed", "Email could not be delivered"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

@@ -8,6 +8,7 @@ import time_machine
 
 from scheduling.services import generate_session_dates
 from tests.factories import ClientFactory, RelationshipFactory, ServiceFactory, SessionFactory
+from tests.support.web import logged_in
 
 # A Wednesday: the Monday session's last date was 30 Nov, its next is 7 Dec
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=ZoneInfo("Europe/London"))
@@ -48,3 +49,15 @@ def w(frozen, therapist):
         next_monday=date(2026, 12, 7),
         last_monday=date(2026, 11, 30),
     )
+
+
+@pytest.fixture
+def desk(w, staff):
+    """Staff, logged in at the frozen time."""
+    return logged_in(staff)
+
+
+@pytest.fixture
+def tess(w, therapist):
+    """The session's practitioner, logged in at the frozen time."""
+    return logged_in(therapist)

@@ -10,7 +10,7 @@ from billing.models import Invoice, Payment, PaymentCardRequest
 from billing.services import request_payment_card
 from clients.models import Client, ClientEvent
 from devkit.models import DevMail
-from frontdesk.models import TransferDraft
+from frontdesk.models import TransferDraft, Withdrawal
 from opus.lib.actors import SYSTEM
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import Booking, DateAbsence, Subscription
@@ -42,6 +42,11 @@ MATRIX = {
         lambda w: {"session_date_id": w["absent_on"].pk, "subscription_id": w["subscription"].pk},
         POST_ONLY,
     ),
+    # enrolment and withdrawal: C2's session date, client and subscription
+    "scheduling:add-client": (lambda w: {"session_date_id": w["date"].pk}, "get-post"),
+    "scheduling:book-once": (lambda w: {"session_date_id": w["date"].pk}, "get-post"),
+    "scheduling:withdraw": (lambda w: {"subscription_id": w["subscription"].pk}, "get-post"),
+    "clients:enrol": (lambda w: {"client_id": w["client"].pk}, "get-post"),
     # billing: C2's invoice, cards and card request
     "billing:invoice-detail": (lambda w: {"invoice_id": w["invoice"].pk}, GET_ONLY),
     "billing:invoice-issue": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
@@ -125,6 +130,8 @@ def snapshot(world) -> dict:
         "migrations": RelationshipMigration.objects.count(),
         "bookings": Booking.objects.count(),
         "draft": TransferDraft.objects.filter(pk=world["draft"].pk).values().get(),
+        "subscriptions": Subscription.objects.count(),
+        "withdrawals": Withdrawal.objects.count(),
     }
 
 
