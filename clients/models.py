@@ -137,6 +137,7 @@ class ClientEvent(models.Model):
         BOOKED = "booked", "Session booked"
         BOOKING_CANCELLED = "booking_cancelled", "Booking cancelled"
         TRANSFERRED = "transferred", "Transferred"
+        WITHDRAWN = "withdrawn", "Withdrawn"
         RELATIONSHIP = "relationship", "Relationship"
         MIGRATED = "migrated", "Migrated to first party"
         INVOICE = "invoice", "Invoice"

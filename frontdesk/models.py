@@ -72,3 +72,69 @@ class TransferDraft(models.Model):
 
     def __str__(self) -> str:
         return f"Transfer draft for {self.subscription}"
+
+
+class Enrolment(models.Model):
+    """The record of an enrolment made at the front desk ("Add a client" on a
+    roster, "Enrol" on a profile): the subscription, its first invoice, and the
+    form's key, so that the same submission twice makes one enrolment."""
+
+    request_key = models.CharField(max_length=64, unique=True)
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.PROTECT, related_name="enrolment"
+    )
+    invoice = models.ForeignKey(
+        "billing.Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="enrolments",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Enrolment of {self.subscription}"
+
+
+class Withdrawal(models.Model):
+    """A subscription ended by the client's choice, with a reason. A transfer is
+    never a withdrawal: it ends its subscription through its own record."""
+
+    class Reason(models.TextChoices):
+        MOVED_AWAY = "moved_away", "Moved away"
+        SCHEDULE = "schedule", "Schedule"
+        COST = "cost", "Cost"
+        OTHER = "other", "Other"
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.PROTECT, related_name="withdrawal"
+    )
+    last_date = models.DateField(help_text="The last date the client attends.")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    payer_emailed = models.BooleanField(default=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reason__in=["moved_away", "schedule", "cost", "other"]),
+                name="withdrawal_reason_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="other") | ~Q(note=""), name="withdrawal_other_has_note"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Withdrawal from {self.subscription} after {self.last_date}"

@@ -340,16 +340,23 @@ def book_session(
             f"{attendee.first_name} is already enrolled in this session on or after that date.",
             field="first_date",
         ) from error
-    service = session.service
+    invoice_first_period(relationship=relationship, subscription=subscription)
+    return subscription
+
+
+def invoice_first_period(*, relationship: Relationship, subscription: Subscription):
+    """A new subscription's first invoice, the rule of "Create Session" (and of the
+    front desk's enrolment) until the billing run exists: its first session, or
+    its first month, at its price, issued to the relationship's payer."""
+    service = subscription.session.service
     period = "month" if service.billing_basis == service.BillingBasis.MONTHLY else "session"
-    _invoice_booking(
+    return _invoice_booking(
         relationship=relationship,
         description=f"{service.name}: first {period}",
         price=subscription.price,
         currency=subscription.currency,
         subscription=subscription,
     )
-    return subscription
 
 
 def _check_bookable(session_date) -> None:

@@ -5,9 +5,18 @@ address and name whichever app serves it."""
 
 from django.urls import path
 
-from frontdesk import client_views, relationship_views, transfer_views
+from frontdesk import client_views, enrolment_views, relationship_views, transfer_views
 
 schedule_urls = [
+    path(
+        "dates/<int:session_date_id>/add-client/",
+        enrolment_views.add_client,
+        name="add-client",
+    ),
+    path("dates/<int:session_date_id>/book-once/", enrolment_views.book_once, name="book-once"),
+    path(
+        "subscriptions/<int:subscription_id>/withdraw/", enrolment_views.withdraw, name="withdraw"
+    ),
     path("transfer/start/", transfer_views.transfer_start, name="transfer-start"),
     path(
         "transfer/<uuid:draft_id>/discount/",
@@ -49,4 +58,5 @@ client_urls = [
         client_views.relationship_new,
         name="relationship-new",
     ),
+    path("<int:client_id>/enrol/", enrolment_views.enrol, name="enrol"),
 ]

@@ -420,6 +420,8 @@ if PRODUCTION and (
 OPUS_TRANSFER_BACKDATE_DAYS = int(os.environ.get("OPUS_TRANSFER_BACKDATE_DAYS", 14))
 OPUS_TRANSFER_MAX_OVERLAP_DAYS = int(os.environ.get("OPUS_TRANSFER_MAX_OVERLAP_DAYS", 7))
 OPUS_TRANSFER_DRAFT_DAYS = int(os.environ.get("OPUS_TRANSFER_DRAFT_DAYS", 30))
+# how far in the past an enrolment's first date, or a withdrawal's last date, may be
+OPUS_ENROL_BACKDATE_DAYS = int(os.environ.get("OPUS_ENROL_BACKDATE_DAYS", 14))
 
 # --- Logging: no personal data; tokens are redacted by a filter on every handler -----------
 LOGGING = {

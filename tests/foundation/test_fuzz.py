@@ -356,6 +356,10 @@ FUZZ_ROUTES = {
     "scheduling:closure-confirm": lambda w: [{}],
     "scheduling:closure-undo": lambda w: [{"closure_id": w["closure"].pk}],
     "scheduling:transfer-start": lambda w: [{}],
+    "scheduling:add-client": lambda w: [{"session_date_id": w["coming"].pk}],
+    "scheduling:book-once": lambda w: [{"session_date_id": w["coming"].pk}],
+    "scheduling:withdraw": lambda w: [{"subscription_id": w["ava_sub"].pk}],
+    "clients:enrol": lambda w: [{"client_id": c.pk} for c in w["clients"]],
     "scheduling:transfer-step": lambda w: [
         *_transfer(w, step="target"),
         *_transfer(w, step="dates"),

@@ -18,7 +18,7 @@ from django.utils import timezone
 from billing import rebilling
 from billing import services as billing
 from billing.plans import InvoicePlan
-from frontdesk import relationship_flows, transfers
+from frontdesk import enrolments, relationship_flows, transfers, withdrawals
 from opus.lib.actors import SYSTEM
 from scheduling import closures
 from scheduling.services import generate_session_dates
@@ -47,6 +47,8 @@ SERVICE_MODULES = (
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
     "frontdesk.client_flows",
+    "frontdesk.enrolments",
+    "frontdesk.withdrawals",
 )
 
 
@@ -293,6 +295,16 @@ CALLS = {
     ),
     "frontdesk.rebook_coming_sessions": lambda w, a: relationship_flows.rebook_coming_sessions(
         relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
+    ),
+    "frontdesk.enrol_client": lambda w, a: enrolments.enrol_client(
+        client=w.client,
+        session=w.target,
+        relationship=w.relationship,
+        first_date=w.target_date.date,
+        actor=a,
+    ),
+    "frontdesk.withdraw_subscription": lambda w, a: withdrawals.withdraw_subscription(
+        subscription=w.subscription, last_date=timezone.localdate(), reason="cost", actor=a
     ),
 }
 

@@ -12,7 +12,7 @@ from billing.models import Invoice, Payment, PaymentCardRequest
 from billing.services import request_payment_card
 from clients.models import Client, ClientEvent
 from devkit.models import DevMail
-from frontdesk.models import TransferDraft
+from frontdesk.models import TransferDraft, Withdrawal
 from opus.lib.actors import SYSTEM
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import Booking, Closure, DateAbsence, SessionDate, Subscription
@@ -52,6 +52,11 @@ MATRIX = {
     "scheduling:date-cancel": (lambda w: {"session_date_id": w["date"].pk}, POST_ONLY),
     "scheduling:date-reopen": (lambda w: {"session_date_id": w["cancelled"].pk}, POST_ONLY),
     "scheduling:closure-undo": (lambda w: {"closure_id": w["closure"].pk}, POST_ONLY),
+    # enrolment and withdrawal: C2's session date, client and subscription
+    "scheduling:add-client": (lambda w: {"session_date_id": w["date"].pk}, "get-post"),
+    "scheduling:book-once": (lambda w: {"session_date_id": w["date"].pk}, "get-post"),
+    "scheduling:withdraw": (lambda w: {"subscription_id": w["subscription"].pk}, "get-post"),
+    "clients:enrol": (lambda w: {"client_id": w["client"].pk}, "get-post"),
     # billing: C2's invoice, cards and card request
     "billing:invoice-detail": (lambda w: {"invoice_id": w["invoice"].pk}, GET_ONLY),
     "billing:invoice-issue": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
@@ -150,6 +155,8 @@ def snapshot(world) -> dict:
         "draft": TransferDraft.objects.filter(pk=world["draft"].pk).values().get(),
         "closures": list(Closure.objects.values().order_by("pk")),
         "dates": list(SessionDate.objects.values().order_by("pk")),
+        "subscriptions": Subscription.objects.count(),
+        "withdrawals": Withdrawal.objects.count(),
     }
 
 
