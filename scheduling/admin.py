@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from clients.admin import ClientHistoryAdmin
 from scheduling.models import (
     Booking,
     DateAbsence,
@@ -35,16 +36,36 @@ class SessionDateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ClientHistoryAdmin):
     list_display = ("client", "session", "first_date", "end_date", "price")
     raw_id_fields = ("client", "session", "relationship", "created_by")
     list_select_related = ("client", "session__service")
 
+    def clients_concerned(self, obj):
+        return [obj.client, obj.relationship.payer]
+
+    def practitioners_concerned(self, obj):
+        return {obj.session.practitioner_id}
+
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(ClientHistoryAdmin):
     list_display = ("client", "session_date", "status", "price")
     raw_id_fields = ("client", "session_date", "relationship", "rebooked_as", "created_by")
 
+    def clients_concerned(self, obj):
+        return [obj.client, obj.relationship.payer]
 
-admin.site.register(DateAbsence)
+    def practitioners_concerned(self, obj):
+        return {obj.session_date.session.practitioner_id}
+
+
+@admin.register(DateAbsence)
+class DateAbsenceAdmin(ClientHistoryAdmin):
+    raw_id_fields = ("subscription", "session_date")
+
+    def clients_concerned(self, obj):
+        return [obj.subscription.client]
+
+    def practitioners_concerned(self, obj):
+        return {obj.session_date.session.practitioner_id}
