@@ -18,6 +18,8 @@ from billing import rebilling
 from billing import services as billing
 from billing.plans import InvoicePlan
 from frontdesk import relationship_flows, transfers
+from frontdesk import team as frontdesk_team
+from opus import team
 from opus.lib.actors import SYSTEM
 from scheduling.services import generate_session_dates
 from tests.factories import (
@@ -43,6 +45,8 @@ SERVICE_MODULES = (
     "billing.services.moved_sessions",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
+    "opus.team",
+    "frontdesk.team",
 )
 
 
@@ -108,6 +112,14 @@ class World:
         self.attempt = billing.start_card_attempt(
             invoice=self.invoice, payment_method=self.card, request_key="a", actor=SYSTEM
         )
+        self.practitioner = other_therapist
+        self.invited = team.invite_user(
+            first_name="Ivy",
+            last_name="Vited",
+            email="ivy@example.com",
+            role="practitioner",
+            actor=staff,
+        ).user
 
 
 def _billing(name):
@@ -232,12 +244,33 @@ CALLS = {
     "frontdesk.rebook_coming_sessions": lambda w, a: relationship_flows.rebook_coming_sessions(
         relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
     ),
+    # the team (opus/team.py, frontdesk/team.py): staff only
+    "opus.record_team_event": lambda w, a: team.record_team_event(
+        user=w.practitioner, kind="role_changed", summary="x", actor=a
+    ),
+    "opus.invite_user": lambda w, a: team.invite_user(
+        first_name="New", last_name="Person", email="new@example.com", role="staff", actor=a
+    ),
+    "opus.resend_invitation": lambda w, a: team.resend_invitation(user=w.invited, actor=a),
+    "opus.change_role": lambda w, a: team.change_role(user=w.practitioner, role="staff", actor=a),
+    "opus.check_can_deactivate": lambda w, a: team.check_can_deactivate(
+        user=w.practitioner, actor=a
+    ),
+    "opus.deactivate_user": lambda w, a: team.deactivate_user(user=w.practitioner, actor=a),
+    "opus.reactivate_user": lambda w, a: team.reactivate_user(user=w.invited, actor=a),
+    "frontdesk.deactivate_team_member": lambda w, a: frontdesk_team.deactivate_team_member(
+        user=w.practitioner, actor=a
+    ),
 }
 
 # Called by a practitioner in a workflow that checked them (a rebooking writes the
 # old payer's credits as Opus, and its history names the practitioner): they need
 # an actor, and leave the check to their caller.
-CHECKED_BY_THE_CALLER = {"clients.record_event", "billing.settle_old_payer"}
+CHECKED_BY_THE_CALLER = {
+    "clients.record_event",
+    "billing.settle_old_payer",
+    "opus.record_team_event",
+}
 
 
 @pytest.fixture
