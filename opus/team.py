@@ -97,6 +97,7 @@ def _send_invitation(user: User, actor) -> Invitation:
         nonce=nonce,
         token_hash=hash_token(derive_token(INVITATION_SALT, nonce)),
         created_by=person(actor),
+        created_at=now,
         expires_at=now + settings.OPUS_INVITATION_TTL,
     )
     queue_email(template=INVITATION_EMAIL, to=user.email, context={"invitation_id": invitation.pk})
