@@ -5,7 +5,7 @@ address and name whichever app serves it."""
 
 from django.urls import path
 
-from frontdesk import client_views, enrolment_views, relationship_views, transfer_views
+from frontdesk import client_views, enrolment_views, relationship_views, team_views, transfer_views
 
 schedule_urls = [
     path(
@@ -59,4 +59,15 @@ client_urls = [
         name="relationship-new",
     ),
     path("<int:client_id>/enrol/", enrolment_views.enrol, name="enrol"),
+]
+
+# The Team page (staff only): /team/, in the "team" namespace.
+team_urls = [
+    path("", team_views.team_list, name="list"),
+    path("invite/", team_views.team_invite, name="invite"),
+    path("<int:user_id>/", team_views.member_detail, name="member"),
+    path("<int:user_id>/role/", team_views.member_role, name="role"),
+    path("<int:user_id>/deactivate/", team_views.member_deactivate, name="deactivate"),
+    path("<int:user_id>/reactivate/", team_views.member_reactivate, name="reactivate"),
+    path("<int:user_id>/resend/", team_views.member_resend, name="resend"),
 ]

@@ -417,6 +417,15 @@ if PRODUCTION and (
         f"OPUS_PAYMENT_GATEWAY={OPUS_PAYMENT_GATEWAY!r}: production charges real cards and "
         "needs a real card processor (see billing/gateway.py); the simulated one takes no money."
     )
+# The team: how long an invitation link lives; unknown invitation tokens per client address
+# within a window in seconds (as the card link).
+OPUS_INVITATION_TTL = timedelta(days=int(os.environ.get("OPUS_INVITATION_TTL_DAYS", 7)))
+OPUS_INVITATION_LINK_LIMITS = (10, 600)
+# "Forgot password?": reset emails per typed address and per account, within a window in
+# seconds; over it, the same answer and no email. Django's reset link lives 2 hours and
+# works once (its token changes with the password).
+OPUS_PASSWORD_RESET_LIMITS = (3, 3600)
+PASSWORD_RESET_TIMEOUT = 2 * 3600
 OPUS_TRANSFER_BACKDATE_DAYS = int(os.environ.get("OPUS_TRANSFER_BACKDATE_DAYS", 14))
 OPUS_TRANSFER_MAX_OVERLAP_DAYS = int(os.environ.get("OPUS_TRANSFER_MAX_OVERLAP_DAYS", 7))
 OPUS_TRANSFER_DRAFT_DAYS = int(os.environ.get("OPUS_TRANSFER_DRAFT_DAYS", 30))

@@ -7,7 +7,7 @@ import clients.urls
 import frontdesk.urls
 import relationships.urls
 import scheduling.urls
-from opus import views
+from opus import invitation_views, password_reset, views
 
 
 def space(app_urls, *frontdesk_urls):
@@ -24,6 +24,28 @@ urlpatterns = [
     path(
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
+    path("password/reset/", password_reset.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password/reset/sent/",
+        password_reset.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        password_reset.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/done/",
+        password_reset.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path(
+        "invitation/<str:token>/",
+        invitation_views.accept_invitation,
+        name="accept-invitation",
+    ),
+    path("team/", include((frontdesk.urls.team_urls, "team"))),
     path("healthz", views.healthz, name="healthz"),
     path("schedule/", space(scheduling.urls, frontdesk.urls.schedule_urls)),
     path("clients/", space(clients.urls, frontdesk.urls.client_urls)),

@@ -72,7 +72,7 @@ def assert_the_link_works(live, caplog):
     assert seconds < 5
     assert PaymentMethod.objects.count() == 1
 
-    warnings = [r for r in caplog.records if r.name == "billing.ratelimit"]
+    warnings = [r for r in caplog.records if r.name == "opus.lib.ratelimit"]
     assert warnings and all(r.levelno == logging.WARNING for r in warnings)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "not limiting" in logged

@@ -30,11 +30,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from django import forms
+from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.test import Client as Browser
 from django.test import override_settings
 from django.urls import get_resolver, reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from billing import services as billing
 from billing.services import request_payment_card
@@ -42,6 +45,7 @@ from billing.tokens import token_for
 from devkit.models import DevMail
 from frontdesk import relationship_flows as relationship_services
 from frontdesk import transfers
+from opus import team
 from opus.lib.actors import SYSTEM
 from opus.models import User
 from scheduling import closures
@@ -301,7 +305,20 @@ def _build_practice() -> dict:
     ).closure
     cancelled = guitar.dates.filter(date__gt=today).latest("date")
     closures.cancel_session_date(session_date=cancelled, reason="Snow", actor=staff)
+    invitation = team.invite_user(
+        first_name="Ivy",
+        last_name="Vited",
+        email="ivy@example.com",
+        role="practitioner",
+        actor=staff,
+    )
+    deactivated = UserFactory(username="fuzz-gone", is_active=False)
     return {
+        "invited": invitation.user,
+        "invitation_token": team.invitation_token(invitation),
+        "deactivated": deactivated,
+        "reset_uid": urlsafe_base64_encode(force_bytes(practitioner.pk)),
+        "reset_token": default_token_generator.make_token(practitioner),
         "staff": staff,
         "practitioner": practitioner,
         "clients": [sam, ava],
@@ -319,6 +336,10 @@ def _build_practice() -> dict:
         "closure": closure,
         "cancelled": cancelled,
     }
+
+
+def _members(w):
+    return [{"user_id": w[key].pk} for key in ("practitioner", "invited", "deactivated")]
 
 
 def _relationship_routes(w):
@@ -398,6 +419,22 @@ FUZZ_ROUTES = {
     "billing:card-request-create": lambda w: [{"client_id": w["clients"][0].pk}],
     "billing:card-request-resend": lambda w: [{"request_id": w["card_request"].pk}],
     "billing:card-link": lambda w: [{"token": w["token"]}],
+    # the team (staff only) and the links of invitations and password resets
+    "team:list": lambda w: [{}],
+    "team:invite": lambda w: [{}],
+    "team:member": _members,
+    "team:role": _members,
+    "team:deactivate": _members,
+    "team:reactivate": _members,
+    "team:resend": _members,
+    "accept-invitation": lambda w: [{"token": w["invitation_token"]}],
+    "password_reset": lambda w: [{}],
+    "password_reset_done": lambda w: [{}],
+    "password_reset_confirm": lambda w: [
+        {"uidb64": w["reset_uid"], "token": w["reset_token"]},
+        {"uidb64": w["reset_uid"], "token": "set-password"},
+    ],
+    "password_reset_complete": lambda w: [{}],
 }
 ROLES = ["anonymous", "staff", "practitioner"]
 

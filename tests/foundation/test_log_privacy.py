@@ -17,12 +17,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
 from django.db import connection
 from django.test import Client as HttpClient
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from billing.services import request_payment_card
 from billing.tokens import token_for
+from opus import team
 from opus.lib.logging import RedactSecretsFilter
 from opus.models import OutboundEmail, User
 from opus.services import send_outbound
@@ -174,8 +178,15 @@ def test_gunicorn_access_log_as_compose_runs_it_holds_no_token_or_search(setting
     pat = ClientFactory(first_name="Patricia", email="patricia.q@example.com")
     card_request = request_payment_card(client=pat, actor=staff, reason="Piano")
     token = token_for(card_request)
+    invitation = team.invite_user(
+        first_name="Ivy", last_name="Vited", email="ivy.q@example.com", role="staff", actor=staff
+    )
+    invitation_token = team.invitation_token(invitation)
+    reset_uid = urlsafe_base64_encode(force_bytes(staff.pk))
     session = HttpClient()
     session.force_login(staff)
+    staff.refresh_from_db()
+    reset_token = default_token_generator.make_token(staff)  # after the login it depends on
     cookie = f"{settings.SESSION_COOKIE_NAME}={session.cookies[settings.SESSION_COOKIE_NAME].value}"
 
     env = production_env(STATIC_ROOT=str(tmp_path / "static"))
@@ -220,6 +231,9 @@ def test_gunicorn_access_log_as_compose_runs_it_holds_no_token_or_search(setting
         statuses = {
             "live link": get(f"/card/{token}/"),
             "made-up link": get(f"/card/{'Q' * 43}/"),
+            "invitation": get(f"/invitation/{invitation_token}/"),
+            "made-up invitation": get(f"/invitation/{'Q' * 43}/"),
+            "reset link": get(f"/password/reset/{reset_uid}/{reset_token}/"),
             "search by email": get("/clients/?q=patricia.q%40example.com", Cookie=cookie),
             "search by phone": get(
                 "/clients/?q=07700+955666", Cookie=cookie, **{"HX-Request": "true"}
@@ -238,8 +252,13 @@ def test_gunicorn_access_log_as_compose_runs_it_holds_no_token_or_search(setting
 
     assert '"GET /clients/ HTTP/1.1" 200' in logged, logged  # the access log is there
     assert '"GET /card/[redacted]/ HTTP/1.1" 200' in logged, logged
+    assert '"GET /invitation/[redacted]/ HTTP/1.1" 200' in logged, logged
+    assert '"GET /password/reset/[redacted]/ HTTP/1.1" 302' in logged, logged
     for secret in (
         token,
+        invitation_token,
+        reset_token.lower(),
+        "ivy.q",
         "Q" * 43,
         "patricia",
         "%40example",
@@ -250,6 +269,9 @@ def test_gunicorn_access_log_as_compose_runs_it_holds_no_token_or_search(setting
     assert statuses == {
         "live link": 200,
         "made-up link": 404,
+        "invitation": 200,
+        "made-up invitation": 404,
+        "reset link": 302,
         "search by email": 200,
         "search by phone": 200,
         "search, logged out": 302,

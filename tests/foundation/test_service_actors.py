@@ -19,6 +19,8 @@ from billing import rebilling
 from billing import services as billing
 from billing.plans import InvoicePlan
 from frontdesk import enrolments, relationship_flows, transfers, withdrawals
+from frontdesk import team as frontdesk_team
+from opus import team
 from opus.lib.actors import SYSTEM
 from scheduling import closures
 from scheduling.services import generate_session_dates
@@ -49,6 +51,8 @@ SERVICE_MODULES = (
     "frontdesk.client_flows",
     "frontdesk.enrolments",
     "frontdesk.withdrawals",
+    "opus.team",
+    "frontdesk.team",
 )
 
 
@@ -124,6 +128,14 @@ class World:
         self.attempt = billing.start_card_attempt(
             invoice=self.invoice, payment_method=self.card, request_key="a", actor=SYSTEM
         )
+        self.practitioner = other_therapist
+        self.invited = team.invite_user(
+            first_name="Ivy",
+            last_name="Vited",
+            email="ivy@example.com",
+            role="practitioner",
+            actor=staff,
+        ).user
 
 
 def _billing(name):
@@ -306,12 +318,33 @@ CALLS = {
     "frontdesk.withdraw_subscription": lambda w, a: withdrawals.withdraw_subscription(
         subscription=w.subscription, last_date=timezone.localdate(), reason="cost", actor=a
     ),
+    # the team (opus/team.py, frontdesk/team.py): staff only
+    "opus.record_team_event": lambda w, a: team.record_team_event(
+        user=w.practitioner, kind="role_changed", summary="x", actor=a
+    ),
+    "opus.invite_user": lambda w, a: team.invite_user(
+        first_name="New", last_name="Person", email="new@example.com", role="staff", actor=a
+    ),
+    "opus.resend_invitation": lambda w, a: team.resend_invitation(user=w.invited, actor=a),
+    "opus.change_role": lambda w, a: team.change_role(user=w.practitioner, role="staff", actor=a),
+    "opus.check_can_deactivate": lambda w, a: team.check_can_deactivate(
+        user=w.practitioner, actor=a
+    ),
+    "opus.deactivate_user": lambda w, a: team.deactivate_user(user=w.practitioner, actor=a),
+    "opus.reactivate_user": lambda w, a: team.reactivate_user(user=w.invited, actor=a),
+    "frontdesk.deactivate_team_member": lambda w, a: frontdesk_team.deactivate_team_member(
+        user=w.practitioner, actor=a
+    ),
 }
 
 # Called by a practitioner in a workflow that checked them (a rebooking writes the
 # old payer's credits as Opus, and its history names the practitioner): they need
 # an actor, and leave the check to their caller.
-CHECKED_BY_THE_CALLER = {"clients.record_event", "billing.settle_old_payer"}
+CHECKED_BY_THE_CALLER = {
+    "clients.record_event",
+    "billing.settle_old_payer",
+    "opus.record_team_event",
+}
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from clients.models import Client, ClientEvent
 from devkit.models import DevMail
 from frontdesk.models import TransferDraft, Withdrawal
 from opus.lib.actors import SYSTEM
+from opus.models import Invitation, User
 from relationships.models import Relationship, RelationshipMigration
-from scheduling.models import Booking, Closure, DateAbsence, SessionDate, Subscription
+from scheduling.models import Booking, Closure, DateAbsence, Session, SessionDate, Subscription
 from tests.factories import (
     ClientFactory,
     RelationshipFactory,
@@ -91,6 +92,12 @@ MATRIX = {
     # staff-only development pages: a practitioner gets 404 for any id
     "dev-mail": (lambda w: {"mail_id": w["mail"].pk}, "get"),
     "dev-mail-html": (lambda w: {"mail_id": w["mail"].pk}, "get"),
+    # the team (staff only): T2's own person; T1 gets 404, T2 403
+    "team:member": (lambda w: {"user_id": w["practitioner"].pk}, GET_ONLY),
+    "team:role": (lambda w: {"user_id": w["practitioner"].pk}, POST_ONLY),
+    "team:deactivate": (lambda w: {"user_id": w["practitioner"].pk}, POST_ONLY),
+    "team:reactivate": (lambda w: {"user_id": w["practitioner"].pk}, POST_ONLY),
+    "team:resend": (lambda w: {"user_id": w["practitioner"].pk}, POST_ONLY),
 }
 
 # routes whose object id travels in the posted form (GET answers 405)
@@ -133,6 +140,7 @@ def c2(c2_world):
         end_date=world["date"].date,
         created_by=UserFactory(role="staff"),
     )
+    world["practitioner"] = c2_world["session"].practitioner
     world["mail"] = DevMail.objects.create(
         to="zebedee@example.com", from_email="x@example.com", subject="Hi", body_text="Hello"
     )
@@ -157,6 +165,9 @@ def snapshot(world) -> dict:
         "dates": list(SessionDate.objects.values().order_by("pk")),
         "subscriptions": Subscription.objects.count(),
         "withdrawals": Withdrawal.objects.count(),
+        "users": list(User.objects.values("pk", "role", "is_active").order_by("pk")),
+        "invitations": list(Invitation.objects.values().order_by("pk")),
+        "sessions": list(Session.objects.values("pk", "practitioner_id").order_by("pk")),
     }
 
 
@@ -166,6 +177,7 @@ STAFF_ONLY = {
     "clients:delete",
     "clients:relationship-new",
     "relationships:end",
+    "team:member",
 }
 
 # reached by the owner, who is sent on to an earlier step (no migration started)
@@ -173,7 +185,7 @@ OWNER_REDIRECTED = {"relationships:migrate-details"}
 
 # The client's card link takes a secret token, not an object id: whoever holds the
 # token is its audience (tests/billing/test_card_link.py covers it).
-TOKEN_ROUTES = {"billing:card-link"}
+TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
 
 
 def test_every_route_with_an_id_is_in_the_matrix():

@@ -1,7 +1,16 @@
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Routes that answer without a login.
-PUBLIC_ROUTES = {"login", "healthz", "billing:card-link"}
+PUBLIC_ROUTES = {
+    "login",
+    "healthz",
+    "billing:card-link",
+    "accept-invitation",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+}
 
 
 def walk(resolver=None, prefix="", namespace=""):
