@@ -7,7 +7,7 @@ import clients.urls
 import frontdesk.urls
 import relationships.urls
 import scheduling.urls
-from opus import views
+from opus import practice_views, views
 
 
 def space(app_urls, *frontdesk_urls):
@@ -25,6 +25,7 @@ urlpatterns = [
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
     path("healthz", views.healthz, name="healthz"),
+    path("practice/", practice_views.practice_settings, name="practice-settings"),
     path("schedule/", space(scheduling.urls, frontdesk.urls.schedule_urls)),
     path("clients/", space(clients.urls, frontdesk.urls.client_urls)),
     path("relationships/", space(relationships.urls, frontdesk.urls.relationship_urls)),

@@ -43,6 +43,7 @@ SERVICE_MODULES = (
     "billing.services.moved_sessions",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
+    "opus.practice",
 )
 
 
@@ -231,6 +232,9 @@ CALLS = {
     ),
     "frontdesk.rebook_coming_sessions": lambda w, a: relationship_flows.rebook_coming_sessions(
         relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
+    ),
+    "opus.update_practice": lambda w, a: import_module("opus.practice").update_practice(
+        data={"name": "Elsewhere", "invoice_due_days": 30, "card_link_days": 3}, actor=a
     ),
 }
 
