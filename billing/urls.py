@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import views
+from billing import exports, views
 
 app_name = "billing"
 
@@ -8,6 +8,8 @@ app_name = "billing"
 # card link at /card/<token>/ (the path the log redaction filter knows).
 urlpatterns = [
     path("billing/invoices/", views.invoice_list, name="invoice-list"),
+    path("billing/invoices/export.csv", exports.invoice_export, name="invoice-export"),
+    path("billing/payments/export.csv", exports.payment_export, name="payment-export"),
     path("billing/invoices/<int:invoice_id>/", views.invoice_detail, name="invoice-detail"),
     path("billing/invoices/<int:invoice_id>/issue/", views.invoice_issue, name="invoice-issue"),
     path(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -33,6 +32,7 @@ from billing.gateway import CardError, get_gateway
 from billing.models import Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
 from clients.models import Client
+from opus import practice as practices
 from opus.lib.clientip import client_ip
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
@@ -97,9 +97,7 @@ def _detail_context(request, invoice: Invoice, **forms) -> dict:
         "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
         "close_form": forms.get("close_form") or ReasonForm(prefix="close"),
         "issue_form": forms.get("issue_form")
-        or IssueForm(
-            initial={"due_on": timezone.localdate() + timedelta(days=services.DEFAULT_DUE_DAYS)}
-        ),
+        or IssueForm(initial={"due_on": services.default_due_on(timezone.localdate())}),
         "open_action": forms.get("open_action", ""),
         "action_error": forms.get("action_error", ""),
     }
@@ -349,7 +347,7 @@ def _link_response(request, template: str, context: dict, *, status: int = 200):
     response = render(
         request,
         template,
-        {"practice_name": settings.OPUS_PRACTICE_NAME, "dev_hide_nav": True, **context},
+        {"practice_name": practices.current().name, "dev_hide_nav": True, **context},
         status=status,
     )
     add_never_cache_headers(response)
@@ -428,7 +426,7 @@ def _gone(request, card_request, state: str):
         {
             "card_request": card_request,
             "state": state,
-            "ttl_days": settings.OPUS_CARD_REQUEST_TTL.days,
+            "ttl_days": practices.current().card_link_days,
         },
         status=410,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clients import views
+from clients import exports, views
 
 app_name = "clients"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("pick/", views.pick, name="pick"),
     path("<int:client_id>/archive/", views.archive, name="archive"),
     path("<int:client_id>/restore/", views.restore, name="restore"),
+    path("export.csv", exports.client_export, name="export"),
 ]

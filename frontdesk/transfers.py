@@ -396,7 +396,7 @@ def _finish(invoice: Invoice, finish: Finish, *, actor, draft: TransferDraft) ->
             raise BusinessRuleError("Say why nothing more is expected.", field="close_reason")
         return billing.close_invoice(invoice=invoice, reason=finish.close_reason, actor=actor)
     if finish.how == FINISH_PAY_LATER:
-        due_on = finish.due_on or today + timedelta(days=billing.DEFAULT_DUE_DAYS)
+        due_on = finish.due_on or billing.default_due_on(today)
         if due_on < today:
             raise BusinessRuleError("The due date is in the past.", field="due_on")
         invoice = billing.issue_invoice(invoice=invoice, due_on=due_on, actor=actor)

@@ -1,4 +1,7 @@
+from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+
+from opus import practice as practices
 
 
 class LoginForm(AuthenticationForm):
@@ -19,3 +22,12 @@ class LoginForm(AuthenticationForm):
         if username is not None and len(username) > self.fields["username"].max_length:
             raise self.get_invalid_login_error()
         return super().clean()
+
+
+class PracticeForm(forms.Form):
+    """The practice settings: each field as opus.practice.FIELDS defines it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, build in practices.FIELDS.items():
+            self.fields[name] = build()

@@ -12,9 +12,14 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.template.loader import render_to_string
 
+from opus import practice as practices
+
 
 def build_message(name: str, *, to: str, context: dict) -> EmailMultiAlternatives:
-    context = {"practice_name": settings.OPUS_PRACTICE_NAME, **context}
+    """The practice's details (``practice``, ``practice_name``) are in every
+    email's context: templates/emails/_footer.* shows them."""
+    practice = practices.current()
+    context = {"practice": practice, "practice_name": practice.name, **context}
     subject = " ".join(render_to_string(f"emails/{name}/subject.txt", context).split())
     text = render_to_string(f"emails/{name}/body.txt", context)
     html = render_to_string(f"emails/{name}/body.html", context)
@@ -24,7 +29,7 @@ def build_message(name: str, *, to: str, context: dict) -> EmailMultiAlternative
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
         # the sender is often a no-reply address; the emails invite a reply to the practice
-        reply_to=[settings.OPUS_REPLY_TO] if settings.OPUS_REPLY_TO else [],
+        reply_to=[practice.reply_to_header] if practice.reply_to else [],
         # our own id, so that even a backend that reports none (SMTP) leaves one to store
         headers={"Message-ID": make_msgid(domain="opus.localhost")},
     )

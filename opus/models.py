@@ -1,3 +1,7 @@
+from datetime import timedelta
+from email.utils import formataddr
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -133,6 +137,76 @@ class Invitation(models.Model):
 
     def is_live_at(self, now) -> bool:
         return self.state_at(now) == "live"
+
+
+PRACTICE_ID = 1
+DUE_DAYS_RANGE = (0, 365)
+CARD_LINK_DAYS_RANGE = (1, 30)
+
+
+class Practice(models.Model):
+    """The practice's own details and policies, edited by staff on "Practice
+    settings". One row only (its id is fixed); until staff first save, the
+    environment's values stand in (``opus.practice.current``)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=PRACTICE_ID, editable=False)
+    name = models.CharField("practice name", max_length=200)
+    address = models.TextField("postal address", blank=True)
+    email = models.EmailField("contact email", max_length=254, blank=True)
+    phone = models.CharField("contact phone", max_length=40, blank=True)
+    tax_number = models.CharField("tax or VAT number", max_length=50, blank=True)
+    invoice_footer = models.TextField(blank=True)
+    payment_instructions = models.TextField(blank=True)
+    invoice_due_days = models.PositiveSmallIntegerField(default=14)
+    card_link_days = models.PositiveSmallIntegerField(default=7)
+    reply_to = models.EmailField("reply-to address", max_length=254, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=PRACTICE_ID), name="practice_single_row"),
+            models.CheckConstraint(condition=~Q(name=""), name="practice_has_name"),
+            models.CheckConstraint(
+                condition=Q(invoice_due_days__range=DUE_DAYS_RANGE),
+                name="practice_due_days_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(card_link_days__range=CARD_LINK_DAYS_RANGE),
+                name="practice_card_link_days_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def card_link_ttl(self) -> timedelta:
+        return timedelta(days=self.card_link_days)
+
+    @property
+    def reply_to_header(self) -> str:
+        """The Reply-To of client emails: the practice's name and address, or ""."""
+        return formataddr((self.name, self.reply_to)) if self.reply_to else ""
+
+
+class PracticeChange(models.Model):
+    """One save of the practice settings: who, when, and each field's old and new
+    value (``changes``: a list of {"field", "label", "from", "to"})."""
+
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changes = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Practice settings changed at {self.changed_at}"
 
 
 class TeamEvent(models.Model):

@@ -403,7 +403,10 @@ if OPUS_REPLY_TO and "@" not in parseaddr(OPUS_REPLY_TO)[1]:
     raise ImproperlyConfigured(f"OPUS_REPLY_TO={OPUS_REPLY_TO!r} is not an email address.")
 OPUS_CURRENCY = os.environ.get("OPUS_CURRENCY", "GBP")
 OPUS_PUBLIC_URL = os.environ.get("OPUS_PUBLIC_URL", "http://127.0.0.1:8000")
+# The first values of the practice settings (opus.practice): staff change them in Opus,
+# on "Practice settings"; these stand until then.
 OPUS_CARD_REQUEST_TTL = timedelta(days=int(os.environ.get("OPUS_CARD_REQUEST_TTL_DAYS", 7)))
+OPUS_INVOICE_DUE_DAYS = int(os.environ.get("OPUS_INVOICE_DUE_DAYS", 14))
 # The card link: unknown tokens per address, refused cards per link, window in seconds.
 OPUS_CARD_LINK_LIMITS = (10, 10, 600)
 # The card processor: "simulated" (development, tests: devkit.gateway.SimulatedGateway),

@@ -7,7 +7,7 @@ import clients.urls
 import frontdesk.urls
 import relationships.urls
 import scheduling.urls
-from opus import invitation_views, password_reset, views
+from opus import invitation_views, password_reset, practice_views, views
 
 
 def space(app_urls, *frontdesk_urls):
@@ -47,6 +47,7 @@ urlpatterns = [
     ),
     path("team/", include((frontdesk.urls.team_urls, "team"))),
     path("healthz", views.healthz, name="healthz"),
+    path("practice/", practice_views.practice_settings, name="practice-settings"),
     path("schedule/", space(scheduling.urls, frontdesk.urls.schedule_urls)),
     path("clients/", space(clients.urls, frontdesk.urls.client_urls)),
     path("relationships/", space(relationships.urls, frontdesk.urls.relationship_urls)),

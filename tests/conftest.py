@@ -6,6 +6,7 @@ from django.db import connections
 from django.test import TransactionTestCase
 
 from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
+from opus import practice as practices
 from opus.models import User
 from tests.factories import (
     ClientFactory,
@@ -35,6 +36,16 @@ def _gateway_ledger_emptied(django_db_blocker):
         SimulatedGatewayCharge.objects.all().delete()
         SimulatedGatewayCard.objects.all().delete()
     gateway.close()
+
+
+@pytest.fixture(autouse=True)
+def _practice_from_the_environment():
+    """Each test starts with the practice as a fresh database has it (no row: the
+    environment's values), held in the process's cache, so that reading it costs
+    no query (and a change a previous test rolled back is not remembered)."""
+    practices.forget(assume=practices.from_settings())
+    yield
+    practices.forget()
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from billing.services.card_requests import (
     resend_payment_card_request,
 )
 from billing.services.invoices import (
-    DEFAULT_DUE_DAYS,
     add_charge,
     add_credit,
     add_discount,
@@ -29,6 +28,7 @@ from billing.services.invoices import (
     close_invoice,
     create_draft,
     credit_open_invoice,
+    default_due_on,
     issue_invoice,
     next_invoice_number,
     save_plan,
@@ -48,7 +48,6 @@ from billing.services.payments import (
 )
 
 __all__ = [  # the API other apps call
-    "DEFAULT_DUE_DAYS",
     "MANUAL_METHODS",
     "RECONCILE_AFTER",
     "CardDeclined",
@@ -67,6 +66,7 @@ __all__ = [  # the API other apps call
     "close_invoice",
     "create_draft",
     "credit_open_invoice",
+    "default_due_on",
     "invoice_totals",
     "issue_invoice",
     "next_invoice_number",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -19,6 +18,7 @@ from billing.signals import card_added
 from billing.tokens import derive_token, hash_token, new_nonce
 from clients.models import Client, ClientEvent
 from clients.services import record_event
+from opus import practice as practices
 from opus.lib.actors import SYSTEM, person, require_actor
 from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
@@ -43,7 +43,7 @@ def _check_can_request(actor, client) -> None:
 @transaction.atomic
 def request_payment_card(*, client, actor, reason: str, relationship=None) -> PaymentCardRequest:
     """Email the client a single-use link to add a card; the link expires after
-    OPUS_CARD_REQUEST_TTL, and replaces any earlier request of theirs. The email
+    the practice's card-link lifetime, and replaces any earlier request of theirs. The email
     is an outbox row sent by the worker after this transaction commits."""
 
     _check_can_request(actor, client)
@@ -76,7 +76,7 @@ def request_payment_card(*, client, actor, reason: str, relationship=None) -> Pa
         nonce=nonce,
         token_hash=hash_token(derive_token(nonce)),
         created_by=person(actor),
-        expires_at=now + settings.OPUS_CARD_REQUEST_TTL,
+        expires_at=now + practices.current().card_link_ttl,
     )
     queue_email(
         template="card_request",

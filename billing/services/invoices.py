@@ -24,12 +24,17 @@ from billing.plans import (
 from billing.selectors import amount_paid, invoice_practitioners
 from clients.models import ClientEvent
 from clients.services import record_event
+from opus import practice as practices
 from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
 from opus.services import queue_email
 
-DEFAULT_DUE_DAYS = 14
+
+def default_due_on(issued_on: date) -> date:
+    """The due date an invoice issued on ``issued_on`` gets unless told otherwise:
+    the practice's "invoice due after (days)"."""
+    return issued_on + timedelta(days=practices.current().invoice_due_days)
 
 
 # --- drafts ------------------------------------------------------------------------------------
@@ -158,7 +163,7 @@ def issue_invoice(
     if not any(line.kind == InvoiceLine.Kind.CHARGE for line in lines):
         raise BusinessRuleError("Add what is billed before issuing the invoice.")
     issued_on = issued_on or timezone.localdate()
-    due_on = due_on or issued_on + timedelta(days=DEFAULT_DUE_DAYS)
+    due_on = due_on or default_due_on(issued_on)
     if due_on < issued_on:
         raise BusinessRuleError("The due date is before the issue date.", field="due_on")
     locked.total = invoice_totals(lines)["total"]

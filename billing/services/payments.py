@@ -9,7 +9,6 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,6 +28,7 @@ from billing.selectors import amount_paid, invoice_practitioners
 from billing.services.invoices import lock_open, settle_if_paid
 from clients.models import ClientEvent
 from clients.services import record_event
+from opus import practice as practices
 from opus.lib.actors import SYSTEM, person
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
@@ -175,7 +175,7 @@ def run_card_attempt(*, attempt: PaymentAttempt, actor) -> Payment:
                 amount=attempt.amount,
                 currency=attempt.currency,
                 idempotency_key=attempt.idempotency_key,
-                description=f"{settings.OPUS_PRACTICE_NAME} {attempt.invoice.display_number}",
+                description=f"{practices.current().name} {attempt.invoice.display_number}",
             )
         except GatewayError as error:
             logger.warning("gateway error on payment attempt %s: %s", attempt.pk, error)

@@ -1,8 +1,12 @@
 from django.conf import settings
 
+from opus import practice as practices
+
 
 def practice(request):
+    current = practices.current()
     return {
-        "practice_name": settings.OPUS_PRACTICE_NAME,
+        "practice": current,
+        "practice_name": current.name,
         "dev_mailbox_enabled": settings.DEV_MAILBOX_ENABLED,
     }

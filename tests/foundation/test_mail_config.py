@@ -16,8 +16,10 @@ from clients.models import ClientEvent
 from opus import mail
 from opus.mail import EMAIL_KINDS, build_message
 from opus.models import OutboundEmail
+from opus.practice import update_practice
 from opus.services import send_outbound
 from tests.factories import ClientFactory
+from tests.support.practice import assume_practice, settings_form
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,26 +134,31 @@ def test_a_send_that_fails_for_configuration_reasons_fails_at_once(kind, setting
 
 # --- Reply-To ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(EMAIL_KINDS))
-def test_every_client_email_carries_the_practice_reply_to(settings, monkeypatch, name):
+def test_every_client_email_carries_the_practice_reply_to(monkeypatch, name):
+    """The practice settings' reply-to address, under the practice's name."""
     monkeypatch.setattr(mail, "render_to_string", lambda template, context: "Hello")
-    settings.OPUS_REPLY_TO = "Harbour Lane Studio <office@harbourlane.example>"
+    assume_practice(name="Harbour Lane Studio", reply_to="office@harbourlane.example")
     message = build_message(name, to="client@example.com", context={})
     assert message.reply_to == ["Harbour Lane Studio <office@harbourlane.example>"]
     assert "Reply-To: Harbour Lane Studio <office@harbourlane.example>" in str(message.message())
 
 
-def test_without_a_reply_to_the_email_has_none(settings, monkeypatch):
+def test_without_a_reply_to_the_email_has_none(monkeypatch):
     monkeypatch.setattr(mail, "render_to_string", lambda template, context: "Hello")
-    settings.OPUS_REPLY_TO = ""
+    assume_practice(reply_to="")
     message = build_message(sorted(EMAIL_KINDS)[0], to="client@example.com", context={})
     assert message.reply_to == []
 
 
 @pytest.mark.django_db
-def test_the_card_email_sent_by_the_outbox_has_the_reply_to(settings, staff):
-    settings.OPUS_REPLY_TO = "office@harbourlane.example"
+def test_the_card_email_sent_by_the_outbox_has_the_reply_to(staff):
+    update_practice(
+        data=settings_form(name="Harbour Lane", reply_to="office@harbourlane.example"), actor=staff
+    )
     request_payment_card(client=ClientFactory(email="pat@example.com"), actor=staff, reason="Piano")
     for row in OutboundEmail.objects.all():
         assert send_outbound(row.pk) == "sent"
-    assert [m.reply_to for m in django_mail.outbox] == [["office@harbourlane.example"]]
+    assert [m.reply_to for m in django_mail.outbox] == [
+        ["Harbour Lane <office@harbourlane.example>"]
+    ]
     assert ClientEvent.objects.filter(kind=ClientEvent.Kind.EMAIL_SENT).count() == 1

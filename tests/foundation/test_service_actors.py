@@ -53,6 +53,7 @@ SERVICE_MODULES = (
     "frontdesk.withdrawals",
     "opus.team",
     "frontdesk.team",
+    "opus.practice",
 )
 
 
@@ -334,6 +335,9 @@ CALLS = {
     "opus.reactivate_user": lambda w, a: team.reactivate_user(user=w.invited, actor=a),
     "frontdesk.deactivate_team_member": lambda w, a: frontdesk_team.deactivate_team_member(
         user=w.practitioner, actor=a
+    ),
+    "opus.update_practice": lambda w, a: import_module("opus.practice").update_practice(
+        data={"name": "Elsewhere", "invoice_due_days": 30, "card_link_days": 3}, actor=a
     ),
 }
 
