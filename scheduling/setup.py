@@ -18,6 +18,7 @@ from clients.services import record_event
 from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money, round_money
+from opus.models import User
 from scheduling.models import (
     Booking,
     DateAbsence,
@@ -208,7 +209,7 @@ class Slot:
 
     start_time: time
     duration_minutes: int
-    practitioner: object
+    practitioner: User
     room: Room | None
 
 
@@ -456,6 +457,18 @@ def change_session(
 
 
 # --- sessions: end ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ended:
+    """A subscription that ending the session ends, and its new end date."""
+
+    subscription: Subscription
+    new_end_date: date
+
+    @property
+    def never_attends(self) -> bool:
+        return self.new_end_date == self.subscription.first_date
+
+
 @dataclass
 class Ending:
     """Who and what ending a session on ``last_date`` reaches, shown before it is
@@ -487,8 +500,7 @@ def ending_for(session: Session, last_date: date) -> Ending:
         .select_related("client", "relationship__payer")
         .order_by("client__last_name", "client__first_name", "pk")
     )
-    for subscription in subscriptions:
-        subscription.new_end_date = max(after, subscription.first_date)
+    ended = [Ended(s, max(after, s.first_date)) for s in subscriptions]
     bookings = list(
         Booking.objects.filter(
             session_date__session=session,
@@ -505,7 +517,7 @@ def ending_for(session: Session, last_date: date) -> Ending:
     ) | set(
         DateAbsence.objects.filter(session_date__in=dates).values_list("session_date_id", flat=True)
     )
-    ending = Ending(session=session, last_date=last_date, subscriptions=subscriptions)
+    ending = Ending(session=session, last_date=last_date, subscriptions=ended)
     ending.bookings = bookings
     for session_date in dates:
         if session_date.pk not in kept:
@@ -548,9 +560,10 @@ def end_session(*, session: Session, last_date: date, actor, today: date | None 
     old_last = session.last_date
     ending = ending_for(session, last_date)
     practitioners = [session.practitioner_id]
-    for subscription in ending.subscriptions:
-        Subscription.objects.filter(pk=subscription.pk).update(end_date=subscription.new_end_date)
-        never = subscription.new_end_date == subscription.first_date
+    for ended in ending.subscriptions:
+        subscription = ended.subscription
+        Subscription.objects.filter(pk=subscription.pk).update(end_date=ended.new_end_date)
+        never = ended.never_attends
         record_event(
             client=subscription.client,
             kind=ClientEvent.Kind.SESSION_ENDED,

@@ -22,7 +22,7 @@ from frontdesk import enrolments, relationship_flows, transfers, withdrawals
 from frontdesk import team as frontdesk_team
 from opus import team
 from opus.lib.actors import SYSTEM
-from scheduling import closures
+from scheduling import closures, setup
 from scheduling.services import generate_session_dates
 from tests.factories import (
     ClientFactory,
@@ -42,6 +42,7 @@ SERVICE_MODULES = (
     "relationships.services",
     "scheduling.services",
     "scheduling.closures",
+    "scheduling.setup",
     "billing.services.invoices",
     "billing.services.payments",
     "billing.services.card_requests",
@@ -212,6 +213,44 @@ CALLS = {
     ),
     "scheduling.reopen_session_date": lambda w, a: closures.reopen_session_date(
         session_date=w.cancelled, actor=a
+    ),
+    # the practice's setup (scheduling/setup.py): staff only
+    "scheduling.save_service": lambda w, a: setup.save_service(
+        data={"name": "New", "price": Decimal(1)}, actor=a
+    ),
+    "scheduling.set_service_active": lambda w, a: setup.set_service_active(
+        service=w.session.service, active=False, actor=a
+    ),
+    "scheduling.save_room": lambda w, a: setup.save_room(name="New room", actor=a),
+    "scheduling.set_room_active": lambda w, a: setup.set_room_active(
+        room=w.session.room, active=False, actor=a
+    ),
+    "scheduling.create_session": lambda w, a: setup.create_session(
+        service=w.session.service,
+        practitioner=w.session.practitioner,
+        room=None,
+        start_time=w.session.start_time,
+        duration_minutes=30,
+        capacity=1,
+        first_date=timezone.localdate() + timedelta(days=1),
+        last_date=None,
+        actor=a,
+    ),
+    "scheduling.change_session": lambda w, a: setup.change_session(
+        session=w.session,
+        effective_date=timezone.localdate(),
+        start_time=w.session.start_time,
+        duration_minutes=45,
+        practitioner=w.session.practitioner,
+        room=w.session.room,
+        capacity=5,
+        actor=a,
+    ),
+    "scheduling.preview_end": lambda w, a: setup.preview_end(
+        session=w.session, last_date=timezone.localdate(), actor=a
+    ),
+    "scheduling.end_session": lambda w, a: setup.end_session(
+        session=w.session, last_date=timezone.localdate(), actor=a
     ),
     "billing.create_draft": lambda w, a: _billing("create_draft")(
         payer=w.relationship.payer, relationship=w.relationship, actor=a

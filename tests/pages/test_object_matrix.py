@@ -16,7 +16,17 @@ from frontdesk.models import TransferDraft, Withdrawal
 from opus.lib.actors import SYSTEM
 from opus.models import Invitation, User
 from relationships.models import Relationship, RelationshipMigration
-from scheduling.models import Booking, Closure, DateAbsence, Session, SessionDate, Subscription
+from scheduling.models import (
+    Booking,
+    Closure,
+    DateAbsence,
+    Room,
+    Service,
+    Session,
+    SessionDate,
+    SetupChange,
+    Subscription,
+)
 from tests.factories import (
     ClientFactory,
     RelationshipFactory,
@@ -89,6 +99,20 @@ MATRIX = {
     ),
     "scheduling:transfer-credit": (lambda w: {"draft_id": w["draft"].public_id}, POST_ONLY),
     "scheduling:transfer-finish": (lambda w: {"draft_id": w["draft"].public_id}, POST_ONLY),
+    # the practice's setup (staff only): a practitioner gets 404 for any id
+    "scheduling:setup-session": (lambda w: {"session_id": w["session"].pk}, "get"),
+    "scheduling:setup-session-edit": (lambda w: {"session_id": w["session"].pk}, "get-post"),
+    "scheduling:setup-session-end": (lambda w: {"session_id": w["session"].pk}, "get-post"),
+    "scheduling:setup-service-edit": (
+        lambda w: {"service_id": w["session"].service_id},
+        "get-post",
+    ),
+    "scheduling:setup-service-active": (
+        lambda w: {"service_id": w["session"].service_id},
+        POST_ONLY,
+    ),
+    "scheduling:setup-room-edit": (lambda w: {"room_id": w["session"].room_id}, "get-post"),
+    "scheduling:setup-room-active": (lambda w: {"room_id": w["session"].room_id}, POST_ONLY),
     # staff-only development pages: a practitioner gets 404 for any id
     "dev-mail": (lambda w: {"mail_id": w["mail"].pk}, "get"),
     "dev-mail-html": (lambda w: {"mail_id": w["mail"].pk}, "get"),
@@ -168,6 +192,10 @@ def snapshot(world) -> dict:
         "users": list(User.objects.values("pk", "role", "is_active").order_by("pk")),
         "invitations": list(Invitation.objects.values().order_by("pk")),
         "sessions": list(Session.objects.values("pk", "practitioner_id").order_by("pk")),
+        "setup": [
+            list(model.objects.values().order_by("pk"))
+            for model in (Service, Room, Session, SessionDate, SetupChange)
+        ],
     }
 
 
@@ -228,6 +256,10 @@ def test_the_owner_of_the_object_is_let_in(c2, other_client, staff_client):
         if methods == POST_ONLY or name.startswith("dev-mail"):
             continue
         url = reverse(name, kwargs=kwargs_of(c2))
+        if name.startswith("scheduling:setup-"):  # staff only, whoever leads the session
+            assert other_client.get(url).status_code == 404, name
+            assert staff_client.get(url).status_code == 200, name
+            continue
         expected = 302 if name in OWNER_REDIRECTED else 200
         assert other_client.get(url).status_code == (403 if name in STAFF_ONLY else expected), name
         assert staff_client.get(url).status_code == expected, name

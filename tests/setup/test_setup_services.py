@@ -389,7 +389,7 @@ def test_ending_a_session_ends_its_subscriptions_and_removes_later_dates(staff):
     booked = BookingFactory(session_date=session.dates.get(date=date(2027, 1, 4)))
 
     preview = setup.preview_end(session=session, last_date=date(2026, 12, 28), actor=staff)
-    assert {s.pk for s in preview.subscriptions} == {child.pk, adult.pk, later.pk}
+    assert {e.subscription.pk for e in preview.subscriptions} == {child.pk, adult.pk, later.pk}
     assert Subscription.objects.get(pk=child.pk).end_date is None  # nothing written yet
 
     ending = setup.end_session(session=session, last_date=date(2026, 12, 28), actor=staff)
