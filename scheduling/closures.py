@@ -588,7 +588,13 @@ def reopen_session_date(*, session_date: SessionDate, actor) -> bool:
     filled beyond its capacity while cancelled. Returns False when it was not
     cancelled (a second click)."""
     _require(actor)
-    Session.objects.select_for_update(no_key=True).filter(pk=session_date.session_id).exists()
+    # re-opening puts the roster back on the date: take the session's places first
+    # (the lock order of scheduling.services.lock_places)
+    list(
+        Session.objects.select_for_update(no_key=True)
+        .filter(pk=session_date.session_id)
+        .values_list("pk", flat=True)
+    )
     session_date = _locked_date(session_date)
     if not session_date.cancelled:
         return False
