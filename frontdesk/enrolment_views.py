@@ -67,12 +67,21 @@ def _chosen_client(request) -> Client | None:
     return get_object_or_404(Client.objects.visible_to(request.user), pk=client_id)
 
 
-def _search(request) -> tuple[str, list]:
+def _pick_client(request, context: dict, *, title: str, back_url: str):
+    """The first step on a roster: find the client (``q``), each found a link that
+    chooses them (``?client=``). A POST without a client starts again here."""
+    if request.method == "POST":
+        return redirect(request.path)
     q = request.GET.get("q", "")[:MAX_QUERY_LENGTH].strip()
-    if not q:
-        return q, []
-    found = search_clients(request.user, q=q).only("first_name", "last_name", "email")
-    return q, list(found[:SEARCH_LIMIT])
+    found = []
+    if q:
+        clients = search_clients(request.user, q=q).only("first_name", "last_name", "email")
+        found = list(clients[:SEARCH_LIMIT])
+    return render(
+        request,
+        page_or_fragment(request, "frontdesk/pick_client.html", "results"),
+        {**context, "q": q, "found": found, "title": title, "back_url": back_url},
+    )
 
 
 # --- enrolment --------------------------------------------------------------------------
@@ -127,7 +136,7 @@ def _enrol(request, *, client, session=None, first_date=None, back_url: str, con
             "back_url": back_url,
             "full_dates": full_dates,
             "full_dates_value": ",".join(f"{day:%Y-%m-%d}" for day in full_dates),
-            "earliest": enrolments.earliest_first_date(today),
+            "earliest": today - timedelta(days=settings.OPUS_ENROL_BACKDATE_DAYS),
             "backdate_days": settings.OPUS_ENROL_BACKDATE_DAYS,
         },
     )
@@ -157,15 +166,7 @@ def add_client(request, session_date_id: int):
     context = {"section": "schedule", "sd": session_date, "action": "add-client"}
     client = _chosen_client(request)
     if client is None:
-        if request.method == "POST":
-            return redirect(request.path)
-        q, found = _search(request)
-        template = page_or_fragment(request, "frontdesk/pick_client.html", "results")
-        return render(
-            request,
-            template,
-            {**context, "q": q, "found": found, "title": "Add a client", "back_url": back_url},
-        )
+        return _pick_client(request, context, title="Add a client", back_url=back_url)
     return _enrol(
         request,
         client=client,
@@ -191,15 +192,7 @@ def book_once(request, session_date_id: int):
     context = {"section": "schedule", "sd": session_date, "action": "book-once"}
     client = _chosen_client(request)
     if client is None:
-        if request.method == "POST":
-            return redirect(request.path)
-        q, found = _search(request)
-        template = page_or_fragment(request, "frontdesk/pick_client.html", "results")
-        return render(
-            request,
-            template,
-            {**context, "q": q, "found": found, "title": "Book once", "back_url": back_url},
-        )
+        return _pick_client(request, context, title="Book once", back_url=back_url)
     relationships = enrolments.relationships_for(client, request.user)
     listed = list(relationships)
     form = BookOnceForm(
@@ -225,13 +218,14 @@ def book_once(request, session_date_id: int):
             )
     return render(
         request,
-        page_or_fragment(request, "frontdesk/book_once.html", "form"),
+        page_or_fragment(request, "frontdesk/enrol.html", "form"),
         {
             **context,
             "client": client,
             "form": form,
             "relationship_count": len(listed),
             "back_url": back_url,
+            "once": True,
         },
     )
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,14 +21,15 @@ from billing.models import Invoice
 from clients.models import Client
 from frontdesk.models import Enrolment
 from frontdesk.permissions import require_relationship_actor
-from frontdesk.relationship_flows import invoice_first_period
+from frontdesk.relationship_flows import already_enrolled, subscribe_and_invoice
 from frontdesk.selectors import booking_block
 from opus.lib.actors import person
+from opus.lib.dates import refuse_too_far_back
 from opus.lib.errors import BusinessRuleError
 from relationships.models import Relationship
 from scheduling.models import Session, SessionDate, Subscription
 from scheduling.permissions import can_enroll
-from scheduling.services import enroll, lock_places
+from scheduling.services import lock_places
 
 REQUEST_KEY_LENGTH = 64
 
@@ -75,10 +76,6 @@ def enrollable_sessions(user, *, today: date):
     )
 
 
-def earliest_first_date(today: date) -> date:
-    return today - timedelta(days=settings.OPUS_ENROL_BACKDATE_DAYS)
-
-
 def new_request_key() -> str:
     return uuid.uuid4().hex
 
@@ -111,14 +108,13 @@ def _check_enrolment(
         raise BusinessRuleError(
             f"{session.service.name} is retired: it takes no new enrolments.", field="session"
         )
-    today = timezone.localdate()
-    earliest = earliest_first_date(today)
-    if first_date < earliest:
-        raise BusinessRuleError(
-            f"The first date can be at most {settings.OPUS_ENROL_BACKDATE_DAYS} days in the "
-            f"past (no earlier than {earliest:%-d %b %Y}).",
-            field="first_date",
-        )
+    refuse_too_far_back(
+        first_date,
+        days=settings.OPUS_ENROL_BACKDATE_DAYS,
+        today=timezone.localdate(),
+        what="The first date",
+        field="first_date",
+    )
     if session.last_date is not None and first_date > session.last_date:
         raise BusinessRuleError(
             f"This session ends on {session.last_date:%-d %b %Y}: choose an earlier first date.",
@@ -142,15 +138,7 @@ def _check_enrolment(
         .filter(Q(end_date__isnull=True) | Q(end_date__gt=first_date))
         .exists()
     ):
-        raise _overlap(client)
-
-
-def _overlap(client: Client) -> BusinessRuleError:
-    return BusinessRuleError(
-        f"{client.first_name} is already enrolled in this session on or after that date: "
-        "withdraw that subscription first, or choose a later first date.",
-        field="first_date",
-    )
+        raise already_enrolled(client)
 
 
 # --- the enrolment -------------------------------------------------------------------------
@@ -190,18 +178,13 @@ def enrol_client(
         _check_enrolment(
             client=client, session=session, relationship=relationship, first_date=first_date
         )
-        try:
-            with transaction.atomic():
-                subscription = enroll(
-                    relationship=relationship,
-                    session=session,
-                    first_date=first_date,
-                    actor=actor,
-                    skip=skip,
-                )
-        except IntegrityError as error:  # one made since the check
-            raise _overlap(client) from error
-        invoice = invoice_first_period(relationship=relationship, subscription=subscription)
+        subscription, invoice = subscribe_and_invoice(
+            relationship=relationship,
+            session=session,
+            first_date=first_date,
+            actor=actor,
+            skip=skip,
+        )
         Enrolment.objects.create(
             request_key=key, subscription=subscription, invoice=invoice, actor=person(actor)
         )

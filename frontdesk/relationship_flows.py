@@ -326,6 +326,24 @@ def book_session(
     if first is None:
         raise BusinessRuleError("The session does not run on that date.", field="first_date")
     _check_bookable(first)
+    subscription, _ = subscribe_and_invoice(
+        relationship=relationship, session=session, first_date=first_date, actor=actor, skip=skip
+    )
+    return subscription
+
+
+def already_enrolled(attendee: Client) -> BusinessRuleError:
+    return BusinessRuleError(
+        f"{attendee.first_name} is already enrolled in this session on or after that date.",
+        field="first_date",
+    )
+
+
+def subscribe_and_invoice(*, relationship: Relationship, session, first_date: date, actor, skip=()):
+    """The weekly subscription (scheduling's ``enroll``: a place on every date it
+    covers) and its first invoice (``invoice_first_period``): what "Create Session"
+    and the front desk's enrolment make. The caller holds the relationship and the
+    session's places, and checked the rest. Returns (subscription, invoice)."""
     try:
         with transaction.atomic():
             subscription = enroll(
@@ -335,13 +353,10 @@ def book_session(
                 actor=actor,
                 skip=skip,
             )
-    except IntegrityError as error:
-        raise BusinessRuleError(
-            f"{attendee.first_name} is already enrolled in this session on or after that date.",
-            field="first_date",
-        ) from error
-    invoice_first_period(relationship=relationship, subscription=subscription)
-    return subscription
+    except IntegrityError as error:  # an overlapping subscription made since any check
+        raise already_enrolled(relationship.attendee) from error
+    invoice = invoice_first_period(relationship=relationship, subscription=subscription)
+    return subscription, invoice
 
 
 def invoice_first_period(*, relationship: Relationship, subscription: Subscription):

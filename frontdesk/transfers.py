@@ -28,6 +28,7 @@ from clients.models import ClientEvent
 from clients.services import record_event
 from frontdesk.models import Transfer, TransferDraft
 from frontdesk.permissions import require_transfer_actor
+from opus.lib.dates import refuse_too_far_back
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
@@ -191,13 +192,13 @@ def _check_dates(subscription: Subscription, target: Session, first_date: date, 
             f"The old subscription already ends on {subscription.end_date:%-d %b %Y}.",
             field="end_date",
         )
-    earliest = timezone.localdate() - timedelta(days=settings.OPUS_TRANSFER_BACKDATE_DAYS)
-    if first_date < earliest:
-        raise BusinessRuleError(
-            f"The first date can be at most {settings.OPUS_TRANSFER_BACKDATE_DAYS} days in the "
-            f"past (no earlier than {earliest:%-d %b %Y}).",
-            field="first_date",
-        )
+    refuse_too_far_back(
+        first_date,
+        days=settings.OPUS_TRANSFER_BACKDATE_DAYS,
+        today=timezone.localdate(),
+        what="The first date",
+        field="first_date",
+    )
     if target.last_date is not None and first_date > target.last_date:
         raise BusinessRuleError("The new session has ended by then.", field="first_date")
     overlap = settings.OPUS_TRANSFER_MAX_OVERLAP_DAYS

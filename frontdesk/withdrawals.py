@@ -21,6 +21,7 @@ from clients.models import ClientEvent
 from clients.services import record_event
 from frontdesk.models import Transfer, Withdrawal
 from opus.lib.actors import person
+from opus.lib.dates import refuse_too_far_back
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
 from opus.services import queue_email
@@ -110,13 +111,13 @@ def _check(subscription: Subscription, last_date: date, *, today: date) -> date:
             f"({subscription.first_date:%a %-d %b %Y}).",
             field="last_date",
         )
-    earliest = today - timedelta(days=settings.OPUS_ENROL_BACKDATE_DAYS)
-    if last_date < earliest:
-        raise BusinessRuleError(
-            f"The last date can be at most {settings.OPUS_ENROL_BACKDATE_DAYS} days in the past "
-            f"(no earlier than {earliest:%-d %b %Y}).",
-            field="last_date",
-        )
+    refuse_too_far_back(
+        last_date,
+        days=settings.OPUS_ENROL_BACKDATE_DAYS,
+        today=today,
+        what="The last date",
+        field="last_date",
+    )
     end_date = end_date_after(subscription, last_date)
     if subscription.end_date is not None and end_date >= subscription.end_date:
         raise BusinessRuleError(

@@ -258,3 +258,32 @@ def test_the_sessions_practitioner_may_enrol_and_withdraw(w, tess):
         {"last_date": "2026-12-07", "reason": "schedule"},
     )
     assert response.status_code == 302 and Withdrawal.objects.exists()
+
+
+def test_another_practitioners_client_in_the_form_is_404(w, tess, c2_world):
+    """T1, on their own session date, names C2 (another practitioner's client)."""
+    sd = _date(w)
+    for name in ("scheduling:add-client", "scheduling:book-once"):
+        url = reverse(name, args=[sd.pk])
+        assert tess.get(url, {"client": c2_world["client"].pk}).status_code == 404
+        posted = tess.post(
+            url,
+            {
+                "client": c2_world["client"].pk,
+                "relationship": c2_world["relationship"].pk,
+                "first_date": "2026-12-07",
+            },
+        )
+        assert posted.status_code == 404
+    assert not Subscription.objects.filter(client=c2_world["client"], session=w.session).exists()
+
+
+def test_another_clients_relationship_is_not_a_choice(w, desk):
+    url = reverse("scheduling:add-client", args=[_date(w).pk])
+    page = _text(
+        desk.post(
+            url, {"client": w.ava.pk, "relationship": w.sam_rel.pk, "first_date": "2026-12-07"}
+        )
+    )
+    assert "Choose who pays (the relationship)." in page
+    assert not Subscription.objects.exists()

@@ -348,6 +348,9 @@ CALLS = {
     "frontdesk.rebook_coming_sessions": lambda w, a: relationship_flows.rebook_coming_sessions(
         relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
     ),
+    "frontdesk.subscribe_and_invoice": lambda w, a: relationship_flows.subscribe_and_invoice(
+        relationship=w.relationship, session=w.target, first_date=w.target_date.date, actor=a
+    ),
     "frontdesk.enrol_client": lambda w, a: enrolments.enrol_client(
         client=w.client,
         session=w.target,
