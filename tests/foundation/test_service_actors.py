@@ -18,6 +18,7 @@ from billing import rebilling
 from billing import services as billing
 from billing.plans import InvoicePlan
 from frontdesk import relationship_flows, transfers
+from opus import two_factor
 from opus.lib.actors import SYSTEM
 from scheduling.services import generate_session_dates
 from tests.factories import (
@@ -43,6 +44,7 @@ SERVICE_MODULES = (
     "billing.services.moved_sessions",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
+    "opus.two_factor",
 )
 
 
@@ -231,6 +233,16 @@ CALLS = {
     ),
     "frontdesk.rebook_coming_sessions": lambda w, a: relationship_flows.rebook_coming_sessions(
         relationship=w.relationship, booking_ids=[], subscription_ids=[], actor=a
+    ),
+    # a person's own two-factor authentication: nobody else's, whatever their role
+    "opus.confirm_two_factor": lambda w, a: two_factor.confirm_two_factor(
+        user=w.session.practitioner, key=two_factor.new_secret(), code="123456", actor=a
+    ),
+    "opus.regenerate_backup_codes": lambda w, a: two_factor.regenerate_backup_codes(
+        user=w.session.practitioner, actor=a
+    ),
+    "opus.turn_off_two_factor": lambda w, a: two_factor.turn_off_two_factor(
+        user=w.session.practitioner, actor=a
     ),
 }
 

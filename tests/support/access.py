@@ -1,7 +1,7 @@
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Routes that answer without a login.
-PUBLIC_ROUTES = {"login", "healthz", "billing:card-link"}
+PUBLIC_ROUTES = {"login", "login-code", "healthz", "billing:card-link"}
 
 
 def walk(resolver=None, prefix="", namespace=""):
