@@ -30,10 +30,10 @@ def test_set_up_two_factor_and_log_in_with_the_code(page, live_server, console_e
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
     expect(page.locator(".qr-code svg")).to_be_visible()
     secret = page.locator("#totp-secret").inner_text()
-    page.get_by_label("Code").fill("000000")
+    page.get_by_label("Code", exact=True).fill("000000")
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_text("That code is not right")).to_be_visible()
-    page.get_by_label("Code").fill(app_code(secret))
+    page.get_by_label("Code", exact=True).fill(app_code(secret))
     page.get_by_role("button", name="Confirm").click()
 
     expect(page.get_by_role("heading", name="Backup codes")).to_be_visible()
@@ -46,7 +46,7 @@ def test_set_up_two_factor_and_log_in_with_the_code(page, live_server, console_e
     log_in(page, live_server, "frontdesk", PASSWORD)
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
     # the app's next code: the one shown now confirmed the setup, and a code works once
-    page.get_by_label("Code").fill(app_code(secret, steps_ahead=1))
+    page.get_by_label("Code", exact=True).fill(app_code(secret, steps_ahead=1))
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Week of")
     assert console_errors == []
