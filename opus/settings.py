@@ -71,6 +71,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "opus",
     "clients",
     "scheduling",
@@ -90,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "opus.lib.middleware.LoginRedirectMiddleware",
     "opus.lib.middleware.SessionTimeoutMiddleware",
+    "opus.lib.security.TwoFactorRequiredMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -258,9 +262,18 @@ AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
-AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_SENSITIVE_PARAMETERS = ["password", "code"]  # the login code too
 AXES_CLIENT_IP_CALLABLE = "opus.lib.clientip.client_ip"
 AXES_CLIENT_STR_CALLABLE = "opus.lib.clientip.axes_client_str"  # no username or address in logs
+# Two-factor authentication (django-otp): required of everyone who logs in when on
+# (read through opus.lib.security.staff_2fa_required). A wrong code counts as a
+# failed login for the lockout above (django-axes), so django-otp's own growing
+# delay is off: one rule, one message.
+OPUS_STAFF_2FA_REQUIRED = env_bool("OPUS_STAFF_2FA_REQUIRED", False)
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# The admin may delete a device (a lost phone and lost backup codes), never show its secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # The proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
 try:
     OPUS_TRUSTED_PROXIES = [
@@ -394,6 +407,7 @@ DEV_MAILBOX_ENABLED = EMAIL_PROVIDER == "devmailbox"
 # Session dates are generated this many weeks ahead (scheduling.tasks.extend_schedule)
 OPUS_SCHEDULE_HORIZON_WEEKS = int(os.environ.get("OPUS_SCHEDULE_HORIZON_WEEKS", "26"))
 OPUS_PRACTICE_NAME = os.environ.get("OPUS_PRACTICE_NAME", "Harbour Lane Studio")
+OTP_TOTP_ISSUER = OPUS_PRACTICE_NAME  # the account's name in the authenticator app
 # The practice's address: the Reply-To of every client email (each invites a reply).
 OPUS_REPLY_TO = os.environ.get(
     "OPUS_REPLY_TO",

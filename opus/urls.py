@@ -7,7 +7,7 @@ import clients.urls
 import frontdesk.urls
 import relationships.urls
 import scheduling.urls
-from opus import invitation_views, password_reset, practice_views, views
+from opus import invitation_views, password_reset, practice_views, two_factor_views, views
 
 
 def space(app_urls, *frontdesk_urls):
@@ -19,6 +19,7 @@ def space(app_urls, *frontdesk_urls):
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.Login.as_view(), name="login"),
+    path("login/code/", two_factor_views.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", views.PasswordChange.as_view(), name="password_change"),
     path(
@@ -46,6 +47,13 @@ urlpatterns = [
         name="accept-invitation",
     ),
     path("team/", include((frontdesk.urls.team_urls, "team"))),
+    path("account/two-factor/", two_factor_views.setup, name="two-factor"),
+    path(
+        "account/two-factor/backup-codes/",
+        two_factor_views.backup_codes,
+        name="two-factor-backup-codes",
+    ),
+    path("account/two-factor/off/", two_factor_views.turn_off, name="two-factor-off"),
     path("healthz", views.healthz, name="healthz"),
     path("practice/", practice_views.practice_settings, name="practice-settings"),
     path("schedule/", space(scheduling.urls, frontdesk.urls.schedule_urls)),

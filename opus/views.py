@@ -17,6 +17,8 @@ from django.views.decorators.http import require_GET
 from opus.celery import app
 from opus.forms import LoginForm
 from opus.models import WorkerHeartbeat
+from opus.two_factor import has_two_factor
+from opus.two_factor_views import start_second_step
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,13 @@ def home(request):
 class Login(auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        """With two-factor authentication, the right password leads to the code."""
+        user = form.get_user()
+        if has_two_factor(user):
+            return start_second_step(self.request, user, user.backend, self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordChange(auth_views.PasswordChangeView):

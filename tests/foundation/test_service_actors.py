@@ -20,7 +20,7 @@ from billing import services as billing
 from billing.plans import InvoicePlan
 from frontdesk import enrolments, relationship_flows, transfers, withdrawals
 from frontdesk import team as frontdesk_team
-from opus import team
+from opus import team, two_factor
 from opus.lib.actors import SYSTEM
 from scheduling import closures, setup
 from scheduling.services import generate_session_dates
@@ -55,6 +55,7 @@ SERVICE_MODULES = (
     "opus.team",
     "frontdesk.team",
     "opus.practice",
+    "opus.two_factor",
 )
 
 
@@ -380,6 +381,16 @@ CALLS = {
     ),
     "opus.update_practice": lambda w, a: import_module("opus.practice").update_practice(
         data={"name": "Elsewhere", "invoice_due_days": 30, "card_link_days": 3}, actor=a
+    ),
+    # a person's own two-factor authentication: nobody else's, whatever their role
+    "opus.confirm_two_factor": lambda w, a: two_factor.confirm_two_factor(
+        user=w.session.practitioner, key=two_factor.new_secret(), code="123456", actor=a
+    ),
+    "opus.regenerate_backup_codes": lambda w, a: two_factor.regenerate_backup_codes(
+        user=w.session.practitioner, actor=a
+    ),
+    "opus.turn_off_two_factor": lambda w, a: two_factor.turn_off_two_factor(
+        user=w.session.practitioner, actor=a
     ),
 }
 

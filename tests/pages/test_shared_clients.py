@@ -215,6 +215,7 @@ POST_ONLY = {
     "billing:card-request-create",
     "billing:card-request-resend",
     "relationships:rebook",
+    "two-factor-off",
 }
 # A secret token, not an object: the client's card link, which a practitioner never opens
 TOKEN_ROUTES = {"billing:card-link"}

@@ -3,6 +3,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 # Routes that answer without a login.
 PUBLIC_ROUTES = {
     "login",
+    "login-code",
     "healthz",
     "billing:card-link",
     "accept-invitation",
