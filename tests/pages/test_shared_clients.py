@@ -195,6 +195,7 @@ ID_ROUTES = {
     ],
     "dev-mail": lambda w: [{"mail_id": w["mail"].pk}],
     "dev-mail-html": lambda w: [{"mail_id": w["mail"].pk}],
+    "team:member": lambda w: [{"user_id": w["t2_sub"].session.practitioner_id}],
 }
 # They only take a POST (a GET answers 405: nothing to read)
 POST_ONLY = {
@@ -216,9 +217,14 @@ POST_ONLY = {
     "billing:card-request-resend",
     "relationships:rebook",
     "two-factor-off",
+    "team:invite",
+    "team:role",
+    "team:deactivate",
+    "team:reactivate",
+    "team:resend",
 }
 # A secret token, not an object: the client's card link, which a practitioner never opens
-TOKEN_ROUTES = {"billing:card-link"}
+TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
 # More of the pages without an id: their filters and views
 QUERIES = {
     "scheduling:schedule": lambda w: [
