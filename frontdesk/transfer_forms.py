@@ -1,10 +1,10 @@
-from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from billing import services as billing
 from billing.models import Payment
 from frontdesk import transfers
 from scheduling.forms import AcceptsSkippedDates, SkippedDatesField
@@ -84,7 +84,7 @@ class FinishForm(forms.Form):
 
     @staticmethod
     def default_due_on():
-        return timezone.localdate() + timedelta(days=14)
+        return billing.default_due_on(timezone.localdate())
 
     def finish(self) -> transfers.Finish:
         data = self.cleaned_data

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.models import Invoice
+from frontdesk.transfer_forms import FinishForm
 from opus import practice as practices
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
@@ -236,6 +237,11 @@ def test_the_issue_form_proposes_the_practices_due_date(staff, staff_client):
     page = staff_client.get(reverse("billing:invoice-detail", args=[draft.pk]))
     due = page.context["issue_form"].initial["due_on"]
     assert due == timezone.localdate() + timedelta(days=45)
+
+
+def test_the_transfer_checkout_proposes_the_practices_due_date(staff):
+    change(staff, invoice_due_days=21)
+    assert FinishForm.default_due_on() == timezone.localdate() + timedelta(days=21)
 
 
 def test_every_page_names_the_practice(staff, staff_client):
