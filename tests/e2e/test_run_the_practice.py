@@ -108,6 +108,7 @@ def test_an_empty_practice_is_set_up_and_run_without_the_admin(page, live_server
     roster = page.locator("article.session-date")
     expect(roster.get_by_role("link", name="Lily Adams")).to_be_visible()
     expect(roster.get_by_role("link", name="Omar Okafor")).to_be_visible()
+    page.keyboard.press("Escape")  # the session's panel closes
 
     # the practice closes for a week: the preview names both, the date is cancelled
     page.get_by_role("link", name="Closures").click()
