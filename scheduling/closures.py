@@ -490,12 +490,15 @@ def undo_closure(*, closure: Closure, actor) -> Reopened:
         .select_related("session__service", "session__room")
         .order_by("pk")
     )
-    others = Closure.objects.filter(
-        state=Closure.State.ACTIVE,
-        first_date__lte=closure.last_date,
-        last_date__gte=closure.first_date,
-    ).exclude(pk=closure.pk)
-    others = list(others.order_by("first_date", "pk"))
+    others = list(
+        Closure.objects.filter(
+            state=Closure.State.ACTIVE,
+            first_date__lte=closure.last_date,
+            last_date__gte=closure.first_date,
+        )
+        .exclude(pk=closure.pk)
+        .order_by("first_date", "pk")
+    )
     enrolled = _enrolled(dates)
     result = Reopened()
     handed: dict[int, list[int]] = defaultdict(list)
