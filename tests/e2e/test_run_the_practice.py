@@ -125,9 +125,7 @@ def test_an_empty_practice_is_set_up_and_run_without_the_admin(page, live_server
     page.get_by_role("button", name="Confirm closure").click()
     expect(page.get_by_role("status").first).to_contain_text("Closed: Half term.")
     page.goto(f"{live_server.url}/schedule/?date={closed:%Y-%m-%d}&view=week")
-    expect(page.locator("a.slot", has_text="Piano, 30 min")).to_contain_text(
-        "Cancelled: Half term"
-    )
+    expect(page.locator("a.slot", has_text="Piano, 30 min")).to_contain_text("Cancelled: Half term")
     assert SessionDate.objects.get(session=session, date=closed).cancelled
 
     # Omar withdraws (schedule) after his first date
