@@ -24,7 +24,7 @@ from opus.models import User
 from relationships.models import Relationship
 from relationships.services import create_relationship
 from scheduling.models import Booking, Room, Service, Session, SessionDate, Subscription
-from scheduling.services import enroll, generate_session_dates
+from scheduling.services import enroll, generate_session_dates, horizon
 
 DEMO_PASSWORD = "opus-demo-2026"  # noqa: S105 - documented demo login, never in production
 
@@ -136,7 +136,7 @@ class Seeder:
         self.rng = random.Random(2026)
         self.today = timezone.localdate()
         self.start = self.today - timedelta(weeks=10)
-        self.until = self.today + timedelta(weeks=16)
+        self.until = horizon(self.today)  # the rolling horizon keeps it there
 
     def run(self) -> None:
         self.users()
