@@ -32,8 +32,12 @@ class DeactivateForm(forms.Form):
         empty_label="Choose a practitioner",
     )
 
-    def __init__(self, *args, member: User, **kwargs):
+    def __init__(self, *args, member: User, needs_takeover: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["takeover"].required = needs_takeover
+        self.fields["takeover"].error_messages["required"] = (
+            "Choose who takes over their coming sessions."
+        )
         self.fields["takeover"].queryset = takeover_choices(member).order_by(
             "first_name", "last_name", "pk"
         )

@@ -106,7 +106,8 @@ def _member_context(request, member: User, **forms) -> dict:
             TeamEvent.objects.filter(user=member).select_related("actor")[:HISTORY_LINES]
         ),
         "role_form": forms.get("role_form") or RoleForm(initial={"role": member.role}),
-        "deactivate_form": forms.get("deactivate_form") or DeactivateForm(member=member),
+        "deactivate_form": forms.get("deactivate_form")
+        or DeactivateForm(member=member, needs_takeover=bool(sessions)),
         "action_error": forms.get("action_error", ""),
         "now": timezone.now(),
     }
@@ -156,7 +157,8 @@ def member_role(request, user_id: int):
 @require_POST
 def member_deactivate(request, user_id: int):
     member = _member(request, user_id)
-    form = DeactivateForm(request.POST, member=member)
+    needs_takeover = frontdesk_team.coming_sessions_led_by(member).exists()
+    form = DeactivateForm(request.POST, member=member, needs_takeover=needs_takeover)
     if form.is_valid():
         try:
             handed = frontdesk_team.deactivate_team_member(

@@ -166,7 +166,7 @@ def test_deactivating_a_practitioner_with_coming_sessions_asks_who_takes_over(
     assert "leads 1 coming session" in page and "Who takes over their sessions?" in page
     refused = staff_client.post(url)
     assert refused.status_code == 200
-    assert "choose who takes them over" in refused.content.decode()
+    assert "Choose who takes over their coming sessions." in refused.content.decode()
     therapist.refresh_from_db()
     assert therapist.is_active
     done = staff_client.post(url, {"takeover": other_therapist.pk}, follow=True)
