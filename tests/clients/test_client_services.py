@@ -16,7 +16,7 @@ from clients.services import PossibleDuplicates, archive_client, create_client, 
 from frontdesk.client_flows import delete_client
 from frontdesk.relationship_forms import PayingDetailsForm
 from opus.lib.errors import BusinessRuleError
-from relationships.models import Relationship
+from relationships.models import Relationship, RelationshipQuerySet
 from relationships.services import WhoPays, add_client, add_relationship, create_relationship
 from tests.factories import ClientFactory, InvoiceFactory, RelationshipFactory
 
@@ -235,3 +235,14 @@ def test_a_parent_paying_for_a_child_is_not_deleted_with_two_relationships(staff
     RelationshipFactory(payer=parent, attendee=ClientFactory())
     with pytest.raises(BusinessRuleError, match="Archive them instead"):
         delete_client(client=parent, actor=staff)
+
+
+def test_a_relationship_made_meanwhile_is_refused_with_the_same_sentence(staff, monkeypatch):
+    """The check under the lock can miss a row another request committed: the
+    database's constraint refuses it, and the service says so in the same words."""
+    parent, child = ClientFactory(), ClientFactory()
+    create_relationship(payer=parent, attendee=child, actor=staff)
+    monkeypatch.setattr(RelationshipQuerySet, "active", lambda self: self.none())
+    with pytest.raises(BusinessRuleError, match="already has an active relationship"):
+        create_relationship(payer=parent, attendee=child, actor=staff)
+    assert Relationship.objects.count() == 1

@@ -179,6 +179,8 @@ def sentinels(world) -> list[bytes]:
 # route name -> the objects of the shared world it takes (T1 may see some, not all)
 ID_ROUTES = {
     "clients:detail": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "clients:delete": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "clients:relationship-new": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
     "billing:client-cards": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
     "scheduling:session-date": lambda w: [
         {"session_date_id": d.pk} for d in w["t1_dates"] + w["t2_dates"]
@@ -188,7 +190,14 @@ ID_ROUTES = {
     ],
     **{
         f"relationships:{name}": lambda w: [{"pk": w["old"].pk}, {"pk": w["new"].pk}]
-        for name in ("detail", "booking-panel", "migrate", "migrate-details", "create-session")
+        for name in (
+            "detail",
+            "booking-panel",
+            "migrate",
+            "migrate-details",
+            "create-session",
+            "end",
+        )
     },
     "scheduling:transfer-step": lambda w: [
         {"draft_id": w["draft"].public_id, "step": step} for step in ("target", "payment")
@@ -222,6 +231,8 @@ POST_ONLY = {
     "team:deactivate",
     "team:reactivate",
     "team:resend",
+    "clients:archive",
+    "clients:restore",
 }
 # A secret token, not an object: the client's card link, which a practitioner never opens
 TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
@@ -233,6 +244,7 @@ QUERIES = {
         for view in ("day", "week", "month")
     ],
     "clients:list": lambda w: [{"q": "Sam"}, {"q": "Pam"}, {"sort": "activity"}],
+    "clients:pick": lambda w: [{"organiser_q": "Sam"}, {"organiser_q": "Pam"}],
     "relationships:list": lambda w: [{"q": "Sam"}, {"status": "ended"}],
     "billing:invoice-list": lambda w: [
         {"payer": "Pam"},
