@@ -50,6 +50,9 @@ class Client(models.Model):
         validators=[fields.validate_address, MaxLengthValidator(fields.ADDRESS_MAX_LENGTH)],
     )
     notes = models.TextField(blank=True)
+    # the "Add client" form's key: a second submit of the same form (a double click,
+    # the back button) finds the client the first one created instead of another
+    request_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -1,3 +1,5 @@
+import uuid
+
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -91,7 +93,9 @@ class PossibleDuplicates(BusinessRuleError):
 
 
 @transaction.atomic
-def create_client(*, data: dict, actor, allow_duplicates: bool = False) -> Client:
+def create_client(
+    *, data: dict, actor, allow_duplicates: bool = False, request_key: uuid.UUID | None = None
+) -> Client:
     """A new client (staff only) from the details in ``data``, each checked by its rule
     in clients.fields. Refused with ``PossibleDuplicates`` while clients with the same
     email, or the same name and date of birth, exist, unless ``allow_duplicates``."""
@@ -104,7 +108,7 @@ def create_client(*, data: dict, actor, allow_duplicates: bool = False) -> Clien
         duplicates = list(possible_duplicates(cleaned))
         if duplicates:
             raise PossibleDuplicates(duplicates)
-    client = Client.objects.create(**cleaned)
+    client = Client.objects.create(**cleaned, request_key=request_key)
     record_event(
         client=client, kind=ClientEvent.Kind.CREATED, summary="Client created", actor=actor
     )

@@ -1,3 +1,4 @@
+import uuid
 from copy import copy
 
 from django.contrib import messages
@@ -16,7 +17,7 @@ from frontdesk.client_flows import delete_client, why_not_deletable
 from frontdesk.profile import profile_for, with_profile_flags
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
-from opus.lib.parsing import parse_id
+from opus.lib.parsing import parse_id, parse_uuid
 from opus.models import User
 from relationships.forms import WhoPaysForm
 from relationships.services import add_client, add_relationship
@@ -98,6 +99,7 @@ def client_add(request):
     duplicates, organiser_duplicates = [], []
     confirmed = bool(data and data.get("confirm"))
     organiser_confirmed = bool(data and data.get("confirm_organiser"))
+    request_key = parse_uuid(data.get("request_key", "")) if data else None
     if data is not None and data.get("action") != "find" and form.is_valid() & who.is_valid():
         try:
             relationship = add_client(
@@ -105,6 +107,7 @@ def client_add(request):
                 who=who.who_pays(allow_duplicate_organiser=organiser_confirmed),
                 actor=request.user,
                 allow_duplicates=confirmed,
+                request_key=request_key,
             )
         except PossibleDuplicates as error:
             if (error.field or "").startswith("organiser"):
@@ -129,6 +132,7 @@ def client_add(request):
         "organiser_q": who["organiser_q"].value() or "",
         "chosen": _chosen(who),
         "submitted": True,  # duplicates here come from a submission: offer "Create anyway"
+        "request_key": request_key or uuid.uuid4(),
     }
     return render(request, "clients/add.html", context)
 

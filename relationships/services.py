@@ -4,6 +4,7 @@ and booking under one cross into scheduling and billing: ``frontdesk``."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -136,11 +137,39 @@ def add_relationship(*, attendee: Client, who: WhoPays, actor) -> Relationship:
     )
 
 
-@transaction.atomic
 def add_client(
-    *, details: dict, who: WhoPays, actor, allow_duplicates: bool = False
+    *,
+    details: dict,
+    who: WhoPays,
+    actor,
+    allow_duplicates: bool = False,
+    request_key: uuid.UUID | None = None,
 ) -> Relationship:
     """ "Add client": the client and who pays for them (a first-party relationship, or
-    a third-party one with an existing or new organiser), together or not at all."""
-    attendee = create_client(data=details, actor=actor, allow_duplicates=allow_duplicates)
-    return add_relationship(attendee=attendee, who=who, actor=actor)
+    a third-party one with an existing or new organiser), together or not at all.
+    The same ``request_key`` again (a double submit) returns what the first created."""
+    if request_key is not None and (done := _added_with(request_key)) is not None:
+        return done
+    try:
+        with transaction.atomic():
+            attendee = create_client(
+                data=details,
+                actor=actor,
+                allow_duplicates=allow_duplicates,
+                request_key=request_key,
+            )
+            return add_relationship(attendee=attendee, who=who, actor=actor)
+    except IntegrityError:
+        # the same key committed by a submit racing this one: its client stands
+        if request_key is None or (done := _added_with(request_key)) is None:
+            raise
+        return done
+
+
+def _added_with(request_key: uuid.UUID) -> Relationship | None:
+    return (
+        Relationship.objects.filter(attendee__request_key=request_key)
+        .select_related("attendee", "payer")
+        .order_by("pk")
+        .first()
+    )

@@ -2,6 +2,7 @@
 and other non-ASCII digits that ``int`` refuses: check ASCII digits only."""
 
 import re
+import uuid
 
 # C0 control characters but tab, line feed and carriage return: no one types them,
 # and PostgreSQL refuses NUL in text (and in JSON)
@@ -21,3 +22,11 @@ def parse_id(value: str | None) -> int | None:
     (empty, signed, non-ASCII digits, or too long for a bigint)."""
     value = (value or "").strip()
     return int(value) if ascii_digits(value) and len(value) < 19 else None
+
+
+def parse_uuid(value: str | None) -> uuid.UUID | None:
+    """A UUID from a form or the address, or None for anything else."""
+    try:
+        return uuid.UUID(str(value or ""))
+    except ValueError:
+        return None
