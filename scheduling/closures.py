@@ -470,6 +470,11 @@ def undo_closure(*, closure: Closure, actor) -> Reopened:
     closure = Closure.objects.select_for_update().get(pk=closure.pk)
     if closure.state == Closure.State.UNDONE:
         return Reopened(done=False)
+    if closure.last_date < timezone.localdate():
+        raise BusinessRuleError(
+            f"“{closure.reason}” ended on {closure.last_date:%a %-d %b %Y}: its dates have "
+            "passed and stay cancelled."
+        )
     coming = SessionDate.objects.filter(closure=closure, starts_at__gt=timezone.now())
     session_ids = sorted(set(coming.values_list("session_id", flat=True)))
     # re-opening puts rosters back on dates: take the sessions' places, in order
@@ -484,12 +489,15 @@ def undo_closure(*, closure: Closure, actor) -> Reopened:
         .select_related("session__service", "session__room")
         .order_by("pk")
     )
-    others = Closure.objects.filter(
-        state=Closure.State.ACTIVE,
-        first_date__lte=closure.last_date,
-        last_date__gte=closure.first_date,
-    ).exclude(pk=closure.pk)
-    others = list(others.order_by("first_date", "pk"))
+    others = list(
+        Closure.objects.filter(
+            state=Closure.State.ACTIVE,
+            first_date__lte=closure.last_date,
+            last_date__gte=closure.first_date,
+        )
+        .exclude(pk=closure.pk)
+        .order_by("first_date", "pk")
+    )
     enrolled = _enrolled(dates)
     result = Reopened()
     handed: dict[int, list[int]] = defaultdict(list)

@@ -215,6 +215,10 @@ POST_ONLY = {
     "billing:card-request-create",
     "billing:card-request-resend",
     "relationships:rebook",
+    "scheduling:date-cancel",
+    "scheduling:date-reopen",
+    "scheduling:closure-confirm",
+    "scheduling:closure-undo",
 }
 # A secret token, not an object: the client's card link, which a practitioner never opens
 TOKEN_ROUTES = {"billing:card-link"}
