@@ -9,4 +9,4 @@ class SchedulingConfig(AppConfig):
         from scheduling import closures, emails, visibility  # models are ready only now
 
         visibility.register()
-        register_email(closures.CLOSURE_EMAIL, emails.CLOSURE_EMAIL)
+        register_email(closures.CLOSURE_EMAIL, emails.CLOSURE_EMAIL_KIND)

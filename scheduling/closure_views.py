@@ -128,7 +128,11 @@ def closure_undo(request, closure_id: int):
     """'Undo closure': re-opens its dates still to come."""
     closure = get_object_or_404(Closure.objects.visible_to(request.user), pk=closure_id)
     _staff_only(request)
-    result = closures.undo_closure(closure=closure, actor=request.user)
+    try:
+        result = closures.undo_closure(closure=closure, actor=request.user)
+    except BusinessRuleError as error:
+        messages.error(request, error.message)
+        return redirect("scheduling:closures")
     if not result.done:
         messages.info(request, f"{closure.reason} was already undone: nothing more done.")
         return redirect("scheduling:closures")

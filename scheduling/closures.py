@@ -476,6 +476,11 @@ def undo_closure(*, closure: Closure, actor) -> Reopened:
     closure = Closure.objects.select_for_update().get(pk=closure.pk)
     if closure.state == Closure.State.UNDONE:
         return Reopened(done=False)
+    if closure.last_date < timezone.localdate():
+        raise BusinessRuleError(
+            f"“{closure.reason}” ended on {closure.last_date:%a %-d %b %Y}: its dates have "
+            "passed and stay cancelled."
+        )
     coming = SessionDate.objects.filter(closure=closure, starts_at__gt=timezone.now())
     session_ids = sorted(set(coming.values_list("session_id", flat=True)))
     # re-opening puts rosters back on dates: take the sessions' places, in order

@@ -47,4 +47,6 @@ def closure_failed(row) -> None:
         )
 
 
-CLOSURE_EMAIL = EmailKind(context=closure_context, on_sent=closure_sent, on_failed=closure_failed)
+CLOSURE_EMAIL_KIND = EmailKind(
+    context=closure_context, on_sent=closure_sent, on_failed=closure_failed
+)

@@ -191,9 +191,9 @@ class Closure(models.Model):
 
     @property
     def scope_text(self) -> str:
-        if self.scope == self.Scope.ROOM and self.room is not None:
+        if self.room is not None:
             return f"Room: {self.room.name}"
-        if self.scope == self.Scope.PRACTITIONER and self.practitioner is not None:
+        if self.practitioner is not None:
             return f"Practitioner: {self.practitioner.display_name}"
         return "The whole practice"
 

@@ -460,3 +460,15 @@ def test_closure_and_dates_rules_hold_in_the_database(world, staff):
     closure = close(world, staff).closure
     with pytest.raises(IntegrityError), transaction.atomic():
         SessionDate.objects.filter(closure=closure).update(cancelled=False, cancel_reason="")
+
+
+def test_a_closure_that_has_ended_cannot_be_undone(world, staff):
+    closure = close(world, staff).closure
+    with (
+        time_machine.travel(world.end + timedelta(days=2)),
+        pytest.raises(BusinessRuleError, match="its dates have passed and stay cancelled"),
+    ):
+        closures.undo_closure(closure=closure, actor=staff)
+    closure.refresh_from_db()
+    assert closure.state == Closure.State.ACTIVE
+    assert SessionDate.objects.filter(cancelled=True).count() == 4

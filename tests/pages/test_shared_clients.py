@@ -233,6 +233,10 @@ POST_ONLY = {
     "team:resend",
     "clients:archive",
     "clients:restore",
+    "scheduling:date-cancel",
+    "scheduling:date-reopen",
+    "scheduling:closure-confirm",
+    "scheduling:closure-undo",
 }
 # A secret token, not an object: the client's card link, which a practitioner never opens
 TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
