@@ -18,7 +18,7 @@ from opus.models import OutboundEmail
 from scheduling import closures
 from scheduling.emails import closure_context
 from scheduling.models import Booking, Closure, SessionDate, Subscription
-from scheduling.services import generate_session_dates
+from scheduling.services import extend_schedule, generate_session_dates
 from tests.factories import SubscriptionFactory, UserFactory
 from tests.support.closures import build_closure_world
 
@@ -262,7 +262,17 @@ def test_an_undone_closure_sends_nothing_left_in_the_outbox(world, staff):
 # --- dates generated later ------------------------------------------------------------------
 
 
-def test_dates_generated_inside_an_active_closure_come_out_cancelled(world, staff):
+def _one_session_at_a_time(world, until):
+    for session in (world.piano, world.guitar):
+        generate_session_dates(session=session, until=until)
+
+
+def _the_rolling_horizon(world, until):
+    extend_schedule(until=until)  # every session at once, in batches
+
+
+@pytest.mark.parametrize("generate", [_one_session_at_a_time, _the_rolling_horizon])
+def test_dates_generated_inside_an_active_closure_come_out_cancelled(world, staff, generate):
     far = world.today + timedelta(weeks=10)
     closure = close(world, staff, first_date=far, last_date=far + timedelta(days=6)).closure
     room = close(
@@ -275,8 +285,7 @@ def test_dates_generated_inside_an_active_closure_come_out_cancelled(world, staf
         reason="Floor sanding",
     ).closure
     assert closure.dates.count() == 0 and room.dates.count() == 0  # not generated yet
-    for session in (world.piano, world.guitar):
-        generate_session_dates(session=session, until=world.today + timedelta(weeks=14))
+    generate(world, world.today + timedelta(weeks=14))
     inside = SessionDate.objects.filter(date__gte=far, date__lte=far + timedelta(days=6))
     assert inside.count() == 2
     assert {(d.cancelled, d.cancel_reason, d.closure_id) for d in inside} == {
