@@ -218,6 +218,14 @@ def _times(day: date, slot: Slot) -> tuple[datetime, datetime]:
     return starts, starts + timedelta(minutes=slot.duration_minutes)
 
 
+def _lock_slot(slot: Slot) -> None:
+    """Whoever books the same room or practitioner waits here (rooms first, then
+    people), so two changes at once cannot both pass the clash check."""
+    if slot.room is not None:
+        list(Room.objects.select_for_update(no_key=True).filter(pk=slot.room.pk))
+    list(User.objects.select_for_update(no_key=True).filter(pk=slot.practitioner.pk))
+
+
 def clashes(*, days: list[date], slot: Slot, session: Session | None = None) -> list[str]:
     """Where the room or the practitioner is already busy at an overlapping time on
     one of ``days``: other sessions' dates, not cancelled. One query."""
@@ -323,6 +331,7 @@ def create_session(
         last_date=last_date,
     )
     until = max(horizon(today), first_date)
+    _lock_slot(slot)
     days = [d.date for d in session_dates_to(session, until)]
     _refuse_clashes(clashes(days=days, slot=slot))
     session.save()
@@ -420,6 +429,7 @@ def change_session(
         _check_slot(slot)
     else:
         _check_slot(Slot(start_time, duration_minutes, session.practitioner, None))
+    _lock_slot(slot)
     generate_session_dates(session=session, until=horizon(today))
     coming = list(_coming_dates(session, max(effective_date, session.first_date)))
     held = [d.date for d in coming if not d.cancelled]
@@ -594,8 +604,11 @@ def end_session(*, session: Session, last_date: date, actor, today: date | None 
     if old_last != last_date:
         Session.objects.filter(pk=session.pk).update(last_date=last_date)
         session.last_date = last_date
-        if old_last is not None and last_date > old_last:
-            generate_session_dates(session=session, until=horizon(today))
+        if old_last is not None and last_date > old_last:  # extended: the dates to come
+            after = max(old_last, today - timedelta(days=1))
+            SessionDate.objects.bulk_create(
+                session_dates_to(session, horizon(today), after=after), ignore_conflicts=True
+            )
     if old_last != last_date or ending.subscriptions or ending.removed or ending.cancelled:
         parts = [f"Last date {last_date:%a %-d %b %Y}"]
         if ending.subscriptions:

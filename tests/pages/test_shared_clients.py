@@ -205,6 +205,17 @@ ID_ROUTES = {
     "dev-mail": lambda w: [{"mail_id": w["mail"].pk}],
     "dev-mail-html": lambda w: [{"mail_id": w["mail"].pk}],
     "team:member": lambda w: [{"user_id": w["t2_sub"].session.practitioner_id}],
+    # the setup (staff only): T2's sessions, their services and rooms
+    **{
+        f"scheduling:setup-{name}": lambda w: [{"session_id": d.session_id} for d in w["t2_dates"]]
+        for name in ("session", "session-edit", "session-end")
+    },
+    "scheduling:setup-service-edit": lambda w: [
+        {"service_id": d.session.service_id} for d in w["t2_dates"]
+    ],
+    "scheduling:setup-room-edit": lambda w: [
+        {"room_id": d.session.room_id} for d in w["t2_dates"] if d.session.room_id
+    ],
 }
 # They only take a POST (a GET answers 405: nothing to read)
 POST_ONLY = {
@@ -237,6 +248,8 @@ POST_ONLY = {
     "scheduling:date-reopen",
     "scheduling:closure-confirm",
     "scheduling:closure-undo",
+    "scheduling:setup-service-active",
+    "scheduling:setup-room-active",
 }
 # A secret token, not an object: the client's card link, which a practitioner never opens
 TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}

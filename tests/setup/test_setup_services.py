@@ -429,3 +429,16 @@ def test_a_session_cannot_end_in_the_past(staff):
     with pytest.raises(BusinessRuleError, match="cannot be in the past") as refused:
         setup.end_session(session=session, last_date=TODAY - timedelta(days=1), actor=staff)
     assert refused.value.field == "last_date"
+
+
+def test_extending_an_ended_session_generates_only_dates_to_come(staff):
+    session = new_session(staff, first_date=date(2026, 12, 7), last_date=date(2026, 12, 14))
+    session.dates.filter(date=date(2026, 12, 14)).delete()  # say it was removed on purpose
+    with time_machine.travel("2026-12-16 08:00 +00:00", tick=False):
+        setup.end_session(session=session, last_date=date(2027, 1, 4), actor=staff)
+    assert list(session.dates.values_list("date", flat=True)) == [
+        date(2026, 12, 7),
+        date(2026, 12, 21),
+        date(2026, 12, 28),
+        date(2027, 1, 4),
+    ]
