@@ -24,7 +24,7 @@ from frontdesk import selectors, transfers
 from frontdesk.models import TransferDraft
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
-from scheduling.models import Booking, SessionDate
+from scheduling.models import Booking, SessionDate, Subscription
 from scheduling.services import enroll, generate_session_dates, unenroll_from_date
 from tests.factories import (
     ClientFactory,
@@ -216,6 +216,18 @@ ID_ROUTES = {
     "scheduling:setup-room-edit": lambda w: [
         {"room_id": d.session.room_id} for d in w["t2_dates"] if d.session.room_id
     ],
+    # enrolment and withdrawal: Sam's and Pam's, on T1's and T2's dates and subscriptions
+    **{
+        f"scheduling:{name}": lambda w: [
+            {"session_date_id": d.pk} for d in w["t1_dates"] + w["t2_dates"]
+        ]
+        for name in ("add-client", "book-once")
+    },
+    "scheduling:withdraw": lambda w: [
+        {"subscription_id": pk}
+        for pk in Subscription.objects.filter(client=w["sam"]).values_list("pk", flat=True)
+    ],
+    "clients:enrol": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
 }
 # They only take a POST (a GET answers 405: nothing to read)
 POST_ONLY = {
@@ -262,6 +274,8 @@ QUERIES = {
     ],
     "clients:list": lambda w: [{"q": "Sam"}, {"q": "Pam"}, {"sort": "activity"}],
     "clients:pick": lambda w: [{"organiser_q": "Sam"}, {"organiser_q": "Pam"}],
+    "scheduling:add-client": lambda w: [{"q": "Sam"}, {"client": w["sam"].pk}],
+    "scheduling:book-once": lambda w: [{"q": "Sam"}, {"client": w["sam"].pk}],
     "relationships:list": lambda w: [{"q": "Sam"}, {"status": "ended"}],
     "billing:invoice-list": lambda w: [
         {"payer": "Pam"},
