@@ -99,7 +99,7 @@ def _check_enrolment(
             f"{client.first_name}.",
             field="relationship",
         )
-    if getattr(client, "archived_at", None) is not None:
+    if client.archived_at is not None:
         raise BusinessRuleError(f"{client.full_name} is archived: nobody can enrol them.")
     block = booking_block(relationship)
     if block:

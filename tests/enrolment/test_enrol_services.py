@@ -8,7 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 
 from billing.models import Invoice, InvoiceLine
-from clients.models import Client, ClientEvent
+from clients.models import ClientEvent
+from clients.services import archive_client
 from frontdesk import enrolments
 from frontdesk.enrolments import default_relationship, enrol_client, relationships_for
 from frontdesk.models import Enrolment
@@ -208,8 +209,8 @@ def test_an_ended_relationship_is_refused(w, staff):
     assert "This relationship has ended" in refused.value.message
 
 
-def test_an_archived_client_is_refused(w, staff, monkeypatch):
-    monkeypatch.setattr(Client, "archived_at", w.last_monday, raising=False)
+def test_an_archived_client_is_refused(w, staff):
+    archive_client(client=w.ava, actor=staff)
     with pytest.raises(BusinessRuleError) as refused:
         _enrol(w, staff)
     assert refused.value.message == "Ava Adams is archived: nobody can enrol them."
