@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from opus.lib.actors import person, require_actor
+from opus.lib.actors import SYSTEM, person, require_actor
 from opus.lib.errors import BusinessRuleError
 from opus.lib.tokens import derive_token, hash_token, looks_like_token, new_nonce, token_for
 from opus.models import Invitation, TeamEvent, User
@@ -70,16 +70,21 @@ def _locked(user: User) -> User:
     return User.objects.select_for_update().get(pk=user.pk)
 
 
-def _other_active_staff(user: User) -> bool:
-    """Is there an active staff user besides ``user``? The active staff rows are
-    locked (in a stable order), so two staff cannot remove each other at once."""
+def _lock_staff_then(user: User, actor) -> tuple[User, bool]:
+    """Lock the active staff rows (in a stable order) before ``user``'s row, and say
+    whether an active staff user besides ``user`` remains. Every change that could
+    leave the practice without staff takes the staff rows first, so two staff
+    removing each other at once queue instead of deadlocking, and the second sees
+    the first's change: an actor no longer among the active staff is refused."""
     staff = list(
         User.objects.select_for_update()
         .filter(Q(role=User.Role.STAFF) | Q(is_superuser=True), is_active=True)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    return any(pk != user.pk for pk in staff)
+    if actor is not SYSTEM and actor.pk not in staff:
+        raise PermissionDenied("Only staff manage the team.")
+    return _locked(user), any(pk != user.pk for pk in staff)
 
 
 def invitation_token(invitation: Invitation) -> str | None:
@@ -174,12 +179,12 @@ def change_role(*, user: User, role: str, actor) -> bool:
     """Returns whether anything changed."""
     _require_staff(actor)
     role = _clean_role(role)
-    user = _locked(user)
+    user, other_staff = _lock_staff_then(user, actor)
     if user.role == role:
         return False
     if user.pk == getattr(actor, "pk", None):
         raise BusinessRuleError("You cannot change your own role.", field="role")
-    if user.role == User.Role.STAFF and user.is_active and not _other_active_staff(user):
+    if user.role == User.Role.STAFF and user.is_active and not other_staff:
         raise BusinessRuleError(
             f"{user.display_name} is the last active staff member.", field="role"
         )
@@ -209,10 +214,10 @@ def deactivate_user(*, user: User, actor) -> bool:
     a pending invitation stops working. Returns whether anything changed."""
     _require_staff(actor)
     check_can_deactivate(user=user, actor=actor)
-    user = _locked(user)
+    user, other_staff = _lock_staff_then(user, actor)
     if not user.is_active:
         return False
-    if user.is_practice_staff and not _other_active_staff(user):
+    if user.is_practice_staff and not other_staff:
         raise BusinessRuleError(f"{user.display_name} is the last active staff member.")
     user.is_active = False
     user.save(update_fields=["is_active"])

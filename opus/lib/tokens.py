@@ -5,7 +5,7 @@ the token. The token is an HMAC of the nonce under a key derived from
 SECRET_KEY and a salt of its own per kind of link, so the worker that sends
 the email rebuilds it from the row (the outbox row holds only the row's id).
 Someone who reads the database learns neither the token nor a way to compute
-it. (billing/tokens.py does the same for the card link.)
+it. billing/tokens.py applies it to the card link, opus/team.py to invitations.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 each other leave one active; the same address invited twice at once makes one person."""
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import close_old_connections
 from django.test import Client as HttpClient
 
@@ -46,8 +47,10 @@ def test_two_staff_deactivating_each_other_at_once_leave_one_active():
             lambda: team.deactivate_user(user=first, actor=second),
         ]
     )
-    refused = [r for r in results if isinstance(r, BusinessRuleError)]
-    assert len(refused) == 1 and "last active staff" in refused[0].message
+    # the second to get the staff rows finds its actor deactivated (or, had it run
+    # first, the other the last staff member): one way or the other, it is refused
+    refused = [r for r in results if isinstance(r, BusinessRuleError | PermissionDenied)]
+    assert len(refused) == 1, results
     assert User.objects.filter(role="staff", is_active=True).count() == 1
 
 
