@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from frontdesk import imports
@@ -39,7 +40,7 @@ def _formats():
 @require_http_methods(["GET", "POST"])
 def import_start(request):
     _require_staff(request)
-    form = ImportForm(request.POST or None, request.FILES or None)
+    form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -69,8 +70,10 @@ def import_start(request):
 
 
 @require_GET
-def import_example(request, kind):
+def import_example(request):
+    """An example file to download: ``?kind=clients`` or ``?kind=relationships``."""
     _require_staff(request)
+    kind = request.GET.get("kind", "")
     if kind not in imports.COLUMNS:
         raise Http404("No such example.")
     response = HttpResponse(imports.example_csv(kind), content_type="text/csv; charset=utf-8")
@@ -98,7 +101,7 @@ def _job_page(request, job, *, refusal="", status=200):
         context,
         status=status,
     )
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ["HX-Request"])
     return response
 
 

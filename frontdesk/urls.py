@@ -68,7 +68,7 @@ client_urls = [
     path("<int:client_id>/enrol/", enrolment_views.enrol, name="enrol"),
     # importing from another product (staff only): frontdesk/import_views.py
     path("import/", import_views.import_start, name="import"),
-    path("import/example/<slug:kind>/", import_views.import_example, name="import-example"),
+    path("import/example/", import_views.import_example, name="import-example"),
     path("import/<uuid:job_id>/", import_views.import_job, name="import-job"),
     path("import/<uuid:job_id>/confirm/", import_views.import_confirm, name="import-confirm"),
 ]

@@ -169,7 +169,7 @@ CALLS = {
         client=w.client, external_id="X-1", actor=a
     ),
     "frontdesk.start_import": lambda w, a: imports.start_import(
-        kind="clients", filename="c.csv", data=b"first_name,last_name,email\nA,B,ab@x.com\n", actor=a
+        kind="clients", filename="c.csv", data=b"first_name,last_name,email\nA,B,a@x.com\n", actor=a
     ),
     "frontdesk.confirm_import": lambda w, a: imports.confirm_import(job=w.import_job, actor=a),
     "clients.archive_client": lambda w, a: import_module("clients.services").archive_client(

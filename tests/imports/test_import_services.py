@@ -81,9 +81,7 @@ def test_import_creates_and_a_second_run_creates_nothing(staff):
 
 def test_a_changed_cell_updates_with_history_and_a_blank_one_erases_nothing(staff):
     imported(CLIENTS, staff)
-    changed = CLIENTS.replace("'+44 20 7946 0958", "07700 900123").replace(
-        "maria@example.com", ""
-    )
+    changed = CLIENTS.replace("'+44 20 7946 0958", "07700 900123").replace("maria@example.com", "")
     job = imported(changed, staff)
     assert job.counts["updated"] == 1
     maria = Client.objects.get(external_id="A-1")
