@@ -30,9 +30,11 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from datetime import date, time
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -46,12 +48,15 @@ from clients.services import (
     update_contact_details,
 )
 from frontdesk import tasks
+from frontdesk.enrolments import _check_enrolment as check_enrolment
+from frontdesk.enrolments import enrol_client
 from frontdesk.models import ImportJob
 from opus.lib.actors import require_actor
 from opus.lib.errors import BusinessRuleError
 from opus.models import User
 from relationships.models import Relationship
 from relationships.services import create_relationship
+from scheduling.models import Session, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +79,19 @@ COLUMNS = {
         "notes",
     ),
     ImportJob.Kind.RELATIONSHIPS: ("attendee", "payer", "practitioner"),
+    ImportJob.Kind.ENROLMENTS: (
+        "client",
+        "service",
+        "weekday",
+        "start_time",
+        "first_date",
+        "payer",
+    ),
 }
 REQUIRED = {
     ImportJob.Kind.CLIENTS: ("first_name", "last_name"),
     ImportJob.Kind.RELATIONSHIPS: ("attendee",),
+    ImportJob.Kind.ENROLMENTS: ("client", "service", "weekday", "start_time", "first_date"),
 }
 EXAMPLES = {
     ImportJob.Kind.CLIENTS: [
@@ -99,8 +113,17 @@ EXAMPLES = {
         ("A-1001", "self", ""),
         ("A-1002", "maria@example.com", ""),
     ],
+    ImportJob.Kind.ENROLMENTS: [
+        COLUMNS[ImportJob.Kind.ENROLMENTS],
+        ("A-1002", "Piano, 30 min private", "Monday", "16:00", "2027-01-04", "maria@example.com"),
+    ],
 }
 FORMULA_STARTS = ("=", "+", "-", "@")
+RACED = "Another import added this client at the same moment: import the file again."
+FAILED = (
+    "The import stopped on an unexpected error; the rows before it are kept. Importing "
+    "the file again adds only what is missing."
+)
 
 
 class ImportRefused(BusinessRuleError):
@@ -358,7 +381,101 @@ class _Relationships:
             create_relationship(**plan, actor=actor)
 
 
-HANDLERS = {ImportJob.Kind.CLIENTS: _Clients, ImportJob.Kind.RELATIONSHIPS: _Relationships}
+class _Enrolments:
+    """The enrolments file: the client (external id or email) into the session of a
+    service on a weekday at a start time, from a first date, paid by ``payer``
+    (external id or email; "self" or blank: the client) under their active
+    relationship. Through ``enrol_client``: the subscription and its first invoice."""
+
+    def __init__(self):
+        self.clients = _Relationships()
+        self.seen: dict[tuple, int] = {}
+
+    def check(self, line: int, values: dict) -> tuple[str, dict]:
+        if values.pop("__extra__", None):
+            raise BusinessRuleError("This row has more cells than the header has columns.")
+        client = self.clients._client(values.get("client", "") or "(blank)", "client")
+        payer_reference = values.get("payer", "")
+        payer = (
+            client
+            if payer_reference.lower() in ("", "self")
+            else self.clients._client(payer_reference, "payer")
+        )
+        weekday = WEEKDAY_NAMES.get(values.get("weekday", "").lower())
+        if weekday is None:
+            raise BusinessRuleError("weekday: write the day's name, e.g. Monday.")
+        try:
+            start_time = time.fromisoformat(values.get("start_time", ""))
+            first_date = date.fromisoformat(values.get("first_date", ""))
+        except ValueError as error:
+            raise BusinessRuleError(
+                "start_time as 16:00 and first_date as 2027-01-04, please."
+            ) from error
+        service = values.get("service", "")
+        sessions = list(
+            Session.objects.filter(
+                service__name__iexact=service, weekday=weekday, start_time=start_time
+            )
+            .filter(Q(last_date__isnull=True) | Q(last_date__gte=first_date))
+            .select_related("service", "practitioner")[:2]
+        )
+        if len(sessions) != 1:
+            found = "No session" if not sessions else "Several sessions"
+            raise BusinessRuleError(
+                f"{found} of {service or '(no service)'} on {WEEKDAYS[weekday]}s at "
+                f"{start_time:%H:%M} running on {first_date:%-d %b %Y}."
+            )
+        session = sessions[0]
+        relationship = (
+            Relationship.objects.active()
+            .filter(attendee=client, payer=payer)
+            .filter(Q(practitioner__isnull=True) | Q(practitioner=session.practitioner))
+            .order_by("-practitioner_id", "pk")
+            .first()
+        )
+        if relationship is None:
+            raise BusinessRuleError(
+                f"No active relationship in which {payer.full_name} pays for "
+                f"{client.full_name}: import the relationships file first."
+            )
+        key = (client.pk, session.pk)
+        if key in self.seen:
+            raise BusinessRuleError(f"The same client and session as line {self.seen[key]}.")
+        self.seen[key] = line
+        plan = {
+            "client": client,
+            "session": session,
+            "relationship": relationship,
+            "first_date": first_date,
+        }
+        if (
+            Subscription.objects.filter(client=client, session=session)
+            .filter(Q(end_date__isnull=True) | Q(end_date__gt=first_date))
+            .exists()
+        ):
+            return "unchanged", plan
+        check_enrolment(**plan)
+        return "created", plan
+
+    def apply(self, outcome: str, plan: dict, *, actor) -> None:
+        if outcome == "created":
+            enrol_client(
+                **plan,
+                actor=actor,
+                request_key=f"import-{plan['client'].pk}-{plan['session'].pk}-{plan['first_date']}",
+            )
+
+
+WEEKDAYS = dict(Session.WEEKDAYS)
+WEEKDAY_NAMES = {
+    **{name.lower(): number for number, name in Session.WEEKDAYS},
+    **{name.lower()[:3]: number for number, name in Session.WEEKDAYS},
+}
+HANDLERS = {
+    ImportJob.Kind.CLIENTS: _Clients,
+    ImportJob.Kind.RELATIONSHIPS: _Relationships,
+    ImportJob.Kind.ENROLMENTS: _Enrolments,
+}
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -446,14 +563,21 @@ def _process(job: ImportJob, *, write: bool) -> None:
                 refused += 1
                 if len(errors) < MAX_ERRORS:
                     errors.append({"line": line, "message": error.message})
+            except IntegrityError:  # another import made the same client meanwhile
+                refused += 1
+                if len(errors) < MAX_ERRORS:
+                    errors.append({"line": line, "message": RACED})
             if done % PROGRESS_EVERY == 0:
                 ImportJob.objects.filter(pk=job.pk).update(processed_rows=done)
     except (BusinessRuleError, PermissionDenied) as error:
         message = getattr(error, "message", None) or str(error)
         errors.append({"line": 0, "message": message})
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED, errors=errors, finished_at=timezone.now()
-        )
+        _failed(job, errors)
+        return
+    except Exception:  # a bug: say so on the page instead of polling for ever
+        logger.exception("import %s failed", job.pk)
+        errors.append({"line": 0, "message": FAILED})
+        _failed(job, errors)
         return
     counts["refused"] = refused
     ImportJob.objects.filter(pk=job.pk).update(
@@ -464,3 +588,9 @@ def _process(job: ImportJob, *, write: bool) -> None:
         finished_at=timezone.now() if write else None,
     )
     logger.info("import %s %s: %s", job.pk, "done" if write else "checked", counts)
+
+
+def _failed(job: ImportJob, errors: list[dict]) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.FAILED, errors=errors, finished_at=timezone.now()
+    )

@@ -156,6 +156,7 @@ class ImportJob(models.Model):
     class Kind(models.TextChoices):
         CLIENTS = "clients", "Clients"
         RELATIONSHIPS = "relationships", "Relationships (who pays)"
+        ENROLMENTS = "enrolments", "Enrolments"
 
     class Status(models.TextChoices):
         CHECKING = "checking", "Checking"

@@ -1,6 +1,8 @@
 """Importing clients and relationships from CSV (frontdesk.imports): the dry run, the
 import, a second run of the same file, and the files refused as a whole."""
 
+from datetime import time, timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied
 
@@ -8,7 +10,15 @@ from clients.models import Client, ClientEvent
 from frontdesk import imports
 from frontdesk.models import ImportJob
 from relationships.models import Relationship
-from tests.factories import ClientFactory, UserFactory
+from scheduling.models import Subscription
+from scheduling.services import generate_session_dates
+from tests.factories import (
+    ClientFactory,
+    ServiceFactory,
+    SessionFactory,
+    UserFactory,
+    coming_date,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -176,4 +186,63 @@ def test_relationship_rows_naming_nobody_are_refused(staff):
         (2, "attendee: no client has the ex"),
         (3, "practitioner: no active practi"),
         (5, "The same relationship as line "),
+    ]
+
+
+def test_an_unexpected_error_fails_the_job_readably(staff, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise RuntimeError("bug")
+
+    job = start(CLIENTS, staff)
+    monkeypatch.setattr(imports, "create_client", broken)
+    job = imports.confirm_import(job=job, actor=staff)
+    assert job.status == "failed"
+    assert job.errors[-1]["message"] == imports.FAILED
+    assert not job.running  # the page stops polling
+
+
+def test_a_client_made_by_a_racing_import_is_refused_not_crashed(staff, monkeypatch):
+    job = start(CLIENTS, staff)
+
+    def raced(**kwargs):
+        raise imports.IntegrityError("duplicate key")
+
+    monkeypatch.setattr(imports, "create_client", raced)
+    job = imports.confirm_import(job=job, actor=staff)
+    assert job.status == "done"
+    assert [e["message"] for e in job.errors] == [imports.RACED] * 3
+
+
+def test_enrolments_by_service_weekday_and_time(staff):
+    piano = ServiceFactory(name="Piano, 30 min private")
+    session = SessionFactory(service=piano, weekday=2, start_time=time(16, 0), capacity=3)
+    first = coming_date(session)
+    generate_session_dates(session=session, until=first.date + timedelta(weeks=8))
+    imported(CLIENTS, staff)
+    imported(RELATIONSHIPS.replace(",ella", ","), staff, kind="relationships")
+    text = (
+        "client,service,weekday,start_time,first_date,payer\n"
+        f"A-2,piano, 30 min private,Wednesday,16:00,{first.date},maria@example.com\n"
+    ).replace("piano, 30 min private", '"piano, 30 min private"')
+    job = imported(text, staff, kind="enrolments")
+    assert job.counts == {"created": 1, "updated": 0, "unchanged": 0, "refused": 0}
+    subscription = Subscription.objects.get()
+    assert subscription.client.external_id == "A-2"
+    assert subscription.relationship.payer.external_id == "A-1"
+    assert subscription.first_date == first.date
+    again = imported(text, staff, kind="enrolments")
+    assert again.counts["unchanged"] == 1 and Subscription.objects.count() == 1
+
+    refused = start(
+        "client,service,weekday,start_time,first_date,payer\n"
+        f"A-2,Guitar,Wednesday,16:00,{first.date},\n"
+        f'A-2,"Piano, 30 min private",Someday,16:00,{first.date},\n'
+        f'A-1,"Piano, 30 min private",Wed,16:00,{first.date},A-2\n',
+        staff,
+        kind="enrolments",
+    )
+    assert [(e["line"], e["message"][:20]) for e in refused.errors] == [
+        (2, "No session of Guitar"),
+        (3, "weekday: write the d"),
+        (4, "No active relationsh"),
     ]
