@@ -25,6 +25,7 @@ class ClientQuerySet(models.QuerySet):
 # What a client needs before they can pay for their own sessions: the one
 # definition, used by the migration to first party.
 PAYING_CLIENT_FIELDS = ("email", "date_of_birth", "phone", "address")
+EXTERNAL_ID_MAX_LENGTH = 100
 
 
 class Client(models.Model):
@@ -53,6 +54,9 @@ class Client(models.Model):
     # the "Add client" form's key: a second submit of the same form (a double click,
     # the back button) finds the client the first one created instead of another
     request_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    # the client's id in the product the practice came from: a CSV import matches
+    # its rows by it, so the same file imported twice creates nobody new
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -73,6 +77,11 @@ class Client(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(first_name="") & ~Q(last_name=""), name="client_has_name"
+            ),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="client_external_id_unique",
             ),
             models.CheckConstraint(
                 condition=Q(archived_at__isnull=False) | Q(archived_by__isnull=True),

@@ -94,7 +94,12 @@ class PossibleDuplicates(BusinessRuleError):
 
 @transaction.atomic
 def create_client(
-    *, data: dict, actor, allow_duplicates: bool = False, request_key: uuid.UUID | None = None
+    *,
+    data: dict,
+    actor,
+    allow_duplicates: bool = False,
+    request_key: uuid.UUID | None = None,
+    external_id: str = "",
 ) -> Client:
     """A new client (staff only) from the details in ``data``, each checked by its rule
     in clients.fields. Refused with ``PossibleDuplicates`` while clients with the same
@@ -108,11 +113,38 @@ def create_client(
         duplicates = list(possible_duplicates(cleaned))
         if duplicates:
             raise PossibleDuplicates(duplicates)
-    client = Client.objects.create(**cleaned, request_key=request_key)
+    client = Client.objects.create(
+        **cleaned, request_key=request_key, external_id=external_id.strip()
+    )
     record_event(
         client=client, kind=ClientEvent.Kind.CREATED, summary="Client created", actor=actor
     )
     return client
+
+
+@transaction.atomic
+def set_external_id(*, client: Client, external_id: str, actor) -> bool:
+    """Record the client's id in the product the practice came from (staff only; the
+    import does it). Refused when another client has it; False when already set."""
+    locked = _lock_for_staff(client, actor, "change the external id of")
+    external_id = external_id.strip()
+    if locked.external_id == external_id:
+        return False
+    others = Client.objects.filter(external_id=external_id).exclude(pk=locked.pk)
+    if external_id and others.exists():
+        raise BusinessRuleError(
+            f"Another client already has the external id {external_id}.", field="external_id"
+        )
+    locked.external_id = external_id
+    locked.save(update_fields=["external_id", "updated_at"])
+    record_event(
+        client=locked,
+        kind=ClientEvent.Kind.UPDATED,
+        summary=f"External id set to {external_id}" if external_id else "External id removed",
+        actor=actor,
+    )
+    client.external_id = external_id
+    return True
 
 
 def _lock_for_staff(client: Client, actor, verb: str) -> Client:

@@ -138,3 +138,67 @@ class Withdrawal(models.Model):
 
     def __str__(self) -> str:
         return f"Withdrawal from {self.subscription} after {self.last_date}"
+
+
+class ImportJobQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ImportJobQuerySet":
+        """Staff see every import; nobody else sees any."""
+        if user.is_authenticated and user.is_practice_staff:
+            return self
+        return self.none()
+
+
+class ImportJob(models.Model):
+    """One CSV file brought in from another product: checked first (the dry run),
+    then imported. The file is kept as text in the row, so the background worker
+    reads it wherever it runs; the page polls the row's progress."""
+
+    class Kind(models.TextChoices):
+        CLIENTS = "clients", "Clients"
+        RELATIONSHIPS = "relationships", "Relationships (who pays)"
+        ENROLMENTS = "enrolments", "Enrolments"
+
+    class Status(models.TextChoices):
+        CHECKING = "checking", "Checking"
+        CHECKED = "checked", "Checked"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    filename = models.CharField(max_length=200)
+    content = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CHECKING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    # {"created": n, "updated": n, "unchanged": n}: what the dry run foresaw, then what happened
+    counts = models.JSONField(default=dict, blank=True)
+    # [{"line": n, "message": "..."}], the file's line numbers (the header is line 1)
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed_rows__lte=F("total_rows")), name="import_progress_in_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import of {self.filename} ({self.get_status_display()})"
+
+    @property
+    def running(self) -> bool:
+        return self.status in (self.Status.CHECKING, self.Status.IMPORTING)
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total_rows else self.processed_rows * 100 // self.total_rows

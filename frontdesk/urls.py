@@ -5,7 +5,14 @@ address and name whichever app serves it."""
 
 from django.urls import path
 
-from frontdesk import client_views, enrolment_views, relationship_views, team_views, transfer_views
+from frontdesk import (
+    client_views,
+    enrolment_views,
+    import_views,
+    relationship_views,
+    team_views,
+    transfer_views,
+)
 
 schedule_urls = [
     path(
@@ -59,6 +66,11 @@ client_urls = [
         name="relationship-new",
     ),
     path("<int:client_id>/enrol/", enrolment_views.enrol, name="enrol"),
+    # importing from another product (staff only): frontdesk/import_views.py
+    path("import/", import_views.import_start, name="import"),
+    path("import/example/", import_views.import_example, name="import-example"),
+    path("import/<uuid:job_id>/", import_views.import_job, name="import-job"),
+    path("import/<uuid:job_id>/confirm/", import_views.import_confirm, name="import-confirm"),
 ]
 
 # The Team page (staff only): /team/, in the "team" namespace.

@@ -63,6 +63,7 @@ from tests.factories import (
 )
 from tests.support.access import PUBLIC_ROUTES, app_routes
 from tests.support.billing import open_invoice
+from tests.support.imports import import_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -314,6 +315,11 @@ def _build_practice() -> dict:
     )
     deactivated = UserFactory(username="fuzz-gone", is_active=False)
     return {
+        "import_jobs": [
+            import_job(created_by=staff),
+            import_job(created_by=staff, errors=[{"line": 2, "message": "Bad"}]),
+            import_job(created_by=staff, status="done"),
+        ],
         "invited": invitation.user,
         "invitation_token": team.invitation_token(invitation),
         "deactivated": deactivated,
@@ -410,6 +416,10 @@ FUZZ_ROUTES = {
     "scheduling:setup-room-active": lambda w: [{"room_id": w["coming"].session.room_id}],
     "clients:list": lambda w: [{}],
     "clients:export": lambda w: [{}],
+    "clients:import": lambda w: [{}],
+    "clients:import-example": lambda w: [{}],
+    "clients:import-job": lambda w: [{"job_id": j.public_id} for j in w["import_jobs"]],
+    "clients:import-confirm": lambda w: [{"job_id": j.public_id} for j in w["import_jobs"]],
     "clients:detail": lambda w: [{"client_id": c.pk} for c in w["clients"]],
     "clients:add": lambda w: [{}],
     "clients:duplicates": lambda w: [{}],

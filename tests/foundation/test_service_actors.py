@@ -18,8 +18,9 @@ from django.utils import timezone
 from billing import rebilling
 from billing import services as billing
 from billing.plans import InvoicePlan
-from frontdesk import enrolments, relationship_flows, transfers, withdrawals
+from frontdesk import enrolments, imports, relationship_flows, transfers, withdrawals
 from frontdesk import team as frontdesk_team
+from frontdesk.models import ImportJob
 from opus import team, two_factor
 from opus.lib.actors import SYSTEM
 from scheduling import closures, setup
@@ -56,6 +57,7 @@ SERVICE_MODULES = (
     "frontdesk.team",
     "opus.practice",
     "opus.two_factor",
+    "frontdesk.imports",
 )
 
 
@@ -139,6 +141,14 @@ class World:
             role="practitioner",
             actor=staff,
         ).user
+        self.import_job = ImportJob.objects.create(
+            kind="clients",
+            filename="clients.csv",
+            content="first_name,last_name,email\nNew,Client,new@example.com\n",
+            total_rows=1,
+            status="checked",
+            created_by=staff,
+        )
 
 
 def _billing(name):
@@ -155,6 +165,13 @@ CALLS = {
     "clients.create_client": lambda w, a: import_module("clients.services").create_client(
         data={"first_name": "New", "last_name": "Client"}, actor=a
     ),
+    "clients.set_external_id": lambda w, a: import_module("clients.services").set_external_id(
+        client=w.client, external_id="X-1", actor=a
+    ),
+    "frontdesk.start_import": lambda w, a: imports.start_import(
+        kind="clients", filename="c.csv", data=b"first_name,last_name,email\nA,B,a@x.com\n", actor=a
+    ),
+    "frontdesk.confirm_import": lambda w, a: imports.confirm_import(job=w.import_job, actor=a),
     "clients.archive_client": lambda w, a: import_module("clients.services").archive_client(
         client=w.client, actor=a
     ),

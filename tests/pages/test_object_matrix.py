@@ -12,7 +12,7 @@ from billing.models import Invoice, Payment, PaymentCardRequest
 from billing.services import request_payment_card
 from clients.models import Client, ClientEvent
 from devkit.models import DevMail
-from frontdesk.models import TransferDraft, Withdrawal
+from frontdesk.models import ImportJob, TransferDraft, Withdrawal
 from opus.lib.actors import SYSTEM
 from opus.models import Invitation, User
 from relationships.models import Relationship, RelationshipMigration
@@ -36,6 +36,7 @@ from tests.factories import (
 )
 from tests.support.access import app_routes
 from tests.support.billing import open_invoice
+from tests.support.imports import import_job
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +123,9 @@ MATRIX = {
     "team:deactivate": (lambda w: {"user_id": w["practitioner"].pk}, POST_ONLY),
     "team:reactivate": (lambda w: {"user_id": w["practitioner"].pk}, POST_ONLY),
     "team:resend": (lambda w: {"user_id": w["practitioner"].pk}, POST_ONLY),
+    # imports (staff only): no practitioner sees any job, its owner's (T2) neither
+    "clients:import-job": (lambda w: {"job_id": w["import_job"].public_id}, GET_ONLY),
+    "clients:import-confirm": (lambda w: {"job_id": w["import_job"].public_id}, POST_ONLY),
 }
 
 # routes whose object id travels in the posted form (GET answers 405)
@@ -165,6 +169,7 @@ def c2(c2_world):
         created_by=UserFactory(role="staff"),
     )
     world["practitioner"] = c2_world["session"].practitioner
+    world["import_job"] = import_job()
     world["mail"] = DevMail.objects.create(
         to="zebedee@example.com", from_email="x@example.com", subject="Hi", body_text="Hello"
     )
@@ -191,6 +196,7 @@ def snapshot(world) -> dict:
         "withdrawals": Withdrawal.objects.count(),
         "users": list(User.objects.values("pk", "role", "is_active").order_by("pk")),
         "invitations": list(Invitation.objects.values().order_by("pk")),
+        "import_jobs": list(ImportJob.objects.values("pk", "status").order_by("pk")),
         "sessions": list(Session.objects.values("pk", "practitioner_id").order_by("pk")),
         "setup": [
             list(model.objects.values().order_by("pk"))
@@ -207,6 +213,9 @@ STAFF_ONLY = {
     "relationships:end",
     "team:member",
 }
+
+# staff's alone: no practitioner sees them, T2 neither (404), staff 200
+NO_PRACTITIONER_SEES = {"clients:import-job"}
 
 # reached by the owner, who is sent on to an earlier step (no migration started)
 OWNER_REDIRECTED = {"relationships:migrate-details"}
@@ -256,7 +265,9 @@ def test_the_owner_of_the_object_is_let_in(c2, other_client, staff_client):
         if methods == POST_ONLY or name.startswith("dev-mail"):
             continue
         url = reverse(name, kwargs=kwargs_of(c2))
-        if name.startswith("scheduling:setup-"):  # staff only, whoever leads the session
+        if (
+            name.startswith("scheduling:setup-") or name in NO_PRACTITIONER_SEES
+        ):  # staff only, whoever leads the session
             assert other_client.get(url).status_code == 404, name
             assert staff_client.get(url).status_code == 200, name
             continue

@@ -36,6 +36,7 @@ from tests.factories import (
     next_weekday,
 )
 from tests.support.access import app_routes
+from tests.support.imports import import_job
 
 pytestmark = pytest.mark.django_db
 
@@ -228,6 +229,7 @@ ID_ROUTES = {
         for pk in Subscription.objects.filter(client=w["sam"]).values_list("pk", flat=True)
     ],
     "clients:enrol": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "clients:import-job": lambda w: [{"job_id": import_job().public_id}],
 }
 # They only take a POST (a GET answers 405: nothing to read)
 POST_ONLY = {
@@ -250,6 +252,7 @@ POST_ONLY = {
     "relationships:rebook",
     "two-factor-off",
     "team:invite",
+    "clients:import-confirm",
     "team:role",
     "team:deactivate",
     "team:reactivate",
