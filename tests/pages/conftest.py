@@ -7,6 +7,7 @@ import time_machine
 from django.core.management import call_command
 from django.db import connection, transaction
 
+from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
 from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
 
 # A Wednesday in term: the demo builds its dates around "today" and has no Sunday
@@ -18,7 +19,8 @@ LARGE_PRACTICE_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Europe/Londo
 def large_practice(django_db_setup, django_db_blocker):
     """The large demo practice (seed_demo --size large), built once per module
     inside a transaction that is rolled back afterwards: every test of the module
-    runs in a savepoint on top of it, and other modules never see it. Time stands
+    runs in a savepoint on top of it, and other modules never see it (nor the cards
+    it left in the simulated gateway's ledger). Time stands
     still at LARGE_PRACTICE_NOW for the whole module."""
     with time_machine.travel(LARGE_PRACTICE_NOW, tick=False):
         with django_db_blocker.unblock():
@@ -33,6 +35,10 @@ def large_practice(django_db_setup, django_db_blocker):
             with django_db_blocker.unblock():
                 transaction.set_rollback(True)
                 atomic.__exit__(None, None, None)
+                # the seed's cards went to the simulated gateway's ledger through its
+                # own connection, which the rollback does not reach
+                SimulatedGatewayCharge.objects.all().delete()
+                SimulatedGatewayCard.objects.all().delete()
 
 
 @pytest.fixture
