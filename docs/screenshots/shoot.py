@@ -1,8 +1,9 @@
 """Screenshots of the staff pages at 1280x800 and 390x844, with a check for
 sideways scrolling and an axe-core run on each, against a running Opus with
-the demo practice (`make run`).
+the demo practice (`make run`). With --readme it also refreshes the few
+screenshots README.md shows (README below), next to this script.
 
-    .venv/bin/python docs/screenshots/shoot.py [http://127.0.0.1:8000] [/tmp/opus-shots]
+    .venv/bin/python docs/screenshots/shoot.py [--readme] [http://127.0.0.1:8000] [/tmp/opus-shots]
 
 Writes <name>-1280.png and <name>-390.png (full page) to the output folder and
 prints, per page and width, whether the page scrolls sideways (and the widest
@@ -22,6 +23,17 @@ ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "e2e" / "vendor" / "axe.min.js"
 DEMO_PASSWORD = "opus-demo-2026"  # noqa: S105 - the demo login given in README.md
 WIDTHS = {1280: 800, 390: 844}
+# The few that README.md shows (docs/screenshots/<name>-<width>.png), cut to a height.
+README = {
+    ("setup-sessions", 1280): 760,
+    ("setup-sessions", 390): 844,
+    ("client-add", 1280): 1100,
+    ("client-add", 390): 1100,
+    ("closure-preview", 1280): 1250,
+    ("client-enrol", 390): 600,
+    ("team", 1280): 800,
+    ("team", 390): 1000,
+}
 
 OVERFLOW = """() => {
   const w = document.documentElement.clientWidth;
@@ -154,7 +166,7 @@ def _in_weeks(page, weeks: int) -> str:
     )
 
 
-def shoot(base: str, out: Path) -> dict:
+def shoot(base: str, out: Path, readme: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     report = {}
     with sync_playwright() as p:
@@ -175,6 +187,12 @@ def shoot(base: str, out: Path) -> dict:
                     report.setdefault(name, {})[width] = f"not reached: {error}"[:300]
                     continue
                 page.screenshot(path=str(out / f"{name}-{width}.png"), full_page=True)
+                if readme and (name, width) in README:
+                    page.screenshot(
+                        path=str(Path(__file__).parent / f"{name}-{width}.png"),
+                        full_page=True,
+                        clip={"x": 0, "y": 0, "width": width, "height": README[name, width]},
+                    )
                 report.setdefault(name, {})[width] = {
                     "url": page.url,
                     "overflow": page.evaluate(OVERFLOW),
@@ -189,6 +207,12 @@ def shoot(base: str, out: Path) -> dict:
             for name, path in [("password-reset", "/password/reset/"), ("login", "/login/")]:
                 page.goto(base + path)
                 page.screenshot(path=str(out / f"{name}-{width}.png"), full_page=True)
+                if readme and (name, width) in README:
+                    page.screenshot(
+                        path=str(Path(__file__).parent / f"{name}-{width}.png"),
+                        full_page=True,
+                        clip={"x": 0, "y": 0, "width": width, "height": README[name, width]},
+                    )
                 report.setdefault(name, {})[width] = {
                     "url": page.url,
                     "overflow": page.evaluate(OVERFLOW),
@@ -200,6 +224,8 @@ def shoot(base: str, out: Path) -> dict:
 
 
 if __name__ == "__main__":
-    base = (sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000").rstrip("/")
-    out = Path(sys.argv[2] if len(sys.argv) > 2 else Path(tempfile.gettempdir()) / "opus-shots")
-    print(json.dumps(shoot(base, out), indent=1))
+    readme = "--readme" in sys.argv
+    args = [arg for arg in sys.argv[1:] if arg != "--readme"]
+    base = (args[0] if args else "http://127.0.0.1:8000").rstrip("/")
+    out = Path(args[1] if len(args) > 1 else Path(tempfile.gettempdir()) / "opus-shots")
+    print(json.dumps(shoot(base, out, readme), indent=1))
