@@ -160,6 +160,12 @@ class Practice(models.Model):
     invoice_due_days = models.PositiveSmallIntegerField(default=14)
     card_link_days = models.PositiveSmallIntegerField(default=7)
     reply_to = models.EmailField("reply-to address", max_length=254, blank=True)
+    # the default cancellation policy (a service may set its own: scheduling.policy)
+    cancel_notice_hours = models.PositiveSmallIntegerField(default=24)
+    charge_late_cancellations = models.BooleanField(default=True)
+    charge_no_shows = models.BooleanField(default=True)
+    makeup_credits = models.BooleanField(default=False)
+    makeup_weeks = models.PositiveSmallIntegerField(default=4)
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
