@@ -142,6 +142,9 @@ class Invitation(models.Model):
 PRACTICE_ID = 1
 DUE_DAYS_RANGE = (0, 365)
 CARD_LINK_DAYS_RANGE = (1, 30)
+# the cancellation policy's bounds (the practice's default and a service's own)
+NOTICE_HOURS_RANGE = (0, 720)
+MAKEUP_WEEKS_RANGE = (1, 52)
 
 
 class Practice(models.Model):
@@ -182,6 +185,14 @@ class Practice(models.Model):
             models.CheckConstraint(
                 condition=Q(card_link_days__range=CARD_LINK_DAYS_RANGE),
                 name="practice_card_link_days_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(cancel_notice_hours__range=NOTICE_HOURS_RANGE),
+                name="practice_notice_hours_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(makeup_weeks__range=MAKEUP_WEEKS_RANGE),
+                name="practice_makeup_weeks_range",
             ),
         ]
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from opus import practice as practice_settings
+from opus.models import MAKEUP_WEEKS_RANGE, NOTICE_HOURS_RANGE
 
-NOTICE_HOURS_MAX = 720
-MAKEUP_WEEKS_RANGE = (1, 52)
+NOTICE_HOURS_MAX = NOTICE_HOURS_RANGE[1]
+__all__ = ["MAKEUP_WEEKS_RANGE", "NOTICE_HOURS_MAX", "Policy", "policy_for"]
 
 
 @dataclass(frozen=True)
