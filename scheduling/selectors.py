@@ -272,10 +272,29 @@ def _by_name(entry: RosterEntry):
     return (entry.client.last_name.lower(), entry.client.first_name.lower(), entry.client.pk)
 
 
+def _mark_of_the_client(session_date: SessionDate) -> dict:
+    """The client's attendance mark on the date, in the roster's own queries."""
+    marks = Attendance.objects.filter(
+        session_date_id=session_date.pk, client_id=OuterRef("client_id")
+    )
+    return {
+        "attendance_mark": Subquery(marks.values("mark")[:1]),
+        "attendance_chargeable": Subquery(marks.values("chargeable")[:1]),
+    }
+
+
+def _attendance(row) -> Attendance | None:
+    if row.attendance_mark is None:
+        return None
+    return Attendance(
+        client_id=row.client_id, mark=row.attendance_mark, chargeable=row.attendance_chargeable
+    )
+
+
 def roster_for(session_date: SessionDate) -> Roster:
     """The clients on a session date: subscriptions covering the date minus those
     unenrolled from this date only (listed apart, as absent by request), plus
-    booked one-off bookings, each with its attendance mark. Three queries,
+    booked one-off bookings, each with its attendance mark. Two queries,
     whatever the size of the roster."""
     subscriptions = (
         Subscription.objects.filter(session_id=session_date.session_id)
@@ -286,14 +305,16 @@ def roster_for(session_date: SessionDate) -> Roster:
                 DateAbsence.objects.filter(
                     subscription_id=OuterRef("pk"), session_date_id=session_date.pk
                 ).values("in_time")[:1]
-            )
+            ),
+            **_mark_of_the_client(session_date),
         )
         .order_by()
     )
-    marks = {a.client_id: a for a in Attendance.objects.filter(session_date_id=session_date.pk)}
+
     bookings = (
         Booking.objects.filter(session_date_id=session_date.pk, status=Booking.Status.BOOKED)
         .select_related("client", "relationship__payer")
+        .annotate(**_mark_of_the_client(session_date))
         .order_by()
     )
     roster = Roster()
@@ -304,7 +325,7 @@ def roster_for(session_date: SessionDate) -> Roster:
             subscription=subscription,
             absent=subscription.absence_in_time is not None,
             absence_in_time=subscription.absence_in_time,
-            attendance=marks.get(subscription.client_id),
+            attendance=_attendance(subscription),
         )
         (roster.absent if entry.absent else roster.attending).append(entry)
     for booking in bookings:
@@ -313,7 +334,7 @@ def roster_for(session_date: SessionDate) -> Roster:
                 client=booking.client,
                 relationship=booking.relationship,
                 booking=booking,
-                attendance=marks.get(booking.client_id),
+                attendance=_attendance(booking),
             )
         )
     roster.attending.sort(key=_by_name)
