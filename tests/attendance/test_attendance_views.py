@@ -10,7 +10,9 @@ from django.urls import reverse
 
 from scheduling.attendance import mark_attendance
 from scheduling.models import Attendance, SessionDate, Subscription
+from scheduling.services import unenroll_from_date
 from tests.factories import ClientFactory, RelationshipFactory, SubscriptionFactory
+from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +153,10 @@ def test_the_profile_runs_the_same_queries_whatever_the_marks(lesson, therapist,
         )
         mark_attendance(session_date=past, client=lesson.sam, mark="no_show", actor=therapist)
     assert _count(staff_client, url) == small
+
+
+def test_the_roster_says_whether_an_absence_was_told_in_time(lesson, staff, frozen):
+    frozen.move_to(lesson.coming.starts_at - timedelta(hours=2))
+    unenroll_from_date(subscription=lesson.sam_sub, session_date=lesson.coming, actor=staff)
+    html = logged_in(staff).get(page_url(lesson, lesson.coming)).content.decode()
+    assert "Absent by request, late" in html
