@@ -160,6 +160,7 @@ class ClientEvent(models.Model):
         SESSION_ENDED = "session_ended", "Session ended"
         DATE_CANCELLED = "date_cancelled", "Session date cancelled"
         DATE_REOPENED = "date_reopened", "Cancellation undone"
+        ATTENDANCE = "attendance", "Attendance marked"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

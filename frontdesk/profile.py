@@ -17,7 +17,13 @@ from opus.lib.fields import default_currency
 from opus.models import User
 from relationships.models import Relationship
 from scheduling.models import Subscription
-from scheduling.selectors import coming_sessions, last_session_date, with_last_session
+from scheduling.selectors import (
+    AttendanceSummary,
+    attendance_summary,
+    coming_sessions,
+    last_session_date,
+    with_last_session,
+)
 
 
 def invoices_with_balance(user, client):
@@ -54,6 +60,7 @@ class Profile:
     currency: str
     events: list
     more_events: bool
+    attendance: AttendanceSummary | None = None
 
     @property
     def relationship_count(self) -> int:
@@ -61,6 +68,7 @@ class Profile:
 
 
 HISTORY_LIMIT = 100
+RECENT_MARKS = 10
 COMING_WEEKS = 8
 # What the profile shows, and no more: fewer columns to build, convert and send.
 PERSON = ("first_name", "last_name")
@@ -231,4 +239,5 @@ def profile_for(client: Client, user, *, today: date) -> Profile:
         currency=invoices[0].currency if invoices else default_currency(),
         events=events[:HISTORY_LIMIT],
         more_events=len(events) > HISTORY_LIMIT,
+        attendance=attendance_summary(client.pk, user, recent=RECENT_MARKS),
     )

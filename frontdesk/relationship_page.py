@@ -6,6 +6,7 @@ from django.utils import timezone
 from billing.models import Invoice, PaymentCardRequest, PaymentMethod
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import Booking, Subscription
+from scheduling.selectors import attendance_summary
 
 
 @dataclass
@@ -108,4 +109,6 @@ def relationship_page(relationship: Relationship, user) -> dict:
         "migration_in": migration_in,
         "card_request": card_requests[0] if card_requests else None,
         "history": history,
+        # the attendee's attendance as the user sees it (one query)
+        "attendance": attendance_summary(relationship.attendee_id, user, recent=0),
     }

@@ -142,6 +142,9 @@ class Invitation(models.Model):
 PRACTICE_ID = 1
 DUE_DAYS_RANGE = (0, 365)
 CARD_LINK_DAYS_RANGE = (1, 30)
+# the cancellation policy's bounds (the practice's default and a service's own)
+NOTICE_HOURS_RANGE = (0, 720)
+MAKEUP_WEEKS_RANGE = (1, 52)
 
 
 class Practice(models.Model):
@@ -160,6 +163,12 @@ class Practice(models.Model):
     invoice_due_days = models.PositiveSmallIntegerField(default=14)
     card_link_days = models.PositiveSmallIntegerField(default=7)
     reply_to = models.EmailField("reply-to address", max_length=254, blank=True)
+    # the default cancellation policy (a service may set its own: scheduling.policy)
+    cancel_notice_hours = models.PositiveSmallIntegerField(default=24)
+    charge_late_cancellations = models.BooleanField(default=True)
+    charge_no_shows = models.BooleanField(default=True)
+    makeup_credits = models.BooleanField(default=False)
+    makeup_weeks = models.PositiveSmallIntegerField(default=4)
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -176,6 +185,14 @@ class Practice(models.Model):
             models.CheckConstraint(
                 condition=Q(card_link_days__range=CARD_LINK_DAYS_RANGE),
                 name="practice_card_link_days_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(cancel_notice_hours__range=NOTICE_HOURS_RANGE),
+                name="practice_notice_hours_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(makeup_weeks__range=MAKEUP_WEEKS_RANGE),
+                name="practice_makeup_weeks_range",
             ),
         ]
 

@@ -37,6 +37,8 @@ from opus.lib.errors import BusinessRuleError
 from opus.models import (
     CARD_LINK_DAYS_RANGE,
     DUE_DAYS_RANGE,
+    MAKEUP_WEEKS_RANGE,
+    NOTICE_HOURS_RANGE,
     PRACTICE_ID,
     Practice,
     PracticeChange,
@@ -142,6 +144,27 @@ def _days(label: str, bounds: tuple[int, int], help_text: str) -> forms.IntegerF
     )
 
 
+def _number(label: str, bounds: tuple[int, int], unit: str, help_text: str):
+    low, high = bounds
+    message = f"Enter a number of {unit} from {low} to {high}."
+    return forms.IntegerField(
+        label=label,
+        min_value=low,
+        max_value=high,
+        help_text=help_text,
+        error_messages={
+            "required": message,
+            "invalid": message,
+            "min_value": message,
+            "max_value": message,
+        },
+    )
+
+
+def _yes_no(label: str, help_text: str) -> forms.BooleanField:
+    return forms.BooleanField(label=label, required=False, help_text=help_text)
+
+
 def _has_a_letter_or_digit(value: str) -> None:
     if not any(ch.isalnum() for ch in value):
         raise ValidationError("The practice's name needs at least one letter or digit.")
@@ -194,6 +217,24 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
     "reply_to": lambda: _email(
         "Reply-to address of client emails",
         "Where a client's reply to an email from Opus goes. Empty: no reply-to.",
+    ),
+    # the default cancellation policy; a service may set its own (Setup, the service)
+    "cancel_notice_hours": lambda: _number(
+        "Notice for a cancellation in time (hours)",
+        NOTICE_HOURS_RANGE,
+        "hours",
+        "A client who cancels at least this long before a session's start told you in time.",
+    ),
+    "charge_late_cancellations": lambda: _yes_no(
+        "Charge late cancellations", "A late cancellation is billed as if attended."
+    ),
+    "charge_no_shows": lambda: _yes_no("Charge no-shows", "A no-show is billed as if attended."),
+    "makeup_credits": lambda: _yes_no(
+        "Make-up credit for a cancellation in time",
+        "The client may book one session of the service instead, within the weeks below.",
+    ),
+    "makeup_weeks": lambda: _number(
+        "Make-up credit valid for (weeks)", MAKEUP_WEEKS_RANGE, "weeks", ""
     ),
 }
 

@@ -36,11 +36,26 @@ class Service(models.Model):
     currency = currency_field()
     sessions_per_month = models.PositiveSmallIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # the cancellation policy: empty means the practice's default (opus.models.Practice;
+    # scheduling.policy.policy_for reads the two together)
+    cancel_notice_hours = models.PositiveSmallIntegerField(null=True, blank=True)
+    charge_late_cancellations = models.BooleanField(null=True, blank=True)
+    charge_no_shows = models.BooleanField(null=True, blank=True)
+    makeup_credits = models.BooleanField(null=True, blank=True)
+    makeup_weeks = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="service_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(cancel_notice_hours__isnull=True) | Q(cancel_notice_hours__lte=720),
+                name="service_notice_hours_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(makeup_weeks__isnull=True) | Q(makeup_weeks__range=(1, 52)),
+                name="service_makeup_weeks_range",
+            ),
             models.CheckConstraint(
                 condition=Q(billing_basis="per_session", sessions_per_month__isnull=True)
                 | Q(
@@ -337,6 +352,9 @@ class DateAbsence(models.Model):
         Subscription, on_delete=models.CASCADE, related_name="absences"
     )
     session_date = models.ForeignKey(SessionDate, on_delete=models.CASCADE, related_name="absences")
+    # told in time by the service's cancellation policy (its notice hours before the
+    # date's start), as it stood when the absence was recorded
+    in_time = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -349,6 +367,10 @@ class DateAbsence(models.Model):
 
     def __str__(self) -> str:
         return f"Absent by request: {self.session_date}"
+
+    @property
+    def notice_text(self) -> str:
+        return "told in time" if self.in_time else "late"
 
 
 class BookingQuerySet(models.QuerySet):
@@ -405,6 +427,76 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} on {self.session_date}"
+
+
+class AttendanceQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "AttendanceQuerySet":
+        """Staff see every mark; a practitioner those of the sessions they lead."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(session_date__session__practitioner=user)
+
+
+class Attendance(models.Model):
+    """One client's attendance on one session date (through a subscription or a
+    one-off booking). ``chargeable`` is the cancellation policy applied when the
+    mark was set: whether the billing run bills this client for this date."""
+
+    class Mark(models.TextChoices):
+        PRESENT = "present", "Present"
+        ABSENT = "absent", "Absent (told in time)"
+        LATE_CANCELLED = "late_cancelled", "Late-cancelled"
+        NO_SHOW = "no_show", "No-show"
+
+    session_date = models.ForeignKey(
+        SessionDate, on_delete=models.PROTECT, related_name="attendances"
+    )
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.PROTECT, related_name="attendances"
+    )
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="attendances"
+    )
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.PROTECT, related_name="attendances"
+    )
+    mark = models.CharField(max_length=20, choices=Mark.choices)
+    chargeable = models.BooleanField()
+    marked_at = models.DateTimeField()
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = AttendanceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-marked_at", "-pk"]
+        indexes = [models.Index(fields=["client", "session_date"], name="attendance_client_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session_date", "client"], name="attendance_one_per_client_date"
+            ),
+            models.CheckConstraint(
+                condition=Q(subscription__isnull=False, booking__isnull=True)
+                | Q(subscription__isnull=True, booking__isnull=False),
+                name="attendance_through_subscription_or_booking",
+            ),
+            models.CheckConstraint(
+                condition=Q(mark__in=["present", "absent", "late_cancelled", "no_show"]),
+                name="attendance_mark_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(mark="present", chargeable=True)
+                | Q(mark="absent", chargeable=False)
+                | Q(mark__in=["late_cancelled", "no_show"]),
+                name="attendance_charge_follows_mark",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client}: {self.get_mark_display()} on {self.session_date}"
 
 
 class SetupChange(models.Model):

@@ -38,3 +38,11 @@ def can_close(user) -> bool:
     practitioner) and undoing it: the practice's business, staff only."""
     require_actor(user)
     return user.is_authenticated and user.is_active and user.is_practice_staff
+
+
+def can_mark_attendance(user, session_date) -> bool:
+    """Staff, and the practitioner who leads the session."""
+    require_actor(user)
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_practice_staff or session_date.session.practitioner_id == user.pk

@@ -11,7 +11,14 @@ from django.utils import timezone
 from clients.models import Client
 from opus.models import User
 from relationships.models import Relationship
-from scheduling.models import Booking, DateAbsence, Session, SessionDate, Subscription
+from scheduling.models import (
+    Attendance,
+    Booking,
+    DateAbsence,
+    Session,
+    SessionDate,
+    Subscription,
+)
 
 
 def week_start(day: date) -> date:
@@ -236,6 +243,8 @@ class RosterEntry:
     subscription: Subscription | None = None
     booking: Booking | None = None
     absent: bool = False
+    absence_in_time: bool | None = None  # absent by request: told in time, or late
+    attendance: Attendance | None = None
 
     @property
     def is_booking(self) -> bool:
@@ -263,26 +272,49 @@ def _by_name(entry: RosterEntry):
     return (entry.client.last_name.lower(), entry.client.first_name.lower(), entry.client.pk)
 
 
+def _mark_of_the_client(session_date: SessionDate) -> dict:
+    """The client's attendance mark on the date, in the roster's own queries."""
+    marks = Attendance.objects.filter(
+        session_date_id=session_date.pk, client_id=OuterRef("client_id")
+    )
+    return {
+        "attendance_mark": Subquery(marks.values("mark")[:1]),
+        "attendance_chargeable": Subquery(marks.values("chargeable")[:1]),
+    }
+
+
+def _attendance(row) -> Attendance | None:
+    if row.attendance_mark is None:
+        return None
+    return Attendance(
+        client_id=row.client_id, mark=row.attendance_mark, chargeable=row.attendance_chargeable
+    )
+
+
 def roster_for(session_date: SessionDate) -> Roster:
     """The clients on a session date: subscriptions covering the date minus those
     unenrolled from this date only (listed apart, as absent by request), plus
-    booked one-off bookings. Two queries, whatever the size of the roster."""
+    booked one-off bookings, each with its attendance mark. Two queries,
+    whatever the size of the roster."""
     subscriptions = (
         Subscription.objects.filter(session_id=session_date.session_id)
         .covering(session_date.date)
         .select_related("client", "relationship__payer")
         .annotate(
-            absent=Exists(
+            absence_in_time=Subquery(
                 DateAbsence.objects.filter(
                     subscription_id=OuterRef("pk"), session_date_id=session_date.pk
-                )
-            )
+                ).values("in_time")[:1]
+            ),
+            **_mark_of_the_client(session_date),
         )
         .order_by()
     )
+
     bookings = (
         Booking.objects.filter(session_date_id=session_date.pk, status=Booking.Status.BOOKED)
         .select_related("client", "relationship__payer")
+        .annotate(**_mark_of_the_client(session_date))
         .order_by()
     )
     roster = Roster()
@@ -291,12 +323,19 @@ def roster_for(session_date: SessionDate) -> Roster:
             client=subscription.client,
             relationship=subscription.relationship,
             subscription=subscription,
-            absent=subscription.absent,
+            absent=subscription.absence_in_time is not None,
+            absence_in_time=subscription.absence_in_time,
+            attendance=_attendance(subscription),
         )
         (roster.absent if entry.absent else roster.attending).append(entry)
     for booking in bookings:
         roster.attending.append(
-            RosterEntry(client=booking.client, relationship=booking.relationship, booking=booking)
+            RosterEntry(
+                client=booking.client,
+                relationship=booking.relationship,
+                booking=booking,
+                attendance=_attendance(booking),
+            )
         )
     roster.attending.sort(key=_by_name)
     roster.absent.sort(key=_by_name)
@@ -419,3 +458,44 @@ def coming_sessions(client, user, *, subscriptions, start: date, weeks: int = 8)
             booking.session_date = session_date
             items.append(ComingSession(session_date=session_date, booking=booking))
     return items
+
+
+# --- attendance --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttendanceSummary:
+    marked: int
+    present: int
+    recent: list  # the last marks, newest session date first
+
+    @property
+    def rate(self) -> int | None:
+        """Present out of marked, in whole percent; None when nothing is marked."""
+        if not self.marked:
+            return None
+        return round(100 * self.present / self.marked)
+
+    @property
+    def rate_text(self) -> str:
+        if not self.marked:
+            return "No attendance marked yet"
+        return f"{self.rate}% present ({self.present} of {self.marked} marked)"
+
+
+def attendance_summary(client_id: int, user, *, recent: int = 10) -> AttendanceSummary:
+    """A client's attendance as ``user`` may see it (a practitioner: the sessions
+    they lead): the rate and the last ``recent`` marks. Two queries (one when
+    ``recent`` is 0)."""
+    marks = Attendance.objects.visible_to(user).filter(client_id=client_id)
+    counts = marks.aggregate(
+        marked=Count("pk"), present=Count("pk", filter=Q(mark=Attendance.Mark.PRESENT))
+    )
+    rows = []
+    if recent:
+        rows = list(
+            marks.select_related("session_date__session__service").order_by(
+                "-session_date__starts_at", "-pk"
+            )[:recent]
+        )
+    return AttendanceSummary(marked=counts["marked"], present=counts["present"], recent=rows)

@@ -13,6 +13,7 @@ from opus.lib.errors import BusinessRuleError
 from scheduling.closures import mark_closed
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
 from scheduling.permissions import can_enroll, can_unenroll
+from scheduling.policy import policy_for
 from scheduling.selectors import dates_text, places_for, with_enrollment
 
 
@@ -272,16 +273,25 @@ def unenroll_from_date(*, subscription, session_date: SessionDate, actor):
             f"{session_date.date:%A %-d %B %Y}: a one-off booking is cancelled, not unenrolled."
         )
     _check_date_can_change(session_date, verb="unenroll from")
+    policy = policy_for(session_date.session.service)
+    in_time = policy.in_time(starts_at=session_date.starts_at, at=timezone.now())
     absence, created = DateAbsence.objects.get_or_create(
-        subscription=subscription, session_date=session_date, defaults={"created_by": actor}
+        subscription=subscription,
+        session_date=session_date,
+        defaults={"created_by": actor, "in_time": in_time},
     )
     if created:
+        notice = (
+            "told in time"
+            if in_time
+            else f"late: less than {policy.notice_hours} hours before its start"
+        )
         record_event(
             client=subscription.client,
             kind=ClientEvent.Kind.UNENROLLED_DATE,
             summary=(
                 f"Unenrolled from {session_date.session.service.name} on "
-                f"{session_date.date:%a %-d %b %Y} only (absent by request)"
+                f"{session_date.date:%a %-d %b %Y} only (absent by request, {notice})"
             ),
             actor=actor,
             practitioners=[session_date.session.practitioner_id],

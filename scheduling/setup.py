@@ -30,6 +30,7 @@ from scheduling.models import (
     Subscription,
 )
 from scheduling.permissions import can_set_up
+from scheduling.policy import MAKEUP_WEEKS_RANGE, NOTICE_HOURS_MAX
 from scheduling.selectors import dates_text, with_enrollment
 from scheduling.services import generate_session_dates, horizon, session_dates_to
 
@@ -73,7 +74,39 @@ SERVICE_LABELS = {
     "billing_basis": "Billing basis",
     "price": "Price",
     "sessions_per_month": "Sessions a month",
+    "cancel_notice_hours": "Notice for a cancellation in time (hours)",
+    "charge_late_cancellations": "Charge late cancellations",
+    "charge_no_shows": "Charge no-shows",
+    "makeup_credits": "Make-up credit for a cancellation in time",
+    "makeup_weeks": "Make-up credit valid for (weeks)",
 }
+
+
+def _clean_policy(data: dict) -> dict:
+    """The service's cancellation policy: each part empty (None) means the
+    practice's default."""
+    clean: dict[str, int | bool | None] = {}
+    for name, (low, high), message in (
+        ("cancel_notice_hours", (0, NOTICE_HOURS_MAX), "hours"),
+        ("makeup_weeks", MAKEUP_WEEKS_RANGE, "weeks"),
+    ):
+        value = data.get(name)
+        if value in (None, ""):
+            clean[name] = None
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise BusinessRuleError(
+                f"Enter a number of {message} from {low} to {high}, or leave it empty for "
+                "the practice's default.",
+                field=name,
+            )
+        clean[name] = value
+    for name in ("charge_late_cancellations", "charge_no_shows", "makeup_credits"):
+        value = data.get(name)
+        if value not in (None, True, False):
+            raise BusinessRuleError("Choose yes, no, or the practice's default.", field=name)
+        clean[name] = value
+    return clean
 
 
 def _clean_service(data: dict, *, service: Service | None) -> dict:
@@ -106,6 +139,7 @@ def _clean_service(data: dict, *, service: Service | None) -> dict:
         "billing_basis": basis,
         "price": price,
         "sessions_per_month": per_month,
+        **_clean_policy(data),
     }
 
 

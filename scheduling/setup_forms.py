@@ -8,6 +8,7 @@ from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS
 from opus.models import User
 from scheduling.forms import EARLIEST, LATEST
 from scheduling.models import Room, Service
+from scheduling.policy import MAKEUP_WEEKS_RANGE, NOTICE_HOURS_MAX, policy_for
 
 PRICE_HELP = (
     "A new price applies to new subscriptions only: existing subscriptions keep the price "
@@ -52,7 +53,66 @@ class BoundedDates:
         return cleaned
 
 
-class ServiceForm(forms.Form):
+def _yes_no_default(label: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        required=False,
+        choices=[("", "Practice default"), ("yes", "Yes"), ("no", "No")],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
+
+
+YES_NO = {True: "yes", False: "no", None: ""}
+
+
+class PolicyFields(forms.Form):
+    """A service's cancellation policy: each part left empty takes the practice's."""
+
+    cancel_notice_hours = forms.IntegerField(
+        label="Notice for a cancellation in time (hours)",
+        required=False,
+        min_value=0,
+        max_value=NOTICE_HOURS_MAX,
+    )
+    charge_late_cancellations = _yes_no_default("Charge late cancellations")
+    charge_no_shows = _yes_no_default("Charge no-shows")
+    makeup_credits = _yes_no_default("Make-up credit for a cancellation in time")
+    makeup_weeks = forms.IntegerField(
+        label="Make-up credit valid for (weeks)",
+        required=False,
+        min_value=MAKEUP_WEEKS_RANGE[0],
+        max_value=MAKEUP_WEEKS_RANGE[1],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = policy_for(None)
+        shown = {
+            "cancel_notice_hours": f"{default.notice_hours} hours",
+            "charge_late_cancellations": "yes" if default.charge_late_cancellations else "no",
+            "charge_no_shows": "yes" if default.charge_no_shows else "no",
+            "makeup_credits": "yes" if default.makeup_credits else "no",
+            "makeup_weeks": f"{default.makeup_weeks} weeks",
+        }
+        for name, text in shown.items():
+            self.fields[name].help_text = f"Empty: the practice's default ({text})."
+
+    @staticmethod
+    def initial_for(service) -> dict:
+        return {
+            "cancel_notice_hours": service.cancel_notice_hours,
+            "makeup_weeks": service.makeup_weeks,
+            **{
+                name: YES_NO[getattr(service, name)]
+                for name in ("charge_late_cancellations", "charge_no_shows", "makeup_credits")
+            },
+        }
+
+
+class ServiceForm(PolicyFields):
+    field_order = ["name", "description", "billing_basis", "price", "sessions_per_month"]
+
     name = forms.CharField(max_length=150)
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
     billing_basis = forms.ChoiceField(

@@ -95,8 +95,17 @@ def _service_form(request, service: Service | None):
     elif service is not None:
         form = ServiceForm(
             initial={
-                name: getattr(service, name)
-                for name in ("name", "description", "billing_basis", "price", "sessions_per_month")
+                **{
+                    name: getattr(service, name)
+                    for name in (
+                        "name",
+                        "description",
+                        "billing_basis",
+                        "price",
+                        "sessions_per_month",
+                    )
+                },
+                **ServiceForm.initial_for(service),
             }
         )
     else:

@@ -18,6 +18,16 @@ urlpatterns = [
         views.undo_unenroll,
         name="undo-unenroll",
     ),
+    path(
+        "dates/<int:session_date_id>/attendance/<int:client_id>/",
+        views.mark,
+        name="attendance-mark",
+    ),
+    path(
+        "dates/<int:session_date_id>/attendance/all-present/",
+        views.all_present,
+        name="attendance-all-present",
+    ),
     # the practice's setup (staff only)
     path("setup/", setup.sessions, name="setup-sessions"),
     path("setup/sessions/new/", setup.session_new, name="setup-session-new"),

@@ -13,11 +13,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
+from clients.models import Client
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from scheduling.attendance import mark_all_present, mark_attendance
 from scheduling.forms import ScheduleForm
-from scheduling.models import SessionDate, Subscription
-from scheduling.permissions import can_close, can_transfer, can_unenroll
+from scheduling.models import Attendance, SessionDate, Subscription
+from scheduling.permissions import can_close, can_mark_attendance, can_transfer, can_unenroll
+from scheduling.policy import policy_for
 from scheduling.selectors import places_text, roster_for, schedule_slots, week_start
 from scheduling.services import undo_unenroll_from_date, unenroll_from_date
 
@@ -122,6 +125,11 @@ def _session_date_context(request, session_date: SessionDate, **extra) -> dict:
         "can_transfer": can_transfer(request.user),
         "can_close": can_close(request.user),
         "changeable": not session_date.cancelled and not session_date.is_past,
+        "can_mark": can_mark_attendance(request.user, session_date),
+        # attendance is marked from the date's start on
+        "markable": not session_date.cancelled and session_date.is_past,
+        "marks": Attendance.Mark.choices,
+        "policy": policy_for(session_date.session.service),
         "schedule_url": f"{reverse('scheduling:schedule')}?date={session_date.date:%Y-%m-%d}",
         **extra,
     }
@@ -181,3 +189,56 @@ def undo_unenroll(request, session_date_id: int, subscription_id: int):
         undo_unenroll_from_date,
         "{name} is back on the roster for this date.",
     )
+
+
+def _attendance_done(request, sd: SessionDate, notice: str, is_error: bool, *, client=None):
+    """After a mark: back to the page without htmx; with htmx, the client's row
+    (one mark) or the roster ("All present")."""
+    if not is_fragment_request(request):
+        messages.add_message(request, messages.ERROR if is_error else messages.SUCCESS, notice)
+        return redirect("scheduling:session-date", session_date_id=sd.pk)
+    context = _session_date_context(request, sd, notice=notice, notice_is_error=is_error)
+    if client is None:
+        return render(request, "scheduling/session_date.html#roster", context)
+    roster = context["roster"]
+    entry = next((e for e in roster.attending + roster.absent if e.client.pk == client.pk), None)
+    if entry is None:  # no longer on the roster: show the roster as it is
+        return render(request, "scheduling/session_date.html#roster", context)
+    context.update(entry=entry, row_notice=notice)
+    return render(request, "scheduling/_roster_row.html", context)
+
+
+@require_POST
+def mark(request, session_date_id: int, client_id: int):
+    """Mark one client's attendance on the date (the four marks of the roster row)."""
+    sd = _visible_session_date(request, session_date_id)
+    client = get_object_or_404(Client.objects.visible_to(request.user), pk=client_id)
+    if not can_mark_attendance(request.user, sd):
+        raise PermissionDenied
+    value = str(request.POST.get("mark", ""))[:30]
+    try:
+        attendance = mark_attendance(session_date=sd, client=client, mark=value, actor=request.user)
+    except BusinessRuleError as error:
+        return _attendance_done(request, sd, error.message, True, client=client)
+    notice = f"{client.full_name}: {attendance.get_mark_display().lower()}"
+    if attendance.mark in (Attendance.Mark.LATE_CANCELLED, Attendance.Mark.NO_SHOW):
+        notice += ", charged" if attendance.chargeable else ", not charged"
+    return _attendance_done(request, sd, notice + ".", False, client=client)
+
+
+@require_POST
+def all_present(request, session_date_id: int):
+    """'All present': every attending client without a mark is marked present."""
+    sd = _visible_session_date(request, session_date_id)
+    if not can_mark_attendance(request.user, sd):
+        raise PermissionDenied
+    try:
+        count = mark_all_present(session_date=sd, actor=request.user)
+    except BusinessRuleError as error:
+        return _attendance_done(request, sd, error.message, True)
+    notice = (
+        f"{count} marked present."
+        if count
+        else "Everyone attending has a mark already: nothing changed."
+    )
+    return _attendance_done(request, sd, notice, False)

@@ -378,6 +378,10 @@ FUZZ_ROUTES = {
     "scheduling:unenroll": lambda w: [
         {"session_date_id": w["coming"].pk, "subscription_id": w["ava_sub"].pk}
     ],
+    "scheduling:attendance-mark": lambda w: [
+        {"session_date_id": w["coming"].pk, "client_id": w["ava_sub"].client_id}
+    ],
+    "scheduling:attendance-all-present": lambda w: [{"session_date_id": w["coming"].pk}],
     "scheduling:undo-unenroll": lambda w: [
         {"session_date_id": w["absent_on"].pk, "subscription_id": w["ava_sub"].pk}
     ],

@@ -43,6 +43,7 @@ SERVICE_MODULES = (
     "relationships.services",
     "scheduling.services",
     "scheduling.closures",
+    "scheduling.attendance",
     "scheduling.setup",
     "billing.services.invoices",
     "billing.services.payments",
@@ -232,6 +233,13 @@ CALLS = {
     "scheduling.reopen_session_date": lambda w, a: closures.reopen_session_date(
         session_date=w.cancelled, actor=a
     ),
+    # attendance (scheduling/attendance.py): staff and the session's practitioner
+    "scheduling.mark_attendance": lambda w, a: import_module(
+        "scheduling.attendance"
+    ).mark_attendance(session_date=w.date, client=w.client, mark="present", actor=a),
+    "scheduling.mark_all_present": lambda w, a: import_module(
+        "scheduling.attendance"
+    ).mark_all_present(session_date=w.date, actor=a),
     # the practice's setup (scheduling/setup.py): staff only
     "scheduling.save_service": lambda w, a: setup.save_service(
         data={"name": "New", "price": Decimal(1)}, actor=a

@@ -17,6 +17,7 @@ from opus.lib.actors import SYSTEM
 from opus.models import Invitation, User
 from relationships.models import Relationship, RelationshipMigration
 from scheduling.models import (
+    Attendance,
     Booking,
     Closure,
     DateAbsence,
@@ -60,6 +61,12 @@ MATRIX = {
         lambda w: {"session_date_id": w["absent_on"].pk, "subscription_id": w["subscription"].pk},
         POST_ONLY,
     ),
+    # attendance: C2 on C2's date
+    "scheduling:attendance-mark": (
+        lambda w: {"session_date_id": w["date"].pk, "client_id": w["client"].pk},
+        POST_ONLY,
+    ),
+    "scheduling:attendance-all-present": (lambda w: {"session_date_id": w["date"].pk}, POST_ONLY),
     # closures (staff only): C2's date, and a closure of C2's practitioner
     "scheduling:date-cancel": (lambda w: {"session_date_id": w["date"].pk}, POST_ONLY),
     "scheduling:date-reopen": (lambda w: {"session_date_id": w["cancelled"].pk}, POST_ONLY),
@@ -194,6 +201,7 @@ def snapshot(world) -> dict:
         "dates": list(SessionDate.objects.values().order_by("pk")),
         "subscriptions": Subscription.objects.count(),
         "withdrawals": Withdrawal.objects.count(),
+        "attendances": list(Attendance.objects.values().order_by("pk")),
         "users": list(User.objects.values("pk", "role", "is_active").order_by("pk")),
         "invitations": list(Invitation.objects.values().order_by("pk")),
         "import_jobs": list(ImportJob.objects.values("pk", "status").order_by("pk")),

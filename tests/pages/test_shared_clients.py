@@ -237,6 +237,8 @@ POST_ONLY = {
     "scheduling:transfer-start",
     "scheduling:unenroll",
     "scheduling:undo-unenroll",
+    "scheduling:attendance-mark",
+    "scheduling:attendance-all-present",
     "scheduling:transfer-discount",
     "scheduling:transfer-discount-remove",
     "scheduling:transfer-credit",
