@@ -169,6 +169,8 @@ class Practice(models.Model):
     charge_no_shows = models.BooleanField(default=True)
     makeup_credits = models.BooleanField(default=False)
     makeup_weeks = models.PositiveSmallIntegerField(default=4)
+    # everyone on the team (staff and practitioners) logs in with a second factor
+    require_two_factor = models.BooleanField(default=False)
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

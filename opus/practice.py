@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
+from django_otp import user_has_device
 
 from opus.lib.actors import person, require_actor
 from opus.lib.contact import (
@@ -236,6 +237,11 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
     "makeup_weeks": lambda: _number(
         "Make-up credit valid for (weeks)", MAKEUP_WEEKS_RANGE, "weeks", ""
     ),
+    "require_two_factor": lambda: _yes_no(
+        "Require two-factor authentication for the team",
+        "Staff and practitioners log in with a code from an authenticator app as well as "
+        "their password. Anyone without one is asked to set it up at their next page.",
+    ),
 }
 
 
@@ -280,6 +286,14 @@ def update_practice(*, data: dict, actor) -> PracticeChange | None:
     if not actor.is_practice_staff:
         raise PermissionDenied("Only staff can change the practice settings.")
     cleaned = clean_practice(data)
+    turning_on = cleaned["require_two_factor"] and not saved().require_two_factor
+    if turning_on and not user_has_device(actor):
+        raise BusinessRuleError(
+            "Turn on two-factor authentication for your own account first (Two-factor "
+            "authentication, in your account menu): then nobody can require it before "
+            "it works for you.",
+            field="require_two_factor",
+        )
     try:
         with transaction.atomic():
             practice = _locked_practice()

@@ -48,6 +48,11 @@ def practice_settings(request):
         "deployment": [
             ("Currency", settings.OPUS_CURRENCY),
             ("Time zone", settings.TIME_ZONE),
+            *(
+                [("Two-factor authentication", "Required for the whole team by the server")]
+                if settings.OPUS_STAFF_2FA_REQUIRED
+                else []
+            ),
         ],
         "history": list(PracticeChange.objects.select_related("changed_by")[:HISTORY_SHOWN]),
     }

@@ -265,8 +265,9 @@ AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "code"]  # the login code too
 AXES_CLIENT_IP_CALLABLE = "opus.lib.clientip.client_ip"
 AXES_CLIENT_STR_CALLABLE = "opus.lib.clientip.axes_client_str"  # no username or address in logs
-# Two-factor authentication (django-otp): required of everyone who logs in when on
-# (read through opus.lib.security.staff_2fa_required). A wrong code counts as a
+# Two-factor authentication (django-otp): required of everyone who logs in when staff
+# turn it on in Practice settings, or when this forces it on (both read through
+# opus.lib.security.staff_2fa_required). A wrong code counts as a
 # failed login for the lockout above (django-axes), so django-otp's own growing
 # delay is off: one rule, one message.
 OPUS_STAFF_2FA_REQUIRED = env_bool("OPUS_STAFF_2FA_REQUIRED", False)

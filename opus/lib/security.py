@@ -13,12 +13,15 @@ from django.shortcuts import redirect
 from django_htmx.http import HttpResponseClientRedirect
 from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
 
+from opus import practice
+
 
 def staff_2fa_required() -> bool:
-    """Whether the practice requires two-factor authentication of its team. Read
-    here only, so that its source (today the environment, OPUS_STAFF_2FA_REQUIRED;
-    later the practice's settings) changes in one place."""
-    return bool(settings.OPUS_STAFF_2FA_REQUIRED)
+    """Whether the practice requires two-factor authentication of its team: staff
+    turn it on in "Practice settings"; a deployment may force it on with
+    OPUS_STAFF_2FA_REQUIRED. Costs no query most of the time (``practice.current``
+    keeps the row for a few seconds)."""
+    return bool(settings.OPUS_STAFF_2FA_REQUIRED) or practice.current().require_two_factor
 
 
 def requires_two_factor(user) -> bool:

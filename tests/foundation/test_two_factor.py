@@ -18,9 +18,12 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from opus import practice as practices
 from opus import two_factor
-from opus.models import User
+from opus.lib.errors import BusinessRuleError
+from opus.models import PracticeChange, User
 from tests.factories import PASSWORD, UserFactory
+from tests.support.practice import settings_form
 from tests.support.web import assert_security_headers, logged_in
 
 pytestmark = pytest.mark.django_db
@@ -299,3 +302,53 @@ def test_the_admin_never_shows_a_device_secret_or_backup_codes(frozen, therapist
     page = admin.get(reverse("admin:otp_static_staticdevice_change", args=[static.pk]))
     for code in codes:
         assert code not in page.content.decode() and code not in listing
+
+
+# --- the requirement as a practice setting --------------------------------------------------
+
+
+def _require_from_the_settings_page(client):
+    return client.post(
+        reverse("practice-settings"), settings_form(require_two_factor="on"), follow=True
+    )
+
+
+def test_staff_turn_the_requirement_on_in_practice_settings(frozen, staff, therapist):
+    with_device(staff)
+    staff_client = logged_in(staff)
+    practitioner = logged_in(therapist)
+    assert practitioner.get("/clients/").status_code == 200
+    page = _require_from_the_settings_page(staff_client).content.decode()
+    assert "Practice settings saved." in page
+    assert practices.saved().require_two_factor
+    history = PracticeChange.objects.get().changes
+    assert [item["label"] for item in history] == ["Require two-factor authentication for the team"]
+    # the practitioner, who has no app yet, reaches only its setup from the next request
+    assert practitioner.get("/clients/")["Location"] == reverse("two-factor")
+    # and nobody can turn their own off while the practice requires it
+    with pytest.raises(BusinessRuleError, match="cannot be turned off"):
+        two_factor.turn_off_two_factor(user=staff, actor=staff)
+    assert TOTPDevice.objects.filter(user=staff).exists()
+
+
+def test_the_requirement_needs_the_staff_member_to_have_it_first(frozen, staff):
+    client = logged_in(staff)
+    response = _require_from_the_settings_page(client)
+    page = response.content.decode()
+    assert "Turn on two-factor authentication for your own account first" in page
+    assert "Nothing was saved" in page
+    assert not practices.saved().require_two_factor
+    assert client.get("/clients/").status_code == 200  # not locked out of anything
+
+
+def test_the_deployment_can_force_the_requirement_and_the_page_says_so(frozen, settings, staff):
+    key, _ = with_device(staff)
+    settings.OPUS_STAFF_2FA_REQUIRED = True
+    client = HttpClient()
+    login(client, "staff")
+    client.post(reverse("login-code"), {"code": code_for(key)})
+    page = client.get(reverse("practice-settings")).content.decode()
+    assert "Required for the whole team by the server" in page
+    settings.OPUS_STAFF_2FA_REQUIRED = False
+    page = client.get(reverse("practice-settings")).content.decode()
+    assert "Required for the whole team by the server" not in page
