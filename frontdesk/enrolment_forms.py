@@ -79,10 +79,32 @@ class EnrolForm(AcceptsSkippedDates, forms.Form):
 
 class BookOnceForm(forms.Form):
     relationship = RelationshipChoice()
+    use_makeup = forms.BooleanField(label="Use a make-up credit", required=False)
 
-    def __init__(self, *args, relationships, **kwargs):
+    def __init__(self, *args, relationships, makeup_credits=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["relationship"].queryset = relationships
+        if makeup_credits:
+            first = makeup_credits[0]
+            self.fields["use_makeup"].initial = True
+            self.fields["use_makeup"].help_text = (
+                f"For the date missed on {first.missed.date:%a %-d %b %Y}, valid until "
+                f"{first.expires_on:%a %-d %b %Y}"
+                + (f" ({len(makeup_credits)} credits in all)" if len(makeup_credits) > 1 else "")
+                + ". Nothing is invoiced."
+            )
+        elif not self.data.get("use_makeup"):
+            del self.fields["use_makeup"]
+        # else: asked for a credit that is gone meanwhile: clean_use_makeup says so
+
+    def clean_use_makeup(self) -> bool:
+        wanted = self.cleaned_data["use_makeup"]
+        if wanted and not self.fields["use_makeup"].help_text:
+            raise forms.ValidationError(
+                "The make-up credit is no longer available (used or expired meanwhile): "
+                "untick it to book the date and invoice it."
+            )
+        return wanted
 
 
 class WithdrawForm(forms.Form):

@@ -25,6 +25,7 @@ from opus.lib.htmx import is_fragment_request, page_or_fragment
 from opus.lib.money import format_money
 from opus.lib.parsing import parse_id
 from scheduling.forms import EARLIEST, LATEST
+from scheduling.makeup import usable_credits
 from scheduling.models import SessionDate, Subscription
 from scheduling.permissions import can_enroll
 from scheduling.services import FullDates
@@ -199,22 +200,34 @@ def book_once(request, session_date_id: int):
         request.POST if request.method == "POST" else None,
         initial={"relationship": enrolments.default_relationship(listed)},
         relationships=relationships,
+        makeup_credits=usable_credits(
+            client.pk, service_id=session_date.session.service_id, on=session_date.date
+        ),
     )
     if request.method == "POST" and form.is_valid():
         relationship = form.cleaned_data["relationship"]
+        use_makeup = form.cleaned_data.get("use_makeup", False)
         try:
             booking = book_session(
-                relationship=relationship, session_date=session_date, actor=request.user
+                relationship=relationship,
+                session_date=session_date,
+                actor=request.user,
+                use_makeup=use_makeup,
             )
         except BusinessRuleError as error:
             _error_onto(form, error)
         else:
+            paid_by = (
+                "with a make-up credit: nothing invoiced"
+                if use_makeup
+                else f"invoiced to {relationship.payer.full_name} "
+                f"({format_money(booking.price, booking.currency)})"
+            )
             return _done(
                 request,
                 back_url,
                 f"{client.full_name} is booked on {session_date.date:%a %-d %b %Y} only; "
-                f"invoiced to {relationship.payer.full_name} "
-                f"({format_money(booking.price, booking.currency)}).",
+                f"{paid_by}.",
             )
     return render(
         request,

@@ -21,6 +21,7 @@ from scheduling.selectors import (
     AttendanceSummary,
     attendance_summary,
     coming_sessions,
+    makeup_credits_of,
     last_session_date,
     with_last_session,
 )
@@ -61,6 +62,7 @@ class Profile:
     events: list
     more_events: bool
     attendance: AttendanceSummary | None = None
+    makeup_credits: list | None = None
 
     @property
     def relationship_count(self) -> int:
@@ -240,4 +242,5 @@ def profile_for(client: Client, user, *, today: date) -> Profile:
         events=events[:HISTORY_LIMIT],
         more_events=len(events) > HISTORY_LIMIT,
         attendance=attendance_summary(client.pk, user, recent=RECENT_MARKS),
+        makeup_credits=makeup_credits_of(client.pk, user, today=today),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -34,6 +35,12 @@ from opus.lib.parsing import without_controls
 from relationships.models import Relationship, RelationshipMigration
 from relationships.permissions import require_may_create
 from relationships.services import create_relationship
+from scheduling.makeup import (
+    credit_text,
+    move_makeup_credit,
+    release_makeup_credit,
+    use_makeup_credit,
+)
 from scheduling.models import Booking, DateAbsence, SessionDate, Subscription
 from scheduling.selectors import with_enrollment
 from scheduling.services import enroll, lock_places
@@ -263,11 +270,14 @@ def book_session(
     session=None,
     first_date: date | None = None,
     skip=(),
+    use_makeup: bool = False,
 ):
     """'Create Session': a one-off date, or a weekly subscription from a first date,
     for the attendee; the payer (and so the invoice) comes from the relationship.
     A weekly one needs a place on every date it covers: the later full dates are
-    listed (``FullDates``) unless the user accepted them skipped (``skip``)."""
+    listed (``FullDates``) unless the user accepted them skipped (``skip``).
+    A one-off date may spend one of the attendee's make-up credits
+    (``use_makeup``): then it costs nothing and nothing is invoiced."""
 
     relationship = _lock_relationship(relationship.pk, actor)
     reason = booking_block(relationship)
@@ -296,17 +306,25 @@ def book_session(
             client=attendee,
             session_date=session_date,
             relationship=relationship,
-            price=service.price,
+            price=Decimal("0.00") if use_makeup else service.price,
             currency=service.currency,
             created_by=person(actor),
         )
+        credit = use_makeup_credit(booking=booking) if use_makeup else None
         record_event(
             client=attendee,
             kind=ClientEvent.Kind.BOOKED,
-            summary=f"Booked {session_date}",
+            summary=f"Booked {session_date}"
+            + (
+                f" with the make-up credit from {credit.missed.date:%a %-d %b %Y}"
+                if credit is not None
+                else ""
+            ),
             actor=actor,
             practitioners=[session_date.session.practitioner_id],
         )
+        if credit is not None:
+            return booking
         _invoice_booking(
             relationship=relationship,
             description=f"{service.name}, {session_date.date:%a %-d %b %Y}",
@@ -483,6 +501,7 @@ def _move_sessions(
             created_by=person(actor),
         )
         booking.save(update_fields=["rebooked_as"])
+        move_makeup_credit(old=booking, new=booking.rebooked_as)
     successors = {}
     for subscription in subscriptions:
         switch_on = subscription.next_date
@@ -723,11 +742,13 @@ def _end_booked(subscriptions, bookings, *, attendee, after: date, reason: str, 
         booking.cancelled_at = now
         booking.cancel_reason = f"Relationship ended: {reason}"[:200]
         booking.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+        credit = release_makeup_credit(booking=booking)
         record_event(
             client=attendee,
             kind=ClientEvent.Kind.BOOKING_CANCELLED,
             summary=f"Booking on {booking.session_date.date:%-d %b %Y} cancelled: "
-            "the relationship ended",
+            "the relationship ended"
+            + (f"; its make-up credit is back, {credit_text(credit)}" if credit else ""),
             actor=actor,
             practitioners=[booking.session_date.session.practitioner_id],
         )

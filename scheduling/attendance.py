@@ -15,6 +15,7 @@ from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
+from scheduling.makeup import credit_text, earn_makeup_credit, withdraw_makeup_credit
 from scheduling.models import Attendance, Booking, SessionDate, Subscription
 from scheduling.permissions import can_mark_attendance
 from scheduling.policy import policy_for
@@ -96,6 +97,14 @@ def mark_attendance(*, session_date: SessionDate, client: Client, mark: str, act
         return existing
     chargeable = policy_for(session_date.session.service).chargeable(mark)
     before = existing.mark if existing is not None else None
+    credit_note = ""
+    if mark == Attendance.Mark.ABSENT:
+        credit = earn_makeup_credit(client_id=client.pk, session_date=session_date)
+        credit_note = f"; {credit_text(credit)}" if credit is not None else ""
+    elif before == Attendance.Mark.ABSENT and withdraw_makeup_credit(
+        client_id=client.pk, session_date=session_date, doing="change this mark"
+    ):
+        credit_note = "; its make-up credit withdrawn"
     attendance = existing or Attendance(session_date=session_date, client_id=client.pk)
     attendance.subscription = place["subscription"]
     attendance.booking = place["booking"]
@@ -107,7 +116,7 @@ def mark_attendance(*, session_date: SessionDate, client: Client, mark: str, act
     record_event(
         client=client,
         kind=ClientEvent.Kind.ATTENDANCE,
-        summary=_summary(session_date, mark, before, chargeable),
+        summary=_summary(session_date, mark, before, chargeable) + credit_note,
         actor=actor,
         practitioners=[session_date.session.practitioner_id],
     )

@@ -535,3 +535,53 @@ class SetupChange(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class MakeupCreditQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "MakeupCreditQuerySet":
+        """Staff see every credit; a practitioner those of the service's dates they lead."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_practice_staff:
+            return self
+        return self.filter(missed__session__practitioner=user)
+
+    def usable(self, *, on: date) -> "MakeupCreditQuerySet":
+        """Neither used nor withdrawn, and still valid on ``on``."""
+        return self.filter(used_by__isnull=True, withdrawn_at__isnull=True, expires_on__gte=on)
+
+
+class MakeupCredit(models.Model):
+    """A cancellation in time, under a policy that gives one, lets the client book
+    one session of the same service instead ("Book once") until ``expires_on``.
+    Withdrawn when the cancellation is undone or its mark changed before use; a
+    cancelled make-up booking gives the credit back (``scheduling.makeup``)."""
+
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.PROTECT, related_name="makeup_credits"
+    )
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+")
+    missed = models.ForeignKey(SessionDate, on_delete=models.PROTECT, related_name="+")
+    expires_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.OneToOneField(
+        Booking, null=True, blank=True, on_delete=models.PROTECT, related_name="makeup_credit"
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MakeupCreditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["expires_on", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "missed"], name="makeup_one_per_missed_date"),
+            models.CheckConstraint(
+                condition=Q(used_by__isnull=True, used_at__isnull=True)
+                | Q(used_by__isnull=False, used_at__isnull=False, withdrawn_at__isnull=True),
+                name="makeup_used_has_time_and_is_not_withdrawn",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Make-up credit for {self.missed}, until {self.expires_on}"

@@ -15,6 +15,7 @@ from scheduling.models import (
     Attendance,
     Booking,
     DateAbsence,
+    MakeupCredit,
     Session,
     SessionDate,
     Subscription,
@@ -499,3 +500,18 @@ def attendance_summary(client_id: int, user, *, recent: int = 10) -> AttendanceS
             )[:recent]
         )
     return AttendanceSummary(marked=counts["marked"], present=counts["present"], recent=rows)
+
+
+MAKEUP_CREDITS_SHOWN = 10
+
+
+def makeup_credits_of(client_id: int, user, *, today: date) -> list:
+    """A client's make-up credits as ``user`` may see them: those still usable
+    (each with its expiry) and those used, the latest missed date first. One query."""
+    return list(
+        MakeupCredit.objects.visible_to(user)
+        .filter(client_id=client_id, withdrawn_at__isnull=True)
+        .filter(Q(expires_on__gte=today) | Q(used_by__isnull=False))
+        .select_related("service", "missed", "used_by__session_date")
+        .order_by("-missed__date", "-pk")[:MAKEUP_CREDITS_SHOWN]
+    )

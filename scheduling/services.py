@@ -11,6 +11,7 @@ from clients.services import record_event
 from opus.lib.actors import person
 from opus.lib.errors import BusinessRuleError
 from scheduling.closures import mark_closed
+from scheduling.makeup import credit_text, earn_makeup_credit, withdraw_makeup_credit
 from scheduling.models import DateAbsence, Session, SessionDate, Subscription
 from scheduling.permissions import can_enroll, can_unenroll
 from scheduling.policy import policy_for
@@ -286,6 +287,13 @@ def unenroll_from_date(*, subscription, session_date: SessionDate, actor):
             if in_time
             else f"late: less than {policy.notice_hours} hours before its start"
         )
+        credit = (
+            earn_makeup_credit(client_id=subscription.client_id, session_date=session_date)
+            if in_time
+            else None
+        )
+        if credit is not None:
+            notice += f"; {credit_text(credit)}"
         record_event(
             client=subscription.client,
             kind=ClientEvent.Kind.UNENROLLED_DATE,
@@ -314,6 +322,9 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
     if absence is None:
         return False
     _check_date_can_change(session_date, verb="undo")
+    withdrawn = withdraw_makeup_credit(
+        client_id=subscription.client_id, session_date=session_date, doing="undo the unenrollment"
+    )
     enrolled = with_enrollment(SessionDate.objects.filter(pk=session_date.pk)).get().enrolled
     if enrolled >= session_date.session.capacity:
         raise BusinessRuleError(
@@ -326,7 +337,8 @@ def undo_unenroll_from_date(*, subscription, session_date: SessionDate, actor) -
         kind=ClientEvent.Kind.REENROLLED_DATE,
         summary=(
             f"Back on {session_date.session.service.name} on "
-            f"{session_date.date:%a %-d %b %Y} (unenrollment undone)"
+            f"{session_date.date:%a %-d %b %Y} (unenrollment undone"
+            f"{'; its make-up credit withdrawn' if withdrawn else ''})"
         ),
         actor=actor,
         practitioners=[session_date.session.practitioner_id],
