@@ -35,6 +35,7 @@ from opus.lib.contact import (
 )
 from opus.lib.errors import BusinessRuleError
 from opus.models import (
+    BILLING_DAY_RANGE,
     CARD_LINK_DAYS_RANGE,
     DUE_DAYS_RANGE,
     MAKEUP_WEEKS_RANGE,
@@ -235,6 +236,26 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
     ),
     "makeup_weeks": lambda: _number(
         "Make-up credit valid for (weeks)", MAKEUP_WEEKS_RANGE, "weeks", ""
+    ),
+    # the monthly billing run (the Billing page)
+    "billing_timing": lambda: forms.ChoiceField(
+        label="Bill",
+        choices=Practice.BillingTiming.choices,
+        help_text="Which month the monthly billing run bills.",
+        error_messages={
+            "required": "Choose in advance or in arrears.",
+            "invalid_choice": "Choose in advance or in arrears.",
+        },
+    ),
+    "billing_day": lambda: _number(
+        "Billing run on day of the month",
+        BILLING_DAY_RANGE,
+        "days",
+        "The run's drafts are prepared on this day, for approval on the Billing page.",
+    ),
+    "billing_auto_approve": lambda: _yes_no(
+        "Approve the billing run automatically",
+        "Issue the run's invoices as soon as they are prepared, without waiting for staff.",
     ),
 }
 
