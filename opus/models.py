@@ -171,6 +171,7 @@ class Practice(models.Model):
     charge_no_shows = models.BooleanField(default=True)
     makeup_credits = models.BooleanField(default=False)
     makeup_weeks = models.PositiveSmallIntegerField(default=4)
+
     # the monthly billing run (billing.services.runs)
     class BillingTiming(models.TextChoices):
         ADVANCE = "advance", "In advance (the next month)"

@@ -64,7 +64,7 @@ def fill_charged_dates(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("billing", "0007_simulated_gateway_moves_to_devkit"),
-        ("scheduling", "0009_attendance_and_cancellation_policy"),
+        ("scheduling", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -4,33 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('opus', '0006_practice_cancellation_policy'),
+        ("opus", "0006_practice_cancellation_policy"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='practice',
-            name='billing_auto_approve',
+            model_name="practice",
+            name="billing_auto_approve",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='billing_day',
+            model_name="practice",
+            name="billing_day",
             field=models.PositiveSmallIntegerField(default=25),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='billing_timing',
-            field=models.CharField(choices=[('advance', 'In advance (the next month)'), ('arrears', 'In arrears (the month just ended)')], default='advance', max_length=10),
+            model_name="practice",
+            name="billing_timing",
+            field=models.CharField(
+                choices=[
+                    ("advance", "In advance (the next month)"),
+                    ("arrears", "In arrears (the month just ended)"),
+                ],
+                default="advance",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='practice',
-            constraint=models.CheckConstraint(condition=models.Q(('billing_day__range', (1, 28))), name='practice_billing_day_range'),
+            model_name="practice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("billing_day__range", (1, 28))),
+                name="practice_billing_day_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='practice',
-            constraint=models.CheckConstraint(condition=models.Q(('billing_timing__in', ['advance', 'arrears'])), name='practice_billing_timing_valid'),
+            model_name="practice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("billing_timing__in", ["advance", "arrears"])),
+                name="practice_billing_timing_valid",
+            ),
         ),
     ]
