@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from billing import services
+from opus.lib.actors import SYSTEM
 
 
 @shared_task
@@ -13,7 +14,7 @@ def reconcile_payment_attempts() -> int:
 def issue_billing_run(run_id: int) -> None:
     """An approved billing run's drafts issued and emailed; redelivered after a crash
     it issues only the drafts left (billing.services.runs)."""
-    services.runs.issue_run(run_id=run_id)
+    services.runs.issue_run(run_id=run_id, actor=SYSTEM)
 
 
 @shared_task

@@ -416,7 +416,7 @@ def approve_run(*, period_start: date, actor) -> BillingRun:
     return run
 
 
-def issue_run(*, run_id: int, actor=SYSTEM) -> BillingRun:
+def issue_run(*, run_id: int, actor) -> BillingRun:
     """Issue an approved run's drafts, one by one through ``issue_invoice`` (each in
     its own transaction, so a worker killed halfway leaves the rest to the task's
     next delivery), email each open one to its payer, and write the summary.
