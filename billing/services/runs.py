@@ -401,12 +401,11 @@ def approve_run(*, period_start: date, actor) -> BillingRun:
     the background task, which reports its progress on the run. Approving twice
     does one thing: an approved run is returned as it is."""
     require_billing_actor(actor)
-    run = prepare_run(period_start=period_start, actor=actor)
     with transaction.atomic():
-        run = BillingRun.objects.select_for_update().get(pk=run.pk)
+        run = _locked_run(period_start)
         if run.status != BillingRun.Status.PREPARED:
             return run
-        _write_drafts(run, plan_month(run.period_start), actor=actor)
+        _write_drafts(run, plan_month(run.period_start), actor=actor)  # anything new
         run.status = BillingRun.Status.ISSUING
         run.approved_at = timezone.now()
         run.approved_by = person(actor)
