@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
-from dateutil.relativedelta import relativedelta
+from django.db.models import Exists, OuterRef
 
 from billing.models import InvoiceLine
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, round_money
-from scheduling.models import Service, SessionDate
+from scheduling.models import DateAbsence, Service, SessionDate
 
 MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES) - 1
 
@@ -130,7 +130,7 @@ class InvoicePlan:
         )
         if dates is None and booking is not None:
             dates = [booking.session_date]
-        line.covers = list(dates or ())
+        line.covers = list(dates or ())  # type: ignore[attr-defined]  # written with the line
         return line
 
     def discount(self, *, reason: str, amount=None, percent=None) -> InvoiceLine:
@@ -203,11 +203,14 @@ class InvoicePlan:
         )
 
 
-def _days_of(subscription, first: date, last: date, skipped: Iterable[date]) -> list[date]:
+def _held(
+    subscription, first: date, last: date, skipped: Iterable[date]
+) -> tuple[list[date], list[SessionDate]]:
     """The subscription's session days from ``first`` to ``last`` (both included, and
     before its end date or the session's last date), less the dates cancelled for
     everyone and those it skips: its DateAbsences once it is saved, and
-    ``skipped`` (the dates it will skip, before it is)."""
+    ``skipped`` (the dates it will skip, before it is). With the date rows of
+    those days that are generated (what its charge line records). One query."""
     session = subscription.session
     if subscription.end_date is not None:
         last = min(last, subscription.end_date - timedelta(days=1))
@@ -218,21 +221,21 @@ def _days_of(subscription, first: date, last: date, skipped: Iterable[date]) -> 
     while first <= last:
         days.append(first)
         first += timedelta(days=7)
-    dates = SessionDate.objects.filter(session=session, date__in=days)
-    left_out = dates.filter(cancelled=True)
+    found = SessionDate.objects.filter(session=session, date__in=days)
     if subscription.pk is not None:
-        left_out = left_out | dates.filter(absences__subscription=subscription)
-    excluded = {*left_out.values_list("date", flat=True), *skipped}
-    return [d for d in days if d not in excluded]
-
-
-def session_dates_of(subscription, days: list[date]) -> list[SessionDate]:
-    """The session's date rows of ``days`` (those generated), in date order."""
-    return list(
-        SessionDate.objects.filter(session_id=subscription.session_id, date__in=days).order_by(
-            "date"
+        found = found.annotate(
+            absent=Exists(
+                DateAbsence.objects.filter(
+                    subscription_id=subscription.pk, session_date_id=OuterRef("pk")
+                )
+            )
         )
-    )
+    rows = list(found.order_by("date"))
+    excluded = {
+        *(row.date for row in rows if row.cancelled or getattr(row, "absent", False)),
+        *skipped,
+    }
+    return [d for d in days if d not in excluded], [r for r in rows if r.date not in excluded]
 
 
 def first_month_end(subscription) -> date:
@@ -245,17 +248,18 @@ def first_month_dates(subscription, *, skipped: Iterable[date] = ()) -> list[dat
     calendar month (and before its end date or the session's last date), less
     the dates cancelled for everyone and those it skips: its DateAbsences once
     it is saved, and ``skipped`` (the dates it will skip, before it is)."""
-    return _days_of(subscription, subscription.first_date, first_month_end(subscription), skipped)
+    return _held(subscription, subscription.first_date, first_month_end(subscription), skipped)[0]
 
 
 def one_month_session_dates(subscription, *, skipped: Iterable[date] = ()) -> list[SessionDate]:
     """What a monthly service's first invoice ("one month from" the first date)
     covers: its held dates from the first date to the day before the same day of
     the next month."""
-    last = subscription.first_date + relativedelta(months=1) - timedelta(days=1)
-    return session_dates_of(
-        subscription, _days_of(subscription, subscription.first_date, last, skipped)
-    )
+    first = subscription.first_date
+    year, month = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)
+    same_day = date(year, month, min(first.day, calendar.monthrange(year, month)[1]))
+    last = same_day - timedelta(days=1)
+    return _held(subscription, subscription.first_date, last, skipped)[1]
 
 
 def plan_subscription_invoice(subscription, *, skipped: Iterable[date] = ()) -> InvoicePlan:
@@ -280,8 +284,9 @@ def plan_subscription_invoice(subscription, *, skipped: Iterable[date] = ()) -> 
             dates=one_month_session_dates(subscription, skipped=skipped),
         )
         return plan
-    days = first_month_dates(subscription, skipped=skipped)
-    session_dates = session_dates_of(subscription, days)
+    days, session_dates = _held(
+        subscription, subscription.first_date, first_month_end(subscription), skipped
+    )
     if not days:
         raise BusinessRuleError(
             "Every session date left in the first month is cancelled or skipped: nothing to bill."

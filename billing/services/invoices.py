@@ -68,7 +68,7 @@ def _plan_of(locked: Invoice) -> InvoicePlan:
 
 def _save_lines(invoice: Invoice, locked: Invoice, plan: InvoicePlan) -> None:
     """Writes the plan's unsaved lines onto the locked draft, and its total."""
-    charged = []
+    charged: list[ChargedDate] = []
     for line in plan.lines:
         if line.pk is None:
             line.invoice = locked

@@ -46,13 +46,14 @@ from billing.models import BillingRun, ChargedDate, Invoice, InvoiceLine
 from billing.permissions import require_billing_actor
 from billing.plans import InvoicePlan
 from billing.services.invoices import issue_invoice, send_invoice
+from clients.models import Client
 from opus import practice as practices
 from opus.lib.actors import SYSTEM, person
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money, round_money
 from opus.models import Practice
 from scheduling.models import Attendance, Booking, DateAbsence, Service, SessionDate, Subscription
-from scheduling.policy import policy_for
+from scheduling.policy import Policy, policy_for
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class PayerDraft:
     """One payer's invoice of the month in one currency: planned, or prepared (the
     draft ``invoice`` in the database)."""
 
-    payer: object
+    payer: Client
     currency: str
     plan: InvoicePlan
     relationship_ids: set = field(default_factory=set)
@@ -207,7 +208,7 @@ def plan_month(period_start: date) -> list[PayerDraft]:
         drafts[key].relationship_ids.add(relationship_id)
         return drafts[key]
 
-    policies: dict[int, object] = {}
+    policies: dict[int, Policy] = {}
     for subscription in subscriptions:
         service = subscription.session.service
         held = [d for d in by_session.get(subscription.session_id, []) if not d.cancelled]
@@ -438,12 +439,12 @@ def issue_run(*, run_id: int, actor) -> BillingRun:
         run = BillingRun.objects.select_for_update().get(pk=run.pk)
         if run.status != BillingRun.Status.ISSUING:
             return run
-        issued = run.invoices.exclude(status=Invoice.Status.DRAFT)
+        done = run.invoices.exclude(status=Invoice.Status.DRAFT)
         sums = {
             row["currency"]: row["total"]
-            for row in issued.values("currency").annotate(total=Sum("total")).order_by("currency")
+            for row in done.values("currency").annotate(total=Sum("total")).order_by("currency")
         }
-        count = issued.count()
+        count = done.count()
         money = " and ".join(format_money(total, currency) for currency, total in sums.items())
         run.summary = (
             f"{count} invoice{'s' if count != 1 else ''} issued"
