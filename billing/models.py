@@ -421,3 +421,99 @@ class PaymentCardRequest(models.Model):
 
     def is_live_at(self, now) -> bool:
         return self.used_at is None and self.superseded_at is None and self.expires_at > now
+
+
+class ChargedDate(models.Model):
+    """One session date a charge line bills: what the line covers, as a fact.
+
+    A date of a subscription (or a one-off booking) is charged at most once while
+    its invoice stands: the partial unique constraints below hold that in the
+    database, whoever writes the line (the billing run, from two workers at once, a
+    transfer's first-month invoice). Voiding an invoice releases its dates
+    (``live`` turns false, the row stays as the record of what the void line had
+    billed), so that they can be billed again."""
+
+    line = models.ForeignKey(InvoiceLine, on_delete=models.CASCADE, related_name="charged_dates")
+    subscription = models.ForeignKey(
+        "scheduling.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="charged_dates",
+    )
+    booking = models.ForeignKey(
+        "scheduling.Booking",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="charged_dates",
+    )
+    session_date = models.ForeignKey(
+        "scheduling.SessionDate", on_delete=models.PROTECT, related_name="charged_dates"
+    )
+    date = models.DateField()
+    live = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["date", "pk"]
+        indexes = [models.Index(fields=["date"], name="charged_date_date_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(subscription__isnull=False, booking__isnull=True)
+                | Q(subscription__isnull=True, booking__isnull=False),
+                name="charged_date_subscription_or_booking",
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "session_date"],
+                condition=Q(live=True, subscription__isnull=False),
+                name="charged_date_once_per_subscription_date",
+            ),
+            models.UniqueConstraint(
+                fields=["booking"],
+                condition=Q(live=True, booking__isnull=False),
+                name="charged_date_once_per_booking",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d %b %Y} on {self.line}"
+
+
+class BillingRun(models.Model):
+    """One month's billing run: prepared (its drafts waiting for approval), then
+    issued. One run per month: preparing the same month again finds it."""
+
+    class Status(models.TextChoices):
+        PREPARED = "prepared", "Waiting for approval"
+        ISSUING = "issuing", "Issuing"
+        ISSUED = "issued", "Issued"
+
+    period_start = models.DateField(unique=True)
+    period_end = models.DateField(help_text="The first day after the period.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PREPARED)
+    invoices = models.ManyToManyField(Invoice, blank=True, related_name="billing_runs")
+    to_issue = models.PositiveIntegerField(default=0)
+    issued_count = models.PositiveIntegerField(default=0)
+    summary = models.CharField(max_length=500, blank=True)
+    prepared_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period_end__gt=models.F("period_start")),
+                name="billing_run_period_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["prepared", "issuing", "issued"]),
+                name="billing_run_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Billing run for {self.period_start:%B %Y}"

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.db.models import Exists, OuterRef
+
 from billing.models import InvoiceLine
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, round_money
-from scheduling.models import Service, SessionDate
+from scheduling.models import DateAbsence, Service, SessionDate
 
 MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES) - 1
 
@@ -94,9 +96,18 @@ class InvoicePlan:
         return line
 
     def charge(
-        self, *, description: str, unit_price, quantity=Decimal(1), subscription=None, booking=None
+        self,
+        *,
+        description: str,
+        unit_price,
+        quantity=Decimal(1),
+        subscription=None,
+        booking=None,
+        dates: Iterable[SessionDate] | None = None,
     ) -> InvoiceLine:
-        """What is billed: ``quantity`` x ``unit_price``, rounded once."""
+        """What is billed: ``quantity`` x ``unit_price``, rounded once. ``dates`` are
+        the session dates the line counts (``billing.models.ChargedDate``, written
+        with the line); a booking's line counts its own date."""
         if not description.strip():
             raise BusinessRuleError("Describe what is billed.", field="description")
         quantity = at_most_two_places(
@@ -108,7 +119,7 @@ class InvoicePlan:
         amount = round_money(unit * quantity, self.currency)
         if amount > MAX_AMOUNT:
             raise BusinessRuleError("The amount is too large.", field="quantity")
-        return self._append(
+        line = self._append(
             kind=InvoiceLine.Kind.CHARGE,
             description=description.strip()[:300],
             quantity=quantity,
@@ -117,6 +128,10 @@ class InvoicePlan:
             subscription=subscription,
             booking=booking,
         )
+        if dates is None and booking is not None:
+            dates = [booking.session_date]
+        line.covers = list(dates or ())  # type: ignore[attr-defined]  # written with the line
+        return line
 
     def discount(self, *, reason: str, amount=None, percent=None) -> InvoiceLine:
         """A price cut: an amount, or a percentage of the charges, with a reason.
@@ -188,14 +203,15 @@ class InvoicePlan:
         )
 
 
-def first_month_dates(subscription, *, skipped: Iterable[date] = ()) -> list[date]:
-    """The subscription's session dates from its first date to the end of that
-    calendar month (and before its end date or the session's last date), less
-    the dates cancelled for everyone and those it skips: its DateAbsences once
-    it is saved, and ``skipped`` (the dates it will skip, before it is)."""
+def _held(
+    subscription, first: date, last: date, skipped: Iterable[date]
+) -> tuple[list[date], list[SessionDate]]:
+    """The subscription's session days from ``first`` to ``last`` (both included, and
+    before its end date or the session's last date), less the dates cancelled for
+    everyone and those it skips: its DateAbsences once it is saved, and
+    ``skipped`` (the dates it will skip, before it is). With the date rows of
+    those days that are generated (what its charge line records). One query."""
     session = subscription.session
-    first = subscription.first_date
-    last = date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
     if subscription.end_date is not None:
         last = min(last, subscription.end_date - timedelta(days=1))
     if session.last_date is not None:
@@ -205,12 +221,45 @@ def first_month_dates(subscription, *, skipped: Iterable[date] = ()) -> list[dat
     while first <= last:
         days.append(first)
         first += timedelta(days=7)
-    dates = SessionDate.objects.filter(session=session, date__in=days)
-    left_out = dates.filter(cancelled=True)
+    found = SessionDate.objects.filter(session=session, date__in=days)
     if subscription.pk is not None:
-        left_out = left_out | dates.filter(absences__subscription=subscription)
-    excluded = {*left_out.values_list("date", flat=True), *skipped}
-    return [d for d in days if d not in excluded]
+        found = found.annotate(
+            absent=Exists(
+                DateAbsence.objects.filter(
+                    subscription_id=subscription.pk, session_date_id=OuterRef("pk")
+                )
+            )
+        )
+    rows = list(found.order_by("date"))
+    excluded = {
+        *(row.date for row in rows if row.cancelled or getattr(row, "absent", False)),
+        *skipped,
+    }
+    return [d for d in days if d not in excluded], [r for r in rows if r.date not in excluded]
+
+
+def first_month_end(subscription) -> date:
+    first = subscription.first_date
+    return date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
+
+
+def first_month_dates(subscription, *, skipped: Iterable[date] = ()) -> list[date]:
+    """The subscription's session dates from its first date to the end of that
+    calendar month (and before its end date or the session's last date), less
+    the dates cancelled for everyone and those it skips: its DateAbsences once
+    it is saved, and ``skipped`` (the dates it will skip, before it is)."""
+    return _held(subscription, subscription.first_date, first_month_end(subscription), skipped)[0]
+
+
+def one_month_session_dates(subscription, *, skipped: Iterable[date] = ()) -> list[SessionDate]:
+    """What a monthly service's first invoice ("one month from" the first date)
+    covers: its held dates from the first date to the day before the same day of
+    the next month."""
+    first = subscription.first_date
+    year, month = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)
+    same_day = date(year, month, min(first.day, calendar.monthrange(year, month)[1]))
+    last = same_day - timedelta(days=1)
+    return _held(subscription, subscription.first_date, last, skipped)[1]
 
 
 def plan_subscription_invoice(subscription, *, skipped: Iterable[date] = ()) -> InvoicePlan:
@@ -232,9 +281,12 @@ def plan_subscription_invoice(subscription, *, skipped: Iterable[date] = ()) -> 
             ),
             unit_price=subscription.price,
             subscription=subscription,
+            dates=one_month_session_dates(subscription, skipped=skipped),
         )
         return plan
-    days = first_month_dates(subscription, skipped=skipped)
+    days, session_dates = _held(
+        subscription, subscription.first_date, first_month_end(subscription), skipped
+    )
     if not days:
         raise BusinessRuleError(
             "Every session date left in the first month is cancelled or skipped: nothing to bill."
@@ -245,5 +297,6 @@ def plan_subscription_invoice(subscription, *, skipped: Iterable[date] = ()) -> 
         unit_price=subscription.price,
         quantity=Decimal(len(days)),
         subscription=subscription,
+        dates=session_dates,
     )
     return plan

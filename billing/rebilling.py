@@ -22,7 +22,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from billing.models import Invoice, InvoiceLine
+from billing.models import ChargedDate, Invoice, InvoiceLine
 from billing.selectors import MONEY, with_balance
 from clients.models import Client
 from opus.lib.money import format_money, round_money
@@ -56,6 +56,7 @@ class MovedShare:
     value: Decimal
     subscription: Any = None  # a Subscription carrying next_date, or None
     booking: Booking | None = None
+    dates: tuple = ()  # the session dates moved, where the lines record them
 
 
 def _discounted(invoice_ids) -> dict[int, Any]:
@@ -93,15 +94,21 @@ BILLED = [Invoice.Status.DRAFT, Invoice.Status.OPEN, Invoice.Status.PAID, Invoic
 def billed_sessions(*, subscriptions, bookings=(), statuses=BILLED) -> list[MovedShare]:
     """What the payer was billed, on invoices in ``statuses`` (by default every one
     that bills: a void invoice billed nothing, a closed one billed and expects no
-    more), for the sessions of each subscription beyond those it used, and for
-    each booking: the one answer for the transfer and the rebooking. Two queries.
+    more), for the sessions of each subscription from its cut-over date on, and for
+    each booking: the one answer for the transfer and the rebooking. Three queries.
 
-    ``subscriptions`` carry ``dates_before`` (the sessions they used: see
-    ``scheduling.selectors.count_dates_before``) and their session and service;
-    each is given ``billed``, the sessions billed to it in all. Billed sessions
-    are used up in date order: those billed beyond the used ones are taken from
-    the newest invoice back, each valued at its line's price less the invoice's
-    discounts pro rata (what the payer was asked for, not the list price)."""
+    ``subscriptions`` carry their session and service, and either ``billed_from``
+    (the first date no longer theirs: a transfer's end date) or ``next_date`` (a
+    rebooking's cut-over), and ``dates_before`` (the sessions they used: see
+    ``scheduling.selectors.count_dates_before``); each is given ``billed``, the
+    sessions billed to it in all.
+
+    A charge line says which session dates it counts (``ChargedDate``): those from
+    the cut-over date on are what moves, each valued at its line's price per date
+    less the invoice's discounts pro rata (what the payer was asked for, not the
+    list price). A line written before lines recorded their dates (a hand-made
+    charge) falls back to the old reading: billed sessions are used up in date
+    order, those beyond the used ones taken from the newest invoice back."""
     subscriptions = {s.pk: s for s in subscriptions}
     bookings = {b.pk: b for b in bookings}
     if not subscriptions and not bookings:
@@ -117,13 +124,18 @@ def billed_sessions(*, subscriptions, bookings=(), statuses=BILLED) -> list[Move
     )
     if not lines:
         return []
+    covered: dict[int, list[date]] = {}
+    for line_id, day in ChargedDate.objects.filter(
+        line_id__in=[line.pk for line in lines], live=True
+    ).values_list("line_id", "date"):
+        covered.setdefault(line_id, []).append(day)
     invoices = _discounted({line.invoice_id for line in lines})
     shares: dict[tuple, MovedShare] = {}
 
-    def take(line, sessions: Decimal, in_line: Decimal, subscription=None, booking=None):
+    def take(line, sessions: Decimal, in_line: Decimal, subscription=None, booking=None, days=()):
         invoice = invoices[line.invoice_id]
         value = Decimal(0)
-        if invoice.charges:  # the line's price for these sessions, less discounts pro rata
+        if invoice.charges and in_line:  # the line's price for these, less discounts pro rata
             net = invoice.charges - invoice.discounts
             value = round_money(
                 line.amount * sessions * net / (in_line * invoice.charges), invoice.currency
@@ -132,11 +144,22 @@ def billed_sessions(*, subscriptions, bookings=(), statuses=BILLED) -> list[Move
         before = shares.get(key)
         if before is not None:
             sessions, value = before.sessions + sessions, before.value + value
-        shares[key] = MovedShare(invoice, sessions, value, subscription, booking)
+            days = (*before.dates, *days)
+        shares[key] = MovedShare(invoice, sessions, value, subscription, booking, tuple(days))
 
     for subscription in subscriptions.values():
         service = subscription.session.service
         own = [line for line in lines if line.subscription_id == subscription.pk]
+        cut = getattr(subscription, "billed_from", None) or getattr(subscription, "next_date", None)
+        if cut is not None and own and all(line.pk in covered for line in own):
+            # the facts: each line's dates from the cut-over on
+            subscription.billed = Decimal(sum(len(covered[line.pk]) for line in own))
+            for line in own:
+                moved = sorted(day for day in covered[line.pk] if day >= cut)
+                if moved:
+                    in_line = Decimal(len(covered[line.pk]))
+                    take(line, Decimal(len(moved)), in_line, subscription=subscription, days=moved)
+            continue
         billed = sum((line_sessions(line, service) for line in own), Decimal(0))
         subscription.billed = billed
         left = max(billed - subscription.dates_before, Decimal(0))
@@ -185,6 +208,7 @@ def unused_value(subscription: Subscription, end_date: date) -> Unused:
     )
     counted: Any = copy(subscription)
     counted.dates_before = attended
+    counted.billed_from = end_date
     counted.billed = Decimal(0)
     shares = billed_sessions(subscriptions=[counted], statuses=[Invoice.Status.PAID])
     return Unused(
@@ -250,6 +274,7 @@ class TakenOver:
     from_invoice: Invoice
     subscription: Any = None  # the old one, with next_date (rebooking makes its successor)
     booking: Booking | None = None
+    dates: tuple = ()  # the moved session dates, where the old lines recorded them
 
 
 @dataclass(frozen=True)
@@ -287,6 +312,7 @@ class OldPayerMoney:
                             item.invoice,
                             share.subscription,
                             share.booking,
+                            share.dates,
                         )
                     )
         return taken

@@ -1,9 +1,24 @@
 from celery import shared_task
 
 from billing import services
+from opus.lib.actors import SYSTEM
 
 
 @shared_task
 def reconcile_payment_attempts() -> int:
     """Beat runs it every few minutes: card charges left pending get their outcome."""
     return services.reconcile_payment_attempts()
+
+
+@shared_task(acks_late=True)
+def issue_billing_run(run_id: int) -> None:
+    """An approved billing run's drafts issued and emailed; redelivered after a crash
+    it issues only the drafts left (billing.services.runs)."""
+    services.runs.issue_run(run_id=run_id, actor=SYSTEM)
+
+
+@shared_task
+def prepare_billing_run() -> None:
+    """Beat runs it daily: on the practice's billing day, the coming run is prepared
+    (and approved, when the practice approves automatically)."""
+    services.runs.prepare_if_due()

@@ -8,6 +8,8 @@ app_name = "billing"
 # card link at /card/<token>/ (the path the log redaction filter knows).
 urlpatterns = [
     path("billing/invoices/", views.invoice_list, name="invoice-list"),
+    path("billing/run/", views.billing_run, name="run"),
+    path("billing/run/approve/", views.billing_run_approve, name="run-approve"),
     path("billing/invoices/export.csv", exports.invoice_export, name="invoice-export"),
     path("billing/payments/export.csv", exports.payment_export, name="payment-export"),
     path("billing/invoices/<int:invoice_id>/", views.invoice_detail, name="invoice-detail"),

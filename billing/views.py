@@ -29,8 +29,9 @@ from billing.forms import (
     SendForm,
 )
 from billing.gateway import CardError, get_gateway
-from billing.models import Invoice, PaymentAttempt, PaymentCardRequest
+from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
+from billing.services import runs
 from clients.models import Client
 from opus import practice as practices
 from opus.lib.clientip import client_ip
@@ -430,3 +431,76 @@ def _gone(request, card_request, state: str):
         },
         status=410,
     )
+
+
+# --- the monthly billing run (staff) -----------------------------------------------------------
+
+
+def _staff_only(request) -> None:
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can run the billing.")
+
+
+def _run_context(request, period, *, error: str = "") -> dict:
+    """The month's run: its drafts as prepared, or (not prepared yet) what it would
+    bill. A fixed number of queries whatever the practice's size."""
+    run = BillingRun.objects.filter(period_start=period).select_related("approved_by").first()
+    if run is None or (run.status == BillingRun.Status.PREPARED and not run.invoices.exists()):
+        drafts = runs.plan_month(period)
+    else:
+        drafts = runs.run_drafts(run)
+    coming = runs.coming_period(timezone.localdate())
+    return {
+        "section": "billing",
+        "period": period,
+        "month_value": f"{period:%Y-%m}",
+        "previous_month": f"{runs.previous_month(period):%Y-%m}",
+        "next_month": f"{runs.next_month(period):%Y-%m}",
+        "coming": coming,
+        "run": run,
+        "drafts": drafts,
+        "flagged": sum(1 for draft in drafts if draft.flags),
+        "totals": runs.totals_by_currency(drafts),
+        "line_count": sum(len(draft.lines) for draft in drafts),
+        "practice": practices.current(),
+        "error": error,
+        "fragment": is_fragment_request(request),
+    }
+
+
+@require_GET
+def billing_run(request):
+    """The Billing page: the coming run's preview (or the month asked for), its
+    approval and, while it issues, its progress."""
+    _staff_only(request)
+    period = runs.parse_month(request.GET.get("month")) or runs.coming_period(timezone.localdate())
+    part = "progress" if request.GET.get("part") == "progress" else "run"
+    template = page_or_fragment(request, "billing/billing_run.html", part)
+    return render(request, template, _run_context(request, period))
+
+
+@require_POST
+def billing_run_approve(request):
+    """ "Approve": the month's drafts issued by the background task. Twice does one
+    thing (the service returns the run already approved)."""
+    _staff_only(request)
+    period = runs.parse_month(request.POST.get("month"))
+    if period is None:
+        context = _run_context(
+            request, runs.coming_period(timezone.localdate()), error="Choose a month to bill."
+        )
+        template = page_or_fragment(request, "billing/billing_run.html", "run")
+        return render(request, template, context, status=400)
+    try:
+        run = services.runs.approve_run(period_start=period, actor=request.user)
+    except BusinessRuleError as error:
+        template = page_or_fragment(request, "billing/billing_run.html", "run")
+        return render(request, template, _run_context(request, period, error=str(error)))
+    if run.to_issue == 0 and run.status == BillingRun.Status.ISSUING:
+        messages.info(request, f"Nothing to bill for {period:%B %Y}.")
+    else:
+        messages.success(request, f"{period:%B %Y} approved: its invoices are being issued.")
+    url = f"{reverse('billing:run')}?month={period:%Y-%m}"
+    if is_fragment_request(request):
+        return HttpResponseLocation(url, target="#billing-run", swap="outerHTML")
+    return redirect(url)

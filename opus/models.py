@@ -145,6 +145,8 @@ CARD_LINK_DAYS_RANGE = (1, 30)
 # the cancellation policy's bounds (the practice's default and a service's own)
 NOTICE_HOURS_RANGE = (0, 720)
 MAKEUP_WEEKS_RANGE = (1, 52)
+# the billing run's day of the month: at most 28, so that every month has it
+BILLING_DAY_RANGE = (1, 28)
 
 
 class Practice(models.Model):
@@ -171,6 +173,17 @@ class Practice(models.Model):
     makeup_weeks = models.PositiveSmallIntegerField(default=4)
     # everyone on the team (staff and practitioners) logs in with a second factor
     require_two_factor = models.BooleanField(default=False)
+
+    # the monthly billing run (billing.services.runs)
+    class BillingTiming(models.TextChoices):
+        ADVANCE = "advance", "In advance (the next month)"
+        ARREARS = "arrears", "In arrears (the month just ended)"
+
+    billing_timing = models.CharField(
+        max_length=10, choices=BillingTiming.choices, default=BillingTiming.ADVANCE
+    )
+    billing_day = models.PositiveSmallIntegerField(default=25)
+    billing_auto_approve = models.BooleanField(default=False)
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -195,6 +208,14 @@ class Practice(models.Model):
             models.CheckConstraint(
                 condition=Q(makeup_weeks__range=MAKEUP_WEEKS_RANGE),
                 name="practice_makeup_weeks_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_day__range=BILLING_DAY_RANGE),
+                name="practice_billing_day_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_timing__in=["advance", "arrears"]),
+                name="practice_billing_timing_valid",
             ),
         ]
 

@@ -36,6 +36,7 @@ from opus.lib.contact import (
 )
 from opus.lib.errors import BusinessRuleError
 from opus.models import (
+    BILLING_DAY_RANGE,
     CARD_LINK_DAYS_RANGE,
     DUE_DAYS_RANGE,
     MAKEUP_WEEKS_RANGE,
@@ -241,6 +242,26 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
         "Require two-factor authentication for the team",
         "Staff and practitioners log in with a code from an authenticator app as well as "
         "their password. Anyone without one is asked to set it up at their next page.",
+    ),
+    # the monthly billing run (the Billing page)
+    "billing_timing": lambda: forms.ChoiceField(
+        label="Bill",
+        choices=Practice.BillingTiming.choices,
+        help_text="Which month the monthly billing run bills.",
+        error_messages={
+            "required": "Choose in advance or in arrears.",
+            "invalid_choice": "Choose in advance or in arrears.",
+        },
+    ),
+    "billing_day": lambda: _number(
+        "Billing run on day of the month",
+        BILLING_DAY_RANGE,
+        "days",
+        "The run's drafts are prepared on this day, for approval on the Billing page.",
+    ),
+    "billing_auto_approve": lambda: _yes_no(
+        "Approve the billing run automatically",
+        "Issue the run's invoices as soon as they are prepared, without waiting for staff.",
     ),
 }
 

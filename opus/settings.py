@@ -228,6 +228,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
     "extend-schedule": {"task": "scheduling.tasks.extend_schedule", "schedule": 86400.0},
+    # on the practice's billing day it prepares the month's run (hourly: a day's
+    # first run does it, the next ones find it prepared)
+    "prepare-billing-run": {"task": "billing.tasks.prepare_billing_run", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -14,6 +14,7 @@ written; totals are sums of rounded amounts and need no second rounding.
 from billing.gateway import CardDeclined, CardError
 from billing.plans import invoice_totals
 from billing.selectors import balance_due, card_on_file
+from billing.services import runs
 from billing.services.card_requests import (
     CardLinkGone,
     add_card_from_link,
@@ -75,6 +76,7 @@ __all__ = [  # the API other apps call
     "request_payment_card",
     "resend_payment_card_request",
     "run_card_attempt",
+    "runs",
     "save_plan",
     "send_invoice",
     "settle_old_payer",

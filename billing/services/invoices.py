@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from billing.emails import INVOICE
 from billing.models import (
+    ChargedDate,
     Invoice,
     InvoiceLine,
     InvoiceSequence,
@@ -67,10 +68,24 @@ def _plan_of(locked: Invoice) -> InvoicePlan:
 
 def _save_lines(invoice: Invoice, locked: Invoice, plan: InvoicePlan) -> None:
     """Writes the plan's unsaved lines onto the locked draft, and its total."""
+    charged: list[ChargedDate] = []
     for line in plan.lines:
         if line.pk is None:
             line.invoice = locked
             line.save()
+            charged += [
+                ChargedDate(
+                    line=line,
+                    subscription_id=line.subscription_id,
+                    booking_id=line.booking_id,
+                    session_date=session_date,
+                    date=session_date.date,
+                )
+                for session_date in getattr(line, "covers", ())
+            ]
+    # a date already charged (a transfer's first month, the run from another
+    # worker) breaks charged_date_once_per_*: the whole draft is refused
+    ChargedDate.objects.bulk_create(charged)
     locked.total = plan.totals["total"]
     locked.save(update_fields=["total"])
     invoice.total = locked.total
@@ -288,6 +303,8 @@ def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
     _set_status(locked, Invoice.Status.VOID)
     locked.void_reason = reason[:300]
     locked.save(update_fields=["status", "void_reason", "status_changed_at"])
+    # a void invoice billed nothing: its dates may be billed again
+    ChargedDate.objects.filter(line__invoice=locked, live=True).update(live=False)
     record_event(
         client=locked.payer,
         kind=ClientEvent.Kind.INVOICE,

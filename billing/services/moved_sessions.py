@@ -26,6 +26,7 @@ from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM, require_actor
 from opus.lib.money import format_money, round_money
+from scheduling.models import SessionDate
 
 
 # --- sessions moved to another payer (``billing.rebilling`` works out the money) ---------------
@@ -94,6 +95,15 @@ def bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, bookings
             payer=relationship.payer, relationship=relationship, actor=actor, currency=currency
         )
         for item in items:
+            new_subscription = subscriptions.get(getattr(item.subscription, "pk", None))
+            dates = None
+            if new_subscription is not None and item.dates:
+                # the rebooked subscription counts the very dates the old payer was relieved of
+                dates = list(
+                    SessionDate.objects.filter(
+                        session_id=new_subscription.session_id, date__in=item.dates
+                    ).order_by("date")
+                )
             for quantity, unit_price in _lines_for(item):
                 add_charge(
                     invoice=invoice,
@@ -101,9 +111,11 @@ def bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, bookings
                     description=_taken_over_description(item, old_payer),
                     quantity=quantity,
                     unit_price=unit_price,
-                    subscription=subscriptions.get(getattr(item.subscription, "pk", None)),
+                    subscription=new_subscription,
                     booking=bookings.get(getattr(item.booking, "pk", None)),
+                    dates=dates,
                 )
+                dates = None  # on the first line of a split: the dates are the item's
         issue_invoice(invoice=invoice, actor=actor)
 
 

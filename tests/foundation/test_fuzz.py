@@ -441,6 +441,8 @@ FUZZ_ROUTES = {
     "relationships:rebook": _relationship_routes,
     "relationships:end": _relationship_routes,
     "billing:invoice-list": lambda w: [{}],
+    "billing:run": lambda w: [{}],
+    "billing:run-approve": lambda w: [{}],
     "billing:invoice-export": lambda w: [{}],
     "billing:payment-export": lambda w: [{}],
     "billing:invoice-detail": lambda w: [{"invoice_id": i.pk} for i in w["invoices"]],

@@ -6,7 +6,7 @@ below must name each one, so a new service cannot be left out."""
 
 import inspect
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from importlib import import_module
 
@@ -49,6 +49,7 @@ SERVICE_MODULES = (
     "billing.services.payments",
     "billing.services.card_requests",
     "billing.services.moved_sessions",
+    "billing.services.runs",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
     "frontdesk.client_flows",
@@ -326,6 +327,13 @@ CALLS = {
     "billing.resend_payment_card_request": lambda w, a: _billing("resend_payment_card_request")(
         card_request=w.card_request, actor=a
     ),
+    "billing.prepare_run": lambda w, a: billing.runs.prepare_run(
+        period_start=date(2026, 12, 1), actor=a
+    ),
+    "billing.approve_run": lambda w, a: billing.runs.approve_run(
+        period_start=date(2026, 12, 1), actor=a
+    ),
+    "billing.issue_run": lambda w, a: billing.runs.issue_run(run_id=0, actor=a),
     "billing.send_invoice": lambda w, a: _billing("send_invoice")(invoice=w.invoice, actor=a),
     "billing.settle_old_payer": lambda w, a: _billing("settle_old_payer")(
         rebilling.OldPayerMoney(payer=w.relationship.payer), actor=a
