@@ -5,17 +5,20 @@ re-derived from the request when the worker renders the email."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Invoice, PaymentCardRequest
+from billing.models import Invoice, InvoiceEvent, Payment, PaymentCardRequest
+from billing.paylinks import pay_url
 from billing.selectors import balance_due, invoice_practitioners
 from billing.tokens import token_for
 from clients.models import ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM
+from opus.lib.money import format_money
 from opus.mail import EmailKind
 from opus.models import User
 from scheduling.models import Subscription
@@ -141,6 +144,7 @@ def invoice_context(row) -> dict | None:
         "invoice": invoice,
         "lines": list(invoice.lines.all()),
         "balance": balance_due(invoice),
+        "pay_link": pay_url(invoice),
     }
 
 
@@ -169,3 +173,94 @@ def invoice_failed(row) -> None:
 
 
 INVOICE_EMAIL = EmailKind(context=invoice_context, on_sent=invoice_sent, on_failed=invoice_failed)
+
+
+# --- a receipt for each payment ----------------------------------------------------------------
+RECEIPT = "receipt"
+
+
+def _payment(row) -> Payment | None:
+    pk = (row.context or {}).get("payment_id")
+    if not isinstance(pk, int):
+        return None
+    return Payment.objects.select_related("invoice__payer").filter(pk=pk).first()
+
+
+def receipt_context(row) -> dict | None:
+    payment = _payment(row)
+    if payment is None:
+        return None
+    invoice = payment.invoice
+    return {
+        "first_name": invoice.payer.first_name,
+        "payment": payment,
+        "invoice": invoice,
+        "balance": balance_due(invoice),
+    }
+
+
+def receipt_sent(row) -> None:
+    payment = _payment(row)
+    if payment is None:
+        return
+    InvoiceEvent.objects.create(
+        invoice=payment.invoice,
+        kind=InvoiceEvent.Kind.RECEIPT,
+        summary=(
+            f"Receipt for {format_money(payment.amount, payment.currency)} emailed to "
+            f"{row.to_address}"
+        ),
+        at=row.sent_at or timezone.now(),
+    )
+    record_event(
+        actor=SYSTEM,
+        client=payment.invoice.payer,
+        kind=ClientEvent.Kind.EMAIL_SENT,
+        summary=f"Emailed a receipt for {payment.invoice.display_number} to {row.to_address}",
+        practitioners=invoice_practitioners(payment.invoice),
+    )
+
+
+RECEIPT_EMAIL = EmailKind(context=receipt_context, on_sent=receipt_sent, on_failed=invoice_failed)
+
+
+# --- an autopay declined: "pay or update your card" ----------------------------------------------
+AUTOPAY_DECLINED = "autopay_declined"
+
+
+def autopay_declined_context(row) -> dict | None:
+    invoice = _invoice(row)
+    if invoice is None or invoice.status != invoice.Status.OPEN:
+        return None  # paid meanwhile: nothing to ask for
+    next_at = (row.context or {}).get("next_attempt_at")
+    return {
+        "first_name": invoice.payer.first_name,
+        "invoice": invoice,
+        "balance": balance_due(invoice),
+        "pay_link": pay_url(invoice),
+        "next_attempt_on": (
+            timezone.localdate(datetime.fromisoformat(next_at))
+            if isinstance(next_at, str)
+            else None
+        ),
+    }
+
+
+def autopay_declined_sent(row) -> None:
+    invoice = _invoice(row)
+    if invoice is not None:
+        record_event(
+            actor=SYSTEM,
+            client=invoice.payer,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=(
+                f"Emailed the link to pay {invoice.display_number} or update the card to "
+                f"{row.to_address}"
+            ),
+            practitioners=invoice_practitioners(invoice),
+        )
+
+
+AUTOPAY_DECLINED_EMAIL = EmailKind(
+    context=autopay_declined_context, on_sent=autopay_declined_sent, on_failed=invoice_failed
+)

@@ -193,3 +193,12 @@ class CardForm(forms.Form):
             cvc=data["cvc"],
             name=data["name"],
         )
+
+
+class PayForm(CardForm):
+    """The card form of an invoice's pay link: the card, and whether to keep it
+    (with the consent text beside the box). The key is made when the page is drawn:
+    the same page submitted twice is one charge."""
+
+    save_card = forms.BooleanField(label="Save this card for my next invoices", required=False)
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)

@@ -7,3 +7,15 @@ from billing import services
 def reconcile_payment_attempts() -> int:
     """Beat runs it every few minutes: card charges left pending get their outcome."""
     return services.reconcile_payment_attempts()
+
+
+@shared_task
+def run_autopay(plan_id: int) -> str:
+    """Charge an issued invoice's autopay step (queued after the issue commits)."""
+    return services.run_autopay(plan_id=plan_id)
+
+
+@shared_task
+def run_due_autopay() -> int:
+    """Beat runs it hourly: autopay retries that are due, and any step the broker lost."""
+    return services.run_due_autopay()

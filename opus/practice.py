@@ -42,6 +42,7 @@ from opus.models import (
     PRACTICE_ID,
     Practice,
     PracticeChange,
+    parse_day_steps,
 )
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,13 @@ def _tax_number(value: str) -> None:
         raise ValidationError("A tax or VAT number has letters, digits, spaces, - . and / only.")
 
 
+def _retry_days(value: str) -> None:
+    if parse_day_steps(value, allow_negative=False) is None:
+        raise ValidationError(
+            "Enter increasing whole days from 1 to 365, separated by commas, e.g. 3,7."
+        )
+
+
 TEXTAREA = {"rows": 3}
 FIELDS: dict[str, Callable[[], forms.Field]] = {
     "name": lambda: _text("Practice name", 200, required=True, validators=[_has_a_letter_or_digit]),
@@ -235,6 +243,17 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
     ),
     "makeup_weeks": lambda: _number(
         "Make-up credit valid for (weeks)", MAKEUP_WEEKS_RANGE, "weeks", ""
+    ),
+    # autopay (billing.services.collection)
+    "autopay_enabled": lambda: _yes_no(
+        "Autopay",
+        "Charge an issued invoice to the payer's card on file (each payer can be turned off).",
+    ),
+    "autopay_retry_days": lambda: _text(
+        "Autopay retries (days after a decline)",
+        50,
+        validators=[_retry_days],
+        help_text="Comma-separated days after the first attempt, e.g. 3,7. Empty: no retries.",
     ),
 }
 

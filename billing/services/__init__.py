@@ -20,6 +20,15 @@ from billing.services.card_requests import (
     request_payment_card,
     resend_payment_card_request,
 )
+from billing.services.collection import (
+    CONSENT_VERSION,
+    PayLinkClosed,
+    consent_text,
+    pay_invoice_from_link,
+    pay_link_for_token,
+    run_autopay,
+    run_due_autopay,
+)
 from billing.services.invoices import (
     add_charge,
     add_credit,
@@ -48,12 +57,14 @@ from billing.services.payments import (
 )
 
 __all__ = [  # the API other apps call
+    "CONSENT_VERSION",
     "MANUAL_METHODS",
     "RECONCILE_AFTER",
     "CardDeclined",
     "CardError",
     "CardLinkGone",
     "ChargePending",
+    "PayLinkClosed",
     "add_card_from_link",
     "add_charge",
     "add_credit",
@@ -64,17 +75,22 @@ __all__ = [  # the API other apps call
     "card_on_file",
     "charge_card",
     "close_invoice",
+    "consent_text",
     "create_draft",
     "credit_open_invoice",
     "default_due_on",
     "invoice_totals",
     "issue_invoice",
     "next_invoice_number",
+    "pay_invoice_from_link",
+    "pay_link_for_token",
     "reconcile_payment_attempts",
     "record_payment",
     "request_payment_card",
     "resend_payment_card_request",
+    "run_autopay",
     "run_card_attempt",
+    "run_due_autopay",
     "save_plan",
     "send_invoice",
     "settle_old_payer",
