@@ -12,6 +12,8 @@ class BillingConfig(AppConfig):
             CARD_REQUEST_EMAIL,
             INVOICE,
             INVOICE_EMAIL,
+            MOVED_NOTICE,
+            MOVED_NOTICE_EMAIL,
             RECEIPT,
             RECEIPT_EMAIL,
         )
@@ -21,5 +23,6 @@ class BillingConfig(AppConfig):
         register_email(INVOICE, INVOICE_EMAIL)
         register_email(RECEIPT, RECEIPT_EMAIL)
         register_email(AUTOPAY_DECLINED, AUTOPAY_DECLINED_EMAIL)
+        register_email(MOVED_NOTICE, MOVED_NOTICE_EMAIL)
 
         from billing import checks  # noqa: F401  (registers the start-up checks)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.urls import reverse
@@ -15,7 +16,7 @@ from billing.models import Invoice, InvoiceEvent, Payment, PaymentCardRequest
 from billing.paylinks import pay_url
 from billing.selectors import balance_due, invoice_practitioners
 from billing.tokens import token_for
-from clients.models import ClientEvent
+from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM
 from opus.lib.money import format_money
@@ -264,3 +265,46 @@ def autopay_declined_sent(row) -> None:
 AUTOPAY_DECLINED_EMAIL = EmailKind(
     context=autopay_declined_context, on_sent=autopay_declined_sent, on_failed=invoice_failed
 )
+
+
+# --- the old payer, after the attendee's sessions moved to the attendee's own account ------------
+MOVED_NOTICE = "moved_sessions_notice"
+
+
+def moved_notice_context(row) -> dict | None:
+    context = row.context or {}
+    attendee = Client.objects.filter(pk=context.get("attendee_id")).first()
+    if attendee is None or not row.client_id:
+        return None
+    items = [item for item in context.get("items", []) if isinstance(item, dict)]
+    invoices = Invoice.objects.in_bulk([item.get("invoice_id") for item in items])
+    changes = []
+    for item in items:
+        invoice = invoices.get(item.get("invoice_id"))
+        if invoice is None:
+            continue
+        changes.append(
+            {
+                "invoice": invoice,
+                "credited": Decimal(item.get("credited") or 0),
+                "refund": Decimal(item.get("refund") or 0),
+            }
+        )
+    return {
+        "first_name": row.client.first_name,
+        "attendee_name": attendee.first_name,
+        "changes": changes,
+    }
+
+
+def moved_notice_sent(row) -> None:
+    if row.client_id:
+        record_event(
+            actor=SYSTEM,
+            client=row.client,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=f"Emailed what the rebooking changed for them to {row.to_address}",
+        )
+
+
+MOVED_NOTICE_EMAIL = EmailKind(context=moved_notice_context, on_sent=moved_notice_sent)

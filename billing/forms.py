@@ -32,6 +32,7 @@ class InvoiceFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or INV-000123"}),
     )
     overdue = forms.BooleanField(label="Overdue only", required=False)
+    follow_up = forms.BooleanField(label="Needs follow-up", required=False)
 
     def filters(self):
 
@@ -39,7 +40,10 @@ class InvoiceFilterForm(forms.Form):
             return InvoiceFilters()
         data = self.cleaned_data
         return InvoiceFilters(
-            status=data["status"], payer=data["payer"].strip(), overdue=data["overdue"]
+            status=data["status"],
+            payer=data["payer"].strip(),
+            overdue=data["overdue"],
+            follow_up=data["follow_up"],
         )
 
 

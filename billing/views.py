@@ -30,7 +30,7 @@ from billing.forms import (
     SendForm,
 )
 from billing.gateway import CardError, get_gateway
-from billing.models import Invoice, PaymentAttempt, PaymentCardRequest
+from billing.models import AutopayPlan, Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
 from billing.tokens import looks_like_token
 from clients.models import Client
@@ -96,6 +96,8 @@ def _detail_context(request, invoice: Invoice, **forms) -> dict:
                 "payment_method"
             )
         ),
+        "autopay": AutopayPlan.objects.filter(invoice=invoice).first(),
+        "events": list(invoice.events.all()),
         "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
         "close_form": forms.get("close_form") or ReasonForm(prefix="close"),
         "issue_form": forms.get("issue_form")
