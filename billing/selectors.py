@@ -34,7 +34,7 @@ from billing.models import (
     PaymentCardRequest,
     PaymentMethod,
 )
-from billing.permissions import can_request_card
+from billing.permissions import can_manage_billing, can_request_card
 from billing.tokens import hash_token, looks_like_token
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS
 from opus.lib.parsing import ascii_digits
@@ -269,6 +269,7 @@ def card_panel_context(client, user) -> dict:
         "state": card_request.state_at(now) if card_request else None,
         "can_request": can_request_card(user, client, visible=True),
         "has_email": bool(client.email),
+        "can_set_autopay": can_manage_billing(user),
     }
 
 

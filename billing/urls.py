@@ -32,6 +32,11 @@ urlpatterns = [
         name="card-request-create",
     ),
     path(
+        "billing/clients/<int:client_id>/autopay/",
+        views.client_autopay,
+        name="client-autopay",
+    ),
+    path(
         "billing/card-requests/<int:request_id>/resend/",
         views.card_request_resend,
         name="card-request-resend",

@@ -324,6 +324,19 @@ def card_request_create(request, client_id: int):
 
 
 @require_POST
+def client_autopay(request, client_id: int):
+    client = _visible_client(request, client_id)
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can turn autopay on or off.")
+    enabled = request.POST.get("autopay") == "on"
+    services.set_autopay(client=client, enabled=enabled, actor=request.user)
+    state = "on" if enabled else "off"
+    return _after_panel_action(
+        request, client, notice=f"Autopay is {state} for {client.first_name}."
+    )
+
+
+@require_POST
 def card_request_resend(request, request_id: int):
     card_request = get_object_or_404(
         PaymentCardRequest.objects.filter(

@@ -28,6 +28,7 @@ from billing.services.collection import (
     pay_link_for_token,
     run_autopay,
     run_due_autopay,
+    set_autopay,
 )
 from billing.services.invoices import (
     add_charge,
@@ -93,6 +94,7 @@ __all__ = [  # the API other apps call
     "run_due_autopay",
     "save_plan",
     "send_invoice",
+    "set_autopay",
     "settle_old_payer",
     "start_card_attempt",
     "void_invoice",

@@ -27,6 +27,7 @@ from billing.models import (
     PaymentAttempt,
     PaymentMethod,
 )
+from billing.permissions import require_billing_actor
 from billing.selectors import amount_paid, card_on_file, invoice_practitioners
 from billing.services.followup import (
     AUTOPAY_LEASE,
@@ -35,7 +36,7 @@ from billing.services.followup import (
 )
 from billing.services.payments import ChargePending, run_card_attempt, start_card_attempt
 from billing.tokens import hash_token
-from clients.models import ClientEvent
+from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus import practice as practices
 from opus.lib.actors import SYSTEM
@@ -57,6 +58,33 @@ def consent_text() -> str:
 
 
 # --- autopay -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_autopay(*, client, enabled: bool, actor) -> bool:
+    """Staff turn a payer's autopay on or off (it works only while the practice has
+    autopay on and the payer a card on file). Returns whether anything changed;
+    turning it off stops the payer's pending autopay retries (their invoices stay
+    open, reminded as any other)."""
+    require_billing_actor(actor)
+    locked = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
+    if locked.autopay == enabled:
+        return False
+    locked.autopay = enabled
+    locked.save(update_fields=["autopay"])
+    client.autopay = enabled
+    if not enabled:
+        now = timezone.now()
+        AutopayPlan.objects.filter(invoice__payer=locked, next_attempt_at__isnull=False).update(
+            next_attempt_at=None, finished_at=now
+        )
+    record_event(
+        client=locked,
+        kind=ClientEvent.Kind.CARD,
+        summary="Autopay turned " + ("on" if enabled else "off"),
+        actor=actor,
+    )
+    return True
 
 
 def _finish(plan: AutopayPlan, now) -> None:

@@ -454,6 +454,7 @@ FUZZ_ROUTES = {
     "billing:invoice-send": lambda w: [{"invoice_id": w["open_invoice"].pk}],
     "billing:client-cards": lambda w: [{"client_id": c.pk} for c in w["clients"]],
     "billing:card-request-create": lambda w: [{"client_id": w["clients"][0].pk}],
+    "billing:client-autopay": lambda w: [{"client_id": w["clients"][0].pk}],
     "billing:card-request-resend": lambda w: [{"request_id": w["card_request"].pk}],
     "billing:card-link": lambda w: [{"token": w["token"]}],
     "billing:pay-link": lambda w: [{"token": w["pay_token"]}],

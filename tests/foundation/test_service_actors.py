@@ -327,6 +327,9 @@ CALLS = {
         card_request=w.card_request, actor=a
     ),
     "billing.send_invoice": lambda w, a: _billing("send_invoice")(invoice=w.invoice, actor=a),
+    "billing.set_autopay": lambda w, a: _billing("set_autopay")(
+        client=w.client, enabled=False, actor=a
+    ),
     "billing.settle_old_payer": lambda w, a: _billing("settle_old_payer")(
         rebilling.OldPayerMoney(payer=w.relationship.payer), actor=a
     ),

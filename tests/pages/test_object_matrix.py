@@ -86,6 +86,7 @@ MATRIX = {
     "billing:invoice-close": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:client-cards": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
     "billing:card-request-create": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
+    "billing:client-autopay": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
     "billing:card-request-resend": (lambda w: {"request_id": w["card_request"].pk}, POST_ONLY),
     # relationships: C2's relationship, its migration and its booking
     "relationships:detail": (lambda w: {"pk": w["relationship"].pk}, GET_ONLY),

@@ -251,6 +251,7 @@ POST_ONLY = {
     "billing:invoice-send",
     "billing:card-request-create",
     "billing:card-request-resend",
+    "billing:client-autopay",
     "relationships:rebook",
     "two-factor-off",
     "team:invite",
