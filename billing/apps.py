@@ -16,6 +16,8 @@ class BillingConfig(AppConfig):
             MOVED_NOTICE_EMAIL,
             RECEIPT,
             RECEIPT_EMAIL,
+            REMINDER,
+            REMINDER_EMAIL,
         )
         from opus.mail import register_email
 
@@ -24,5 +26,6 @@ class BillingConfig(AppConfig):
         register_email(RECEIPT, RECEIPT_EMAIL)
         register_email(AUTOPAY_DECLINED, AUTOPAY_DECLINED_EMAIL)
         register_email(MOVED_NOTICE, MOVED_NOTICE_EMAIL)
+        register_email(REMINDER, REMINDER_EMAIL)
 
         from billing import checks  # noqa: F401  (registers the start-up checks)

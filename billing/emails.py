@@ -308,3 +308,38 @@ def moved_notice_sent(row) -> None:
 
 
 MOVED_NOTICE_EMAIL = EmailKind(context=moved_notice_context, on_sent=moved_notice_sent)
+
+
+# --- a reminder of an open invoice --------------------------------------------------------------
+REMINDER = "invoice_reminder"
+
+
+def reminder_context(row) -> dict | None:
+    invoice = _invoice(row)
+    if invoice is None or invoice.status != invoice.Status.OPEN:
+        return None  # paid, voided or closed meanwhile: no reminder
+    step = (row.context or {}).get("step")
+    return {
+        "first_name": invoice.payer.first_name,
+        "invoice": invoice,
+        "balance": balance_due(invoice),
+        "pay_link": pay_url(invoice),
+        "overdue": isinstance(step, int) and step > 0,
+    }
+
+
+def reminder_sent(row) -> None:
+    invoice = _invoice(row)
+    if invoice is not None:
+        record_event(
+            actor=SYSTEM,
+            client=invoice.payer,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=f"Emailed a reminder of {invoice.display_number} to {row.to_address}",
+            practitioners=invoice_practitioners(invoice),
+        )
+
+
+REMINDER_EMAIL = EmailKind(
+    context=reminder_context, on_sent=reminder_sent, on_failed=invoice_failed
+)

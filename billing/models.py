@@ -519,3 +519,21 @@ class InvoiceEvent(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class InvoiceReminder(models.Model):
+    """A reminder of an open invoice without autopay, sent for one step of the
+    practice's reminder days (relative to the due date): each step at most once."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="reminders")
+    step = models.SmallIntegerField(help_text="Days from the due date (negative: before).")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["sent_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "step"], name="reminder_once_per_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder {self.step:+d} of {self.invoice_id}"

@@ -19,3 +19,9 @@ def run_autopay(plan_id: int) -> str:
 def run_due_autopay() -> int:
     """Beat runs it hourly: autopay retries that are due, and any step the broker lost."""
     return services.run_due_autopay()
+
+
+@shared_task
+def send_due_reminders() -> int:
+    """Beat runs it hourly (a reminder step is sent once): reminders of open invoices."""
+    return services.send_due_reminders()

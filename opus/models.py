@@ -190,6 +190,8 @@ class Practice(models.Model):
     # autopay (billing.services.collection): an issued invoice charged to the card on file
     autopay_enabled = models.BooleanField(default=True)
     autopay_retry_days = models.CharField(max_length=50, blank=True, default="3,7")
+    # reminders of open invoices without autopay: days relative to the due date
+    reminder_days = models.CharField(max_length=50, blank=True, default="-3,7,14")
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -224,6 +226,11 @@ class Practice(models.Model):
     def autopay_ladder(self) -> list[int]:
         """The retry days after a declined autopay's first attempt ("3,7": [3, 7])."""
         return parse_day_steps(self.autopay_retry_days, allow_negative=False) or []
+
+    @property
+    def reminder_steps(self) -> list[int]:
+        """Days relative to the due date a reminder goes out on ("-3,7": [-3, 7])."""
+        return parse_day_steps(self.reminder_days, allow_negative=True) or []
 
     @property
     def card_link_ttl(self) -> timedelta:

@@ -183,6 +183,13 @@ def _retry_days(value: str) -> None:
         )
 
 
+def _reminder_days(value: str) -> None:
+    if parse_day_steps(value, allow_negative=True) is None:
+        raise ValidationError(
+            "Enter increasing whole days from -365 to 365, separated by commas, e.g. -3,7,14."
+        )
+
+
 TEXTAREA = {"rows": 3}
 FIELDS: dict[str, Callable[[], forms.Field]] = {
     "name": lambda: _text("Practice name", 200, required=True, validators=[_has_a_letter_or_digit]),
@@ -254,6 +261,13 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
         50,
         validators=[_retry_days],
         help_text="Comma-separated days after the first attempt, e.g. 3,7. Empty: no retries.",
+    ),
+    "reminder_days": lambda: _text(
+        "Reminders (days from the due date)",
+        50,
+        validators=[_reminder_days],
+        help_text="For invoices without autopay: negative before the due date, positive after, "
+        "e.g. -3,7,14. Empty: no reminders.",
     ),
 }
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from billing import gateway as gateways
+from billing.emails import REMINDER
 from billing.gateway import CardDeclined, CardDetails, GatewayError
 from billing.models import (
     AutopayPlan,
@@ -23,6 +24,7 @@ from billing.models import (
     Invoice,
     InvoiceEvent,
     InvoicePayLink,
+    InvoiceReminder,
     Payment,
     PaymentAttempt,
     PaymentMethod,
@@ -42,6 +44,7 @@ from opus import practice as practices
 from opus.lib.actors import SYSTEM
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
+from opus.services import queue_email
 
 logger = logging.getLogger(__name__)
 
@@ -344,3 +347,74 @@ def _attempt_with_new_card(invoice, card, save_card: bool, request_key: str) -> 
         at=now,
     )
     return attempt
+
+
+# --- reminders of open invoices without autopay ------------------------------------------------
+
+
+def _reminder_text(step: int) -> str:
+    if step < 0:
+        return f"due in {-step} day{'s' if step != -1 else ''}"
+    if step == 0:
+        return "due today"
+    return f"{step} day{'s' if step != 1 else ''} overdue"
+
+
+def remind_invoice(*, invoice_id: int, steps: list[int], today) -> bool:
+    """Send the invoice's latest due reminder step if none at or after it was sent:
+    an invoice found late gets one reminder, never a burst of the steps it missed.
+    Steps on or before the issue date are skipped. Stopped by payment, void or
+    close (only open invoices), and by autopay (its own emails)."""
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("payer")
+            .filter(pk=invoice_id, status=Invoice.Status.OPEN, autopay__isnull=True)
+            .first()
+        )
+        if invoice is None or invoice.due_on is None:
+            return False
+        due = [
+            step
+            for step in steps
+            if invoice.issued_on < invoice.due_on + timedelta(days=step) <= today
+        ]
+        if not due:
+            return False
+        step = due[-1]
+        if invoice.reminders.filter(step__gte=step).exists():
+            return False
+        now = timezone.now()
+        InvoiceReminder.objects.create(invoice=invoice, step=step, sent_at=now)
+        if invoice.payer.email:
+            queue_email(
+                template=REMINDER,
+                to=invoice.payer.email,
+                client=invoice.payer,
+                context={"invoice_id": invoice.pk, "step": step},
+            )
+            summary = f"Reminder emailed ({_reminder_text(step)})"
+        else:
+            summary = f"Reminder not emailed ({_reminder_text(step)}): the payer has no email"
+        invoice_event(invoice, InvoiceEvent.Kind.REMINDER, summary, at=now)
+        return True
+
+
+def send_due_reminders(*, today=None) -> int:
+    """The daily sweep: reminders of open invoices without autopay whose step is
+    due (the practice's reminder days). Returns how many were sent."""
+    steps = practices.current().reminder_steps
+    if not steps:
+        return 0
+    today = today or timezone.localdate()
+    candidates = (
+        Invoice.objects.filter(
+            status=Invoice.Status.OPEN,
+            autopay__isnull=True,
+            due_on__lte=today - timedelta(days=steps[0]),
+        )
+        .exclude(reminders__step__gte=steps[-1])  # every step sent: done with it
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return sum(remind_invoice(invoice_id=pk, steps=steps, today=today) for pk in candidates)
