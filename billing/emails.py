@@ -273,8 +273,11 @@ MOVED_NOTICE = "moved_sessions_notice"
 
 def moved_notice_context(row) -> dict | None:
     context = row.context or {}
-    attendee = Client.objects.filter(pk=context.get("attendee_id")).first()
-    if attendee is None or not row.client_id:
+    attendee_id = context.get("attendee_id")
+    if not isinstance(attendee_id, int) or not row.client_id:
+        return None
+    attendee = Client.objects.filter(pk=attendee_id).first()
+    if attendee is None:
         return None
     items = [item for item in context.get("items", []) if isinstance(item, dict)]
     invoices = Invoice.objects.in_bulk([item.get("invoice_id") for item in items])

@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -352,6 +353,13 @@ def _attempt_with_new_card(invoice, card, save_card: bool, request_key: str) -> 
 # --- reminders of open invoices without autopay ------------------------------------------------
 
 
+# no autopay plan, or one stopped by the payer's autopay being turned off (not one
+# still retrying, nor one handed to staff for follow-up after its last retry)
+WITHOUT_AUTOPAY = Q(autopay__isnull=True) | Q(
+    autopay__next_attempt_at__isnull=True, autopay__follow_up_at__isnull=True
+)
+
+
 def _reminder_text(step: int) -> str:
     if step < 0:
         return f"due in {-step} day{'s' if step != -1 else ''}"
@@ -369,10 +377,10 @@ def remind_invoice(*, invoice_id: int, steps: list[int], today) -> bool:
         invoice = (
             Invoice.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("payer")
-            .filter(pk=invoice_id, status=Invoice.Status.OPEN, autopay__isnull=True)
+            .filter(WITHOUT_AUTOPAY, pk=invoice_id, status=Invoice.Status.OPEN)
             .first()
         )
-        if invoice is None or invoice.due_on is None:
+        if invoice is None or invoice.due_on is None or invoice.issued_on is None:
             return False
         due = [
             step
@@ -409,8 +417,8 @@ def send_due_reminders(*, today=None) -> int:
     today = today or timezone.localdate()
     candidates = (
         Invoice.objects.filter(
+            WITHOUT_AUTOPAY,
             status=Invoice.Status.OPEN,
-            autopay__isnull=True,
             due_on__lte=today - timedelta(days=steps[0]),
         )
         .exclude(reminders__step__gte=steps[-1])  # every step sent: done with it

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from billing import services
 from billing.models import AutopayPlan, InvoiceEvent, InvoiceReminder
@@ -91,8 +92,13 @@ def test_payment_void_and_close_stop_reminders(staff):
 
 def test_invoices_with_autopay_get_no_reminders():
     invoice = issue()
-    AutopayPlan.objects.create(invoice=invoice, ladder="3,7")
+    retrying = AutopayPlan.objects.create(
+        invoice=invoice, ladder="3,7", next_attempt_at=timezone.now()
+    )
+    chased = issue()
+    AutopayPlan.objects.create(invoice=chased, ladder="3,7", follow_up_at=timezone.now())
     assert sweep(DUE + timedelta(days=7)) == 0
+    assert retrying.invoice.reminders.count() == 0
 
 
 def test_no_reminders_when_the_practice_has_no_reminder_days():
@@ -101,3 +107,9 @@ def test_no_reminders_when_the_practice_has_no_reminder_days():
     practice.reminder_days = ""
     practices.forget(assume=practice)
     assert sweep(DUE + timedelta(days=7)) == 0
+
+
+def test_an_invoice_whose_payer_turned_autopay_off_is_reminded(staff):
+    invoice = issue()
+    AutopayPlan.objects.create(invoice=invoice, ladder="3,7", next_attempt_at=None)
+    assert sweep(DUE + timedelta(days=7)) == 1

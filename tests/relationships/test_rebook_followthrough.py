@@ -5,12 +5,21 @@ what changed for them."""
 import pytest
 
 from billing.models import AutopayPlan, Invoice
+from frontdesk import relationship_flows as services
 from opus.mail import EMAIL_KINDS, build_message
 from opus.models import OutboundEmail
-from tests.relationships.test_rebook_money import rebook
 from tests.support.relationships import bill
 
 pytestmark = pytest.mark.django_db
+
+
+def rebook(world, actor, *, bookings):
+    return services.rebook_coming_sessions(
+        relationship=world["new"],
+        actor=actor,
+        booking_ids=[b.pk for b in bookings],
+        subscription_ids=[world["subscription"].pk],
+    )
 
 
 def rendered(row):
