@@ -10,6 +10,14 @@ from billing.models import Invoice, InvoicePayLink
 from billing.tokens import derive_pay_token, hash_token, new_nonce, pay_token_for
 
 
+def new_pay_link(invoice: Invoice) -> InvoicePayLink:
+    """The link of an invoice being issued (it has none yet): one insert."""
+    nonce = new_nonce()
+    return InvoicePayLink.objects.create(
+        invoice=invoice, nonce=nonce, token_hash=hash_token(derive_pay_token(nonce))
+    )
+
+
 def ensure_pay_link(invoice: Invoice) -> InvoicePayLink:
     link = InvoicePayLink.objects.filter(invoice_id=invoice.pk).first()
     if link is not None:

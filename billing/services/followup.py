@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from billing.emails import AUTOPAY_DECLINED, RECEIPT
 from billing.models import AutopayPlan, Invoice, InvoiceEvent, Payment
-from billing.paylinks import ensure_pay_link
+from billing.paylinks import new_pay_link
 from billing.selectors import card_on_file
 from opus import practice as practices
 from opus.services import queue_email
@@ -55,7 +55,7 @@ def after_issue(invoice: Invoice) -> None:
     """Called by ``issue_invoice`` in its transaction on the locked invoice: the pay
     link, and, for an open invoice whose payer has autopay, the plan charged
     after commit."""
-    ensure_pay_link(invoice)
+    new_pay_link(invoice)
     if invoice.status != Invoice.Status.OPEN or not autopay_applies(invoice):
         return
     practice = practices.current()
