@@ -30,7 +30,7 @@ from billing.forms import (
     SendForm,
 )
 from billing.gateway import CardError, get_gateway
-from billing.models import AutopayPlan, Invoice, PaymentAttempt, PaymentCardRequest
+from billing.models import Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
 from billing.tokens import looks_like_token
 from clients.models import Client
@@ -64,7 +64,9 @@ def invoice_list(request):
 
 def _visible_invoice(request, invoice_id: int) -> Invoice:
     invoices = selectors.with_balance(
-        Invoice.objects.visible_to(request.user).select_related("payer", "relationship__attendee")
+        Invoice.objects.visible_to(request.user).select_related(
+            "payer", "relationship__attendee", "autopay"
+        )
     )
     return get_object_or_404(invoices, pk=invoice_id)
 
@@ -96,7 +98,7 @@ def _detail_context(request, invoice: Invoice, **forms) -> dict:
                 "payment_method"
             )
         ),
-        "autopay": AutopayPlan.objects.filter(invoice=invoice).first(),
+        "autopay": getattr(invoice, "autopay", None),
         "events": list(invoice.events.all()),
         "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
         "close_form": forms.get("close_form") or ReasonForm(prefix="close"),
