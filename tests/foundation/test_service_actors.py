@@ -49,6 +49,8 @@ SERVICE_MODULES = (
     "billing.services.payments",
     "billing.services.card_requests",
     "billing.services.moved_sessions",
+    "billing.services.collection",
+    "billing.services.followup",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
     "frontdesk.client_flows",
