@@ -5,10 +5,27 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self) -> None:
-        from billing.emails import CARD_REQUEST, CARD_REQUEST_EMAIL, INVOICE, INVOICE_EMAIL
+        from billing.emails import (
+            AUTOPAY_DECLINED,
+            AUTOPAY_DECLINED_EMAIL,
+            CARD_REQUEST,
+            CARD_REQUEST_EMAIL,
+            INVOICE,
+            INVOICE_EMAIL,
+            MOVED_NOTICE,
+            MOVED_NOTICE_EMAIL,
+            RECEIPT,
+            RECEIPT_EMAIL,
+            REMINDER,
+            REMINDER_EMAIL,
+        )
         from opus.mail import register_email
 
         register_email(CARD_REQUEST, CARD_REQUEST_EMAIL)
         register_email(INVOICE, INVOICE_EMAIL)
+        register_email(RECEIPT, RECEIPT_EMAIL)
+        register_email(AUTOPAY_DECLINED, AUTOPAY_DECLINED_EMAIL)
+        register_email(MOVED_NOTICE, MOVED_NOTICE_EMAIL)
+        register_email(REMINDER, REMINDER_EMAIL)
 
         from billing import checks  # noqa: F401  (registers the start-up checks)

@@ -5,17 +5,21 @@ re-derived from the request when the worker renders the email."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Invoice, PaymentCardRequest
+from billing.models import Invoice, InvoiceEvent, Payment, PaymentCardRequest
+from billing.paylinks import pay_url
 from billing.selectors import balance_due, invoice_practitioners
 from billing.tokens import token_for
-from clients.models import ClientEvent
+from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM
+from opus.lib.money import format_money
 from opus.mail import EmailKind
 from opus.models import User
 from scheduling.models import Subscription
@@ -141,6 +145,7 @@ def invoice_context(row) -> dict | None:
         "invoice": invoice,
         "lines": list(invoice.lines.all()),
         "balance": balance_due(invoice),
+        "pay_link": pay_url(invoice),
     }
 
 
@@ -169,3 +174,175 @@ def invoice_failed(row) -> None:
 
 
 INVOICE_EMAIL = EmailKind(context=invoice_context, on_sent=invoice_sent, on_failed=invoice_failed)
+
+
+# --- a receipt for each payment ----------------------------------------------------------------
+RECEIPT = "receipt"
+
+
+def _payment(row) -> Payment | None:
+    pk = (row.context or {}).get("payment_id")
+    if not isinstance(pk, int):
+        return None
+    return Payment.objects.select_related("invoice__payer").filter(pk=pk).first()
+
+
+def receipt_context(row) -> dict | None:
+    payment = _payment(row)
+    if payment is None:
+        return None
+    invoice = payment.invoice
+    return {
+        "first_name": invoice.payer.first_name,
+        "payment": payment,
+        "invoice": invoice,
+        "balance": balance_due(invoice),
+    }
+
+
+def receipt_sent(row) -> None:
+    payment = _payment(row)
+    if payment is None:
+        return
+    InvoiceEvent.objects.create(
+        invoice=payment.invoice,
+        kind=InvoiceEvent.Kind.RECEIPT,
+        summary=(
+            f"Receipt for {format_money(payment.amount, payment.currency)} emailed to "
+            f"{row.to_address}"
+        ),
+        at=row.sent_at or timezone.now(),
+    )
+    record_event(
+        actor=SYSTEM,
+        client=payment.invoice.payer,
+        kind=ClientEvent.Kind.EMAIL_SENT,
+        summary=f"Emailed a receipt for {payment.invoice.display_number} to {row.to_address}",
+        practitioners=invoice_practitioners(payment.invoice),
+    )
+
+
+RECEIPT_EMAIL = EmailKind(context=receipt_context, on_sent=receipt_sent, on_failed=invoice_failed)
+
+
+# --- an autopay declined: "pay or update your card" ----------------------------------------------
+AUTOPAY_DECLINED = "autopay_declined"
+
+
+def autopay_declined_context(row) -> dict | None:
+    invoice = _invoice(row)
+    if invoice is None or invoice.status != invoice.Status.OPEN:
+        return None  # paid meanwhile: nothing to ask for
+    next_at = (row.context or {}).get("next_attempt_at")
+    return {
+        "first_name": invoice.payer.first_name,
+        "invoice": invoice,
+        "balance": balance_due(invoice),
+        "pay_link": pay_url(invoice),
+        "next_attempt_on": (
+            timezone.localdate(datetime.fromisoformat(next_at))
+            if isinstance(next_at, str)
+            else None
+        ),
+    }
+
+
+def autopay_declined_sent(row) -> None:
+    invoice = _invoice(row)
+    if invoice is not None:
+        record_event(
+            actor=SYSTEM,
+            client=invoice.payer,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=(
+                f"Emailed the link to pay {invoice.display_number} or update the card to "
+                f"{row.to_address}"
+            ),
+            practitioners=invoice_practitioners(invoice),
+        )
+
+
+AUTOPAY_DECLINED_EMAIL = EmailKind(
+    context=autopay_declined_context, on_sent=autopay_declined_sent, on_failed=invoice_failed
+)
+
+
+# --- the old payer, after the attendee's sessions moved to the attendee's own account ------------
+MOVED_NOTICE = "moved_sessions_notice"
+
+
+def moved_notice_context(row) -> dict | None:
+    context = row.context or {}
+    attendee_id = context.get("attendee_id")
+    if not isinstance(attendee_id, int) or not row.client_id:
+        return None
+    attendee = Client.objects.filter(pk=attendee_id).first()
+    if attendee is None:
+        return None
+    items = [item for item in context.get("items", []) if isinstance(item, dict)]
+    invoices = Invoice.objects.in_bulk([item.get("invoice_id") for item in items])
+    changes = []
+    for item in items:
+        invoice = invoices.get(item.get("invoice_id"))
+        if invoice is None:
+            continue
+        changes.append(
+            {
+                "invoice": invoice,
+                "credited": Decimal(item.get("credited") or 0),
+                "refund": Decimal(item.get("refund") or 0),
+            }
+        )
+    return {
+        "first_name": row.client.first_name,
+        "attendee_name": attendee.first_name,
+        "changes": changes,
+    }
+
+
+def moved_notice_sent(row) -> None:
+    if row.client_id:
+        record_event(
+            actor=SYSTEM,
+            client=row.client,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=f"Emailed what the rebooking changed for them to {row.to_address}",
+        )
+
+
+MOVED_NOTICE_EMAIL = EmailKind(context=moved_notice_context, on_sent=moved_notice_sent)
+
+
+# --- a reminder of an open invoice --------------------------------------------------------------
+REMINDER = "invoice_reminder"
+
+
+def reminder_context(row) -> dict | None:
+    invoice = _invoice(row)
+    if invoice is None or invoice.status != invoice.Status.OPEN:
+        return None  # paid, voided or closed meanwhile: no reminder
+    step = (row.context or {}).get("step")
+    return {
+        "first_name": invoice.payer.first_name,
+        "invoice": invoice,
+        "balance": balance_due(invoice),
+        "pay_link": pay_url(invoice),
+        "overdue": isinstance(step, int) and step > 0,
+    }
+
+
+def reminder_sent(row) -> None:
+    invoice = _invoice(row)
+    if invoice is not None:
+        record_event(
+            actor=SYSTEM,
+            client=invoice.payer,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=f"Emailed a reminder of {invoice.display_number} to {row.to_address}",
+            practitioners=invoice_practitioners(invoice),
+        )
+
+
+REMINDER_EMAIL = EmailKind(
+    context=reminder_context, on_sent=reminder_sent, on_failed=invoice_failed
+)

@@ -32,6 +32,7 @@ class InvoiceFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or INV-000123"}),
     )
     overdue = forms.BooleanField(label="Overdue only", required=False)
+    follow_up = forms.BooleanField(label="Needs follow-up", required=False)
 
     def filters(self):
 
@@ -39,7 +40,10 @@ class InvoiceFilterForm(forms.Form):
             return InvoiceFilters()
         data = self.cleaned_data
         return InvoiceFilters(
-            status=data["status"], payer=data["payer"].strip(), overdue=data["overdue"]
+            status=data["status"],
+            payer=data["payer"].strip(),
+            overdue=data["overdue"],
+            follow_up=data["follow_up"],
         )
 
 
@@ -193,3 +197,12 @@ class CardForm(forms.Form):
             cvc=data["cvc"],
             name=data["name"],
         )
+
+
+class PayForm(CardForm):
+    """The card form of an invoice's pay link: the card, and whether to keep it
+    (with the consent text beside the box). The key is made when the page is drawn:
+    the same page submitted twice is one charge."""
+
+    save_card = forms.BooleanField(label="Save this card for my next invoices", required=False)
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)

@@ -517,3 +517,119 @@ class BillingRun(models.Model):
 
     def __str__(self) -> str:
         return f"Billing run for {self.period_start:%B %Y}"
+
+
+# --- collecting issued invoices: the pay link, autopay, the invoice's history ---------------
+
+
+class InvoicePayLink(models.Model):
+    """The public link of an issued invoice ("Pay this invoice"), emailed with it.
+    Like the card link, only the token's SHA-256 and a nonce are kept (the worker
+    re-derives the token from the nonce: ``billing.tokens.pay_token_for``). The
+    link works while the invoice is open; once paid it says so; void or closed:
+    gone (410)."""
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="pay_link")
+    nonce = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Pay link of {self.invoice_id}"
+
+
+class CardConsent(models.Model):
+    """What a payer agreed to when saving a card through a pay link: the exact text
+    and its version, when, and who (the invoice's payer)."""
+
+    payment_method = models.OneToOneField(
+        PaymentMethod, on_delete=models.PROTECT, related_name="consent"
+    )
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.PROTECT, related_name="card_consents"
+    )
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text_version = models.CharField(max_length=20)
+    text = models.TextField()
+    given_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="card_consent_has_text"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent {self.text_version} of {self.client_id}"
+
+
+class AutopayPlan(models.Model):
+    """Autopay of one issued invoice: when the next attempt is due, how many were
+    made, and, after the last of the practice's retry ladder, when it was handed
+    to staff for follow-up. One per invoice; made when the invoice is issued to a
+    payer with autopay."""
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="autopay")
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    ladder = models.CharField(max_length=50, blank=True, help_text="The retry days it follows.")
+    follow_up_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(next_attempt_at__isnull=True),
+                name="autopay_finished_has_no_next_attempt",
+            ),
+            models.CheckConstraint(
+                condition=Q(follow_up_at__isnull=True) | Q(next_attempt_at__isnull=True),
+                name="autopay_follow_up_has_no_next_attempt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Autopay of {self.invoice_id}"
+
+
+class InvoiceEvent(models.Model):
+    """The invoice's own history: autopay attempts and retries, the follow-up,
+    reminders, receipts, a payment through the pay link."""
+
+    class Kind(models.TextChoices):
+        AUTOPAY = "autopay", "Autopay"
+        FOLLOW_UP = "follow_up", "Needs follow-up"
+        PAY_LINK = "pay_link", "Paid through the link"
+        RECEIPT = "receipt", "Receipt"
+        REMINDER = "reminder", "Reminder"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    summary = models.CharField(max_length=300)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class InvoiceReminder(models.Model):
+    """A reminder of an open invoice without autopay, sent for one step of the
+    practice's reminder days (relative to the due date): each step at most once."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="reminders")
+    step = models.SmallIntegerField(help_text="Days from the due date (negative: before).")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["sent_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "step"], name="reminder_once_per_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder {self.step:+d} of {self.invoice_id}"

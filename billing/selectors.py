@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db.models import (
     Case,
     DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from billing.models import (
     LINE_PRACTITIONER,
+    AutopayPlan,
     Invoice,
     InvoiceLine,
     Payment,
@@ -32,7 +34,7 @@ from billing.models import (
     PaymentCardRequest,
     PaymentMethod,
 )
-from billing.permissions import can_request_card
+from billing.permissions import can_manage_billing, can_request_card
 from billing.tokens import hash_token, looks_like_token
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS
 from opus.lib.parsing import ascii_digits
@@ -144,6 +146,12 @@ class InvoiceFilters:
     status: str = ""
     payer: str = ""
     overdue: bool = False
+    follow_up: bool = False
+
+
+def needs_follow_up() -> Q:
+    """Open invoices whose autopay gave up after the last retry: staff's to chase."""
+    return Q(status=Invoice.Status.OPEN, autopay__follow_up_at__isnull=False)
 
 
 def invoice_list(user, filters: InvoiceFilters, *, today: date | None = None) -> QuerySet:
@@ -155,6 +163,8 @@ def invoice_list(user, filters: InvoiceFilters, *, today: date | None = None) ->
         invoices = invoices.filter(status=filters.status)
     if filters.overdue:
         invoices = invoices.filter(status=Invoice.Status.OPEN, due_on__lt=today)
+    if filters.follow_up:
+        invoices = invoices.filter(needs_follow_up())
     term = " ".join(filters.payer.split())
     if term:
         match = (
@@ -168,6 +178,10 @@ def invoice_list(user, filters: InvoiceFilters, *, today: date | None = None) ->
         invoices = invoices.annotate(
             payer_full_name=Concat("payer__first_name", Value(" "), "payer__last_name")
         ).filter(match)
+    follow_up = Exists(
+        AutopayPlan.objects.filter(invoice_id=OuterRef("pk"), follow_up_at__isnull=False)
+    )
+    invoices = invoices.annotate(follow_up=follow_up)
     return with_balance(invoices.select_related("payer")).order_by(
         F("number").desc(nulls_first=True), "-pk"
     )
@@ -255,6 +269,7 @@ def card_panel_context(client, user) -> dict:
         "state": card_request.state_at(now) if card_request else None,
         "can_request": can_request_card(user, client, visible=True),
         "has_email": bool(client.email),
+        "can_set_autopay": can_manage_billing(user),
     }
 
 

@@ -22,3 +22,19 @@ def prepare_billing_run() -> None:
     """Beat runs it daily: on the practice's billing day, the coming run is prepared
     (and approved, when the practice approves automatically)."""
     services.runs.prepare_if_due()
+@shared_task
+def run_autopay(plan_id: int) -> str:
+    """Charge an issued invoice's autopay step (queued after the issue commits)."""
+    return services.run_autopay(plan_id=plan_id)
+
+
+@shared_task
+def run_due_autopay() -> int:
+    """Beat runs it hourly: autopay retries that are due, and any step the broker lost."""
+    return services.run_due_autopay()
+
+
+@shared_task
+def send_due_reminders() -> int:
+    """Beat runs it hourly (a reminder step is sent once): reminders of open invoices."""
+    return services.send_due_reminders()

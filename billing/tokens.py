@@ -25,3 +25,15 @@ def token_for(card_request) -> str | None:
     """The link token of a request, re-derived; None if no configured key
     reproduces its hash (the keys changed and the old one was dropped)."""
     return tokens.token_for(SALT, card_request)
+
+
+PAY_SALT = "opus.billing.invoice-pay-link"
+
+
+def derive_pay_token(nonce: str, *, secret: str | None = None) -> str:
+    return tokens.derive_token(PAY_SALT, nonce, secret=secret)
+
+
+def pay_token_for(pay_link) -> str | None:
+    """The token of an invoice's pay link, re-derived (None: the key is gone)."""
+    return tokens.token_for(PAY_SALT, pay_link)

@@ -34,9 +34,15 @@ urlpatterns = [
         name="card-request-create",
     ),
     path(
+        "billing/clients/<int:client_id>/autopay/",
+        views.client_autopay,
+        name="client-autopay",
+    ),
+    path(
         "billing/card-requests/<int:request_id>/resend/",
         views.card_request_resend,
         name="card-request-resend",
     ),
     path("card/<str:token>/", views.card_link, name="card-link"),
+    path("pay/<str:token>/", views.pay_link, name="pay-link"),
 ]

@@ -24,6 +24,7 @@ from billing.forms import (
     ChargeForm,
     InvoiceFilterForm,
     IssueForm,
+    PayForm,
     PaymentForm,
     ReasonForm,
     SendForm,
@@ -32,6 +33,7 @@ from billing.gateway import CardError, get_gateway
 from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
 from billing.services import runs
+from billing.tokens import looks_like_token
 from clients.models import Client
 from opus import practice as practices
 from opus.lib.clientip import client_ip
@@ -63,7 +65,9 @@ def invoice_list(request):
 
 def _visible_invoice(request, invoice_id: int) -> Invoice:
     invoices = selectors.with_balance(
-        Invoice.objects.visible_to(request.user).select_related("payer", "relationship__attendee")
+        Invoice.objects.visible_to(request.user).select_related(
+            "payer", "relationship__attendee", "autopay"
+        )
     )
     return get_object_or_404(invoices, pk=invoice_id)
 
@@ -95,6 +99,8 @@ def _detail_context(request, invoice: Invoice, **forms) -> dict:
                 "payment_method"
             )
         ),
+        "autopay": getattr(invoice, "autopay", None),
+        "events": list(invoice.events.all()),
         "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
         "close_form": forms.get("close_form") or ReasonForm(prefix="close"),
         "issue_form": forms.get("issue_form")
@@ -321,6 +327,19 @@ def card_request_create(request, client_id: int):
 
 
 @require_POST
+def client_autopay(request, client_id: int):
+    client = _visible_client(request, client_id)
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can turn autopay on or off.")
+    enabled = request.POST.get("autopay") == "on"
+    services.set_autopay(client=client, enabled=enabled, actor=request.user)
+    state = "on" if enabled else "off"
+    return _after_panel_action(
+        request, client, notice=f"Autopay is {state} for {client.first_name}."
+    )
+
+
+@require_POST
 def card_request_resend(request, request_id: int):
     card_request = get_object_or_404(
         PaymentCardRequest.objects.filter(
@@ -504,3 +523,88 @@ def billing_run_approve(request):
     if is_fragment_request(request):
         return HttpResponseLocation(url, target="#billing-run", swap="outerHTML")
     return redirect(url)
+# --- the public pay link of an invoice -----------------------------------------------------------
+
+PAY_IP_SCOPE = "pay-link-ip"
+PAY_CARD_SCOPE = "pay-link-card"
+
+
+def _pay_page(request, link, form, *, error: str = ""):
+    invoice = link.invoice
+    lines = list(invoice.lines.all())
+    return _link_response(
+        request,
+        "billing/pay_link.html",
+        {
+            "invoice": invoice,
+            "lines": lines,
+            "balance": selectors.balance_due(invoice),
+            "form": form,
+            "consent_text": services.consent_text(),
+            "pay_error": error,
+            "gateway": get_gateway(),
+        },
+    )
+
+
+def _pay_closed(request, invoice, *, just_paid=None):
+    if invoice.status == Invoice.Status.PAID:
+        return _link_response(
+            request, "billing/pay_link_paid.html", {"invoice": invoice, "payment": just_paid}
+        )
+    return _link_response(request, "billing/pay_link_gone.html", {"invoice": invoice}, status=410)
+
+
+@csrf_exempt  # as the card link: the token in the path is the authority (see card_link)
+@login_not_required
+@sensitive_post_parameters("number", "cvc")
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_variables("form", "card")
+def pay_link(request, token: str):
+    """An invoice's public page: see it and pay it by card. GET and HEAD change
+    nothing; a paid invoice's link says so; void or closed: 410; unknown: 404
+    (and counted against the address: 429 after a few)."""
+    ip_limit, card_limit, window = settings.OPUS_CARD_LINK_LIMITS
+    link = services.pay_link_for_token(token) if looks_like_token(token) else None
+    if link is None:
+        guesses = ratelimit.record_failure(PAY_IP_SCOPE, client_ip(request) or "", window=window)
+        if guesses > ip_limit:
+            return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+        return _link_response(request, "billing/card_link_unknown.html", {}, status=404)
+    invoice = link.invoice
+    if invoice.status != Invoice.Status.OPEN and request.method != "POST":
+        return _pay_closed(request, invoice)
+    if request.method != "POST":
+        return _pay_page(request, link, PayForm(initial={"request_key": uuid.uuid4().hex}))
+    if ratelimit.is_blocked(PAY_CARD_SCOPE, link.token_hash, limit=card_limit):
+        return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+    form = PayForm(request.POST)
+    if not form.is_valid():
+        return _pay_page(request, link, form)
+    data = form.cleaned_data
+    try:
+        payment = services.pay_invoice_from_link(
+            token=token,
+            card=form.card(),
+            save_card=data["save_card"],
+            request_key=data["request_key"],
+        )
+    except services.PayLinkClosed as closed:
+        return _pay_closed(request, closed.invoice)
+    except (services.CardDeclined, CardError) as error:
+        ratelimit.record_failure(PAY_CARD_SCOPE, link.token_hash, window=window)
+        message = (
+            "Your card was declined. Nothing was charged: try another card."
+            if isinstance(error, services.CardDeclined)
+            else error.message
+        )
+        fresh = PayForm(
+            initial={"request_key": uuid.uuid4().hex, "name": data["name"]},
+        )
+        return _pay_page(request, link, fresh, error=message)
+    except services.ChargePending as error:
+        return _pay_page(request, link, form, error=error.message)
+    except BusinessRuleError as error:
+        return _pay_page(request, link, form, error=error.message)
+    invoice.refresh_from_db()
+    return _pay_closed(request, invoice, just_paid=payment)

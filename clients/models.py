@@ -57,6 +57,11 @@ class Client(models.Model):
     # the client's id in the product the practice came from: a CSV import matches
     # its rows by it, so the same file imported twice creates nobody new
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, blank=True, default="")
+    autopay = models.BooleanField(
+        default=True,
+        help_text="Charge this payer's card on file when an invoice is issued (when they have "
+        "a card and the practice has autopay on).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -1,5 +1,6 @@
 from datetime import timedelta
 from email.utils import formataddr
+from itertools import pairwise
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -147,6 +148,23 @@ NOTICE_HOURS_RANGE = (0, 720)
 MAKEUP_WEEKS_RANGE = (1, 52)
 # the billing run's day of the month: at most 28, so that every month has it
 BILLING_DAY_RANGE = (1, 28)
+DAY_STEPS_MAX = 10
+
+
+def parse_day_steps(text: str, *, allow_negative: bool) -> list[int] | None:
+    """ "3, 7" -> [3, 7]: increasing whole days (up to 365), at most DAY_STEPS_MAX;
+    None when the text is not such a list."""
+    parts = [part.strip() for part in (text or "").split(",") if part.strip()]
+    try:
+        days = [int(part) for part in parts]
+    except ValueError:
+        return None
+    low = -365 if allow_negative else 1
+    if len(days) > DAY_STEPS_MAX or any(not low <= day <= 365 for day in days):
+        return None
+    if any(later <= earlier for earlier, later in pairwise(days)):
+        return None
+    return days
 
 
 class Practice(models.Model):
@@ -184,6 +202,11 @@ class Practice(models.Model):
     )
     billing_day = models.PositiveSmallIntegerField(default=25)
     billing_auto_approve = models.BooleanField(default=False)
+    # autopay (billing.services.collection): an issued invoice charged to the card on file
+    autopay_enabled = models.BooleanField(default=True)
+    autopay_retry_days = models.CharField(max_length=50, blank=True, default="3,7")
+    # reminders of open invoices without autopay: days relative to the due date
+    reminder_days = models.CharField(max_length=50, blank=True, default="-3,7,14")
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -221,6 +244,16 @@ class Practice(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def autopay_ladder(self) -> list[int]:
+        """The retry days after a declined autopay's first attempt ("3,7": [3, 7])."""
+        return parse_day_steps(self.autopay_retry_days, allow_negative=False) or []
+
+    @property
+    def reminder_steps(self) -> list[int]:
+        """Days relative to the due date a reminder goes out on ("-3,7": [-3, 7])."""
+        return parse_day_steps(self.reminder_days, allow_negative=True) or []
 
     @property
     def card_link_ttl(self) -> timedelta:

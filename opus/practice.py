@@ -44,6 +44,7 @@ from opus.models import (
     PRACTICE_ID,
     Practice,
     PracticeChange,
+    parse_day_steps,
 )
 
 logger = logging.getLogger(__name__)
@@ -177,6 +178,20 @@ def _tax_number(value: str) -> None:
         raise ValidationError("A tax or VAT number has letters, digits, spaces, - . and / only.")
 
 
+def _retry_days(value: str) -> None:
+    if parse_day_steps(value, allow_negative=False) is None:
+        raise ValidationError(
+            "Enter increasing whole days from 1 to 365, separated by commas, e.g. 3,7."
+        )
+
+
+def _reminder_days(value: str) -> None:
+    if parse_day_steps(value, allow_negative=True) is None:
+        raise ValidationError(
+            "Enter increasing whole days from -365 to 365, separated by commas, e.g. -3,7,14."
+        )
+
+
 TEXTAREA = {"rows": 3}
 FIELDS: dict[str, Callable[[], forms.Field]] = {
     "name": lambda: _text("Practice name", 200, required=True, validators=[_has_a_letter_or_digit]),
@@ -262,6 +277,24 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
     "billing_auto_approve": lambda: _yes_no(
         "Approve the billing run automatically",
         "Issue the run's invoices as soon as they are prepared, without waiting for staff.",
+    ),
+    # autopay (billing.services.collection)
+    "autopay_enabled": lambda: _yes_no(
+        "Autopay",
+        "Charge an issued invoice to the payer's card on file (each payer can be turned off).",
+    ),
+    "autopay_retry_days": lambda: _text(
+        "Autopay retries (days after a decline)",
+        50,
+        validators=[_retry_days],
+        help_text="Comma-separated days after the first attempt, e.g. 3,7. Empty: no retries.",
+    ),
+    "reminder_days": lambda: _text(
+        "Reminders (days from the due date)",
+        50,
+        validators=[_reminder_days],
+        help_text="For invoices without autopay: negative before the due date, positive after, "
+        "e.g. -3,7,14. Empty: no reminders.",
     ),
 }
 

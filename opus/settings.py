@@ -226,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_payment_attempts",
         "schedule": 300.0,
     },
+    "run-due-autopay": {"task": "billing.tasks.run_due_autopay", "schedule": 3600.0},
+    "send-due-reminders": {"task": "billing.tasks.send_due_reminders", "schedule": 3600.0},
     "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
     "extend-schedule": {"task": "scheduling.tasks.extend_schedule", "schedule": 86400.0},
     # on the practice's billing day it prepares the month's run (hourly: a day's

@@ -15,6 +15,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSequence,
 )
+from billing.paylinks import ensure_pay_link
 from billing.permissions import require_billing_actor
 from billing.plans import (
     InvoicePlan,
@@ -23,6 +24,7 @@ from billing.plans import (
     plan_subscription_invoice,
 )
 from billing.selectors import amount_paid, invoice_practitioners
+from billing.services import followup
 from clients.models import ClientEvent
 from clients.services import record_event
 from opus import practice as practices
@@ -187,6 +189,7 @@ def issue_invoice(
     locked.due_on = due_on
     _set_status(locked, Invoice.Status.OPEN if locked.total > 0 else Invoice.Status.PAID)
     locked.save()
+    followup.after_issue(locked)  # the pay link; autopay charges it after commit
     record_event(
         client=locked.payer,
         kind=ClientEvent.Kind.INVOICE,
@@ -358,6 +361,7 @@ def send_invoice(*, invoice: Invoice, actor) -> bool:
         raise BusinessRuleError("Only an open invoice is sent to the payer.")
     if not invoice.payer.email:
         return False
+    ensure_pay_link(invoice)
     queue_email(
         template=INVOICE,
         to=invoice.payer.email,

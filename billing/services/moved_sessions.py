@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from billing.emails import MOVED_NOTICE
 from billing.permissions import require_billing_actor
 from billing.rebilling import (
     REBOOK_CREDIT_REASON,
@@ -21,12 +22,14 @@ from billing.services.invoices import (
     create_draft,
     credit_open_invoice,
     issue_invoice,
+    send_invoice,
 )
 from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM, require_actor
 from opus.lib.money import format_money, round_money
 from scheduling.models import SessionDate
+from opus.services import queue_email
 
 
 # --- sessions moved to another payer (``billing.rebilling`` works out the money) ---------------
@@ -78,6 +81,27 @@ def settle_old_payer(money: OldPayerMoney, *, actor) -> None:
                 practitioners=invoice_practitioners(item.invoice),
             )
 
+    _queue_moved_notice(money)
+
+
+def _queue_moved_notice(money: OldPayerMoney) -> None:
+    """Tell the old payer what changed for them: the sessions now billed to the
+    attendee, and per invoice what is credited or to be refunded."""
+    payer = money.payer
+    if payer is None or not payer.email or money.attendee is None:
+        return
+    items = [
+        {"invoice_id": item.invoice.pk, "credited": str(item.credited), "refund": str(item.refund)}
+        for item in money.invoices
+        if item.credited or item.refund
+    ]
+    queue_email(
+        template=MOVED_NOTICE,
+        to=payer.email,
+        client=payer,
+        context={"attendee_id": money.attendee.pk, "items": items},
+    )
+
 
 def bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, bookings, actor) -> None:
     """One invoice per currency to the new payer for what the old payer was relieved
@@ -116,7 +140,9 @@ def bill_attendee(money: OldPayerMoney, *, relationship, subscriptions, bookings
                     dates=dates,
                 )
                 dates = None  # on the first line of a split: the dates are the item's
-        issue_invoice(invoice=invoice, actor=actor)
+        issued = issue_invoice(invoice=invoice, actor=actor)  # autopay follows, as for any
+        if issued.status == issued.Status.OPEN:
+            send_invoice(invoice=issued, actor=actor)
 
 
 def _lines_for(item: TakenOver) -> list[tuple[Decimal, Decimal]]:

@@ -25,6 +25,7 @@ from billing.plans import (
     money,
 )
 from billing.selectors import amount_paid, invoice_practitioners
+from billing.services.followup import queue_receipt
 from billing.services.invoices import lock_open, settle_if_paid
 from clients.models import ClientEvent
 from clients.services import record_event
@@ -78,6 +79,7 @@ def record_payment(
         received_at=received_at or timezone.now(),
     )
     settle_if_paid(locked)
+    queue_receipt(payment)
     record_event(
         client=locked.payer,
         kind=ClientEvent.Kind.PAYMENT,
@@ -265,6 +267,7 @@ def _record_outcome(
             attempt.decline_code = attempt.decline_message = ""
             if invoice.status == Invoice.Status.OPEN:
                 settle_if_paid(invoice)
+            queue_receipt(attempt.payment)
             summary = (
                 f"{format_money(result.amount, attempt.currency)} charged to {_card_name(card)} "
                 f"on {invoice.display_number}"

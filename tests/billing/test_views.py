@@ -460,9 +460,9 @@ def test_the_invoice_page_runs_a_fixed_number_of_queries(
         services.record_payment(invoice=invoice, amount="1", method="cash", actor=staff)
     url = reverse("billing:invoice-detail", args=[invoice.pk])
     staff_client.get(url)
-    # session, user, the invoice with its balance, lines, payments, the card on file,
-    # the card charges that did not pay
-    with django_assert_max_num_queries(7):
+    # session, user, the invoice with its balance (and its autopay), lines, payments, the
+    # card on file, the card charges that did not pay, the invoice's history
+    with django_assert_max_num_queries(8):
         response = staff_client.get(url)
     assert len(response.context["payments"]) == payments
 

@@ -13,7 +13,16 @@ from tests.factories import ClientFactory
 
 EMAILS = Path(__file__).resolve().parents[2] / "templates" / "emails"
 TEXT_PARTS = sorted([*EMAILS.glob("*/subject.txt"), *EMAILS.glob("*/body.txt")])
-CLIENT_EMAILS = ["card_request", "closure", "invoice", "withdrawal"]  # staff get the others
+CLIENT_EMAILS = [
+    "autopay_declined",
+    "card_request",
+    "closure",
+    "invoice",
+    "invoice_reminder",
+    "moved_sessions_notice",
+    "receipt",
+    "withdrawal",
+]  # staff get the others
 
 
 @pytest.mark.parametrize("path", TEXT_PARTS, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -40,8 +40,9 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from billing import services as billing
+from billing.paylinks import ensure_pay_link
 from billing.services import request_payment_card
-from billing.tokens import token_for
+from billing.tokens import pay_token_for, token_for
 from devkit.models import DevMail
 from frontdesk import relationship_flows as relationship_services
 from frontdesk import transfers
@@ -337,6 +338,7 @@ def _build_practice() -> dict:
         "draft_invoice": draft_invoice,
         "card_request": card_request,
         "token": token_for(card_request),
+        "pay_token": pay_token_for(ensure_pay_link(open_)),
         "transfer": transfer,
         "mail": mail,
         "closure": closure,
@@ -454,8 +456,10 @@ FUZZ_ROUTES = {
     "billing:invoice-send": lambda w: [{"invoice_id": w["open_invoice"].pk}],
     "billing:client-cards": lambda w: [{"client_id": c.pk} for c in w["clients"]],
     "billing:card-request-create": lambda w: [{"client_id": w["clients"][0].pk}],
+    "billing:client-autopay": lambda w: [{"client_id": w["clients"][0].pk}],
     "billing:card-request-resend": lambda w: [{"request_id": w["card_request"].pk}],
     "billing:card-link": lambda w: [{"token": w["token"]}],
+    "billing:pay-link": lambda w: [{"token": w["pay_token"]}],
     # the team (staff only) and the links of invitations and password resets
     "team:list": lambda w: [{}],
     "team:invite": lambda w: [{}],

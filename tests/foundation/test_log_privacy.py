@@ -24,14 +24,16 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from billing.paylinks import ensure_pay_link
 from billing.services import request_payment_card
-from billing.tokens import token_for
+from billing.tokens import pay_token_for, token_for
 from opus import team
 from opus.lib.logging import RedactSecretsFilter
 from opus.models import OutboundEmail, User
 from opus.services import send_outbound
 from relationships.models import Relationship
 from tests.factories import ClientFactory, RelationshipFactory, UserFactory
+from tests.support.billing import open_invoice
 from tests.support.broker import free_port
 from tests.support.transfer import build_world
 
@@ -94,6 +96,10 @@ def test_logs_hold_no_personal_data_or_tokens(staff, staff_client, therapist, ca
     anonymous = HttpClient(raise_request_exception=False)
     assert anonymous.get(reverse("billing:card-link", args=[token])).status_code == 200
     assert anonymous.get(reverse("billing:card-link", args=["Q" * 43])).status_code == 404
+    # an invoice's pay link: good, unknown
+    pay_token = pay_token_for(ensure_pay_link(open_invoice(payer=ava)))
+    assert anonymous.get(reverse("billing:pay-link", args=[pay_token])).status_code == 200
+    assert anonymous.get(reverse("billing:pay-link", args=["P" * 43])).status_code == 404
     settings.ROOT_URLCONF = "tests.foundation.boom_urls"
     failing = HttpClient(raise_request_exception=False)
     failing.force_login(staff)
@@ -110,7 +116,8 @@ def test_logs_hold_no_personal_data_or_tokens(staff, staff_client, therapist, ca
     # what was logged: the outbox sends, the 404 path (redacted) and the 500's traceback
     assert "sending outbox row" in logged and "Not Found: /card/[redacted]/" in logged
     assert "Internal Server Error: /boom/" in logged
-    secrets = [token, "Q" * 43, "07700 933444", "07700 911222", "1996-09-14"]
+    assert "Not Found: /pay/[redacted]/" in logged
+    secrets = [token, pay_token, "P" * 43, "Q" * 43, "07700 933444", "07700 911222", "1996-09-14"]
     for person in (ava, oliver, sam, world["relationship"].payer):
         secrets += [person.first_name, person.last_name, person.email]
     for secret in secrets:

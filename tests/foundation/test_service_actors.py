@@ -50,6 +50,8 @@ SERVICE_MODULES = (
     "billing.services.card_requests",
     "billing.services.moved_sessions",
     "billing.services.runs",
+    "billing.services.collection",
+    "billing.services.followup",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
     "frontdesk.client_flows",
@@ -335,6 +337,9 @@ CALLS = {
     ),
     "billing.issue_run": lambda w, a: billing.runs.issue_run(run_id=0, actor=a),
     "billing.send_invoice": lambda w, a: _billing("send_invoice")(invoice=w.invoice, actor=a),
+    "billing.set_autopay": lambda w, a: _billing("set_autopay")(
+        client=w.client, enabled=False, actor=a
+    ),
     "billing.settle_old_payer": lambda w, a: _billing("settle_old_payer")(
         rebilling.OldPayerMoney(payer=w.relationship.payer), actor=a
     ),

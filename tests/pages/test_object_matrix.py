@@ -86,6 +86,7 @@ MATRIX = {
     "billing:invoice-close": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:client-cards": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
     "billing:card-request-create": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
+    "billing:client-autopay": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
     "billing:card-request-resend": (lambda w: {"request_id": w["card_request"].pk}, POST_ONLY),
     # relationships: C2's relationship, its migration and its booking
     "relationships:detail": (lambda w: {"pk": w["relationship"].pk}, GET_ONLY),
@@ -230,7 +231,12 @@ OWNER_REDIRECTED = {"relationships:migrate-details"}
 
 # The client's card link takes a secret token, not an object id: whoever holds the
 # token is its audience (tests/billing/test_card_link.py covers it).
-TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
+TOKEN_ROUTES = {
+    "billing:card-link",
+    "billing:pay-link",
+    "accept-invitation",
+    "password_reset_confirm",
+}
 
 
 def test_every_route_with_an_id_is_in_the_matrix():

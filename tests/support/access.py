@@ -6,6 +6,7 @@ PUBLIC_ROUTES = {
     "login-code",
     "healthz",
     "billing:card-link",
+    "billing:pay-link",
     "accept-invitation",
     "password_reset",
     "password_reset_done",
