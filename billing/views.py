@@ -389,6 +389,8 @@ def card_link(request, token: str):
     now = timezone.now()
     if not card_request.is_live_at(now):
         return _gone(request, card_request, card_request.state_at(now))
+    if card_request.opened_at is None:
+        services.record_card_link_opened(card_request=card_request, at=now)
     form = CardForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if ratelimit.is_blocked(CARD_SCOPE, card_request.token_hash, limit=card_limit):

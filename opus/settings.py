@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "relationships",
     "billing",
     "frontdesk",
+    "reports",
 ]
 
 MIDDLEWARE = [

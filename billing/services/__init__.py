@@ -17,6 +17,7 @@ from billing.selectors import balance_due, card_on_file
 from billing.services.card_requests import (
     CardLinkGone,
     add_card_from_link,
+    record_card_link_opened,
     request_payment_card,
     resend_payment_card_request,
 )
@@ -71,6 +72,7 @@ __all__ = [  # the API other apps call
     "issue_invoice",
     "next_invoice_number",
     "reconcile_payment_attempts",
+    "record_card_link_opened",
     "record_payment",
     "request_payment_card",
     "resend_payment_card_request",

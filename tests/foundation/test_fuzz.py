@@ -443,6 +443,12 @@ FUZZ_ROUTES = {
     "billing:invoice-list": lambda w: [{}],
     "billing:invoice-export": lambda w: [{}],
     "billing:payment-export": lambda w: [{}],
+    "reports:index": lambda w: [{}],
+    **{
+        f"reports:{slug}{suffix}": lambda w: [{}]
+        for slug in ("aging", "revenue", "enrolments", "attendance", "card-links")
+        for suffix in ("", "-csv")
+    },
     "billing:invoice-detail": lambda w: [{"invoice_id": i.pk} for i in w["invoices"]],
     "billing:invoice-issue": lambda w: [{"invoice_id": w["draft_invoice"].pk}],
     "billing:invoice-record-payment": lambda w: [{"invoice_id": w["open_invoice"].pk}],
