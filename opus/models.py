@@ -145,6 +145,22 @@ CARD_LINK_DAYS_RANGE = (1, 30)
 # the cancellation policy's bounds (the practice's default and a service's own)
 NOTICE_HOURS_RANGE = (0, 720)
 MAKEUP_WEEKS_RANGE = (1, 52)
+# How money and dates are written (Babel's locale codes): 1.234,50 € for de_DE
+LOCALES = {
+    "en_GB": "English (United Kingdom)",
+    "en_IE": "English (Ireland)",
+    "en_US": "English (United States)",
+    "en_CA": "English (Canada)",
+    "en_AU": "English (Australia)",
+    "de_DE": "Deutsch (Deutschland)",
+    "de_AT": "Deutsch (Österreich)",
+    "de_CH": "Deutsch (Schweiz)",
+    "fr_FR": "Français (France)",
+    "nl_NL": "Nederlands (Nederland)",
+    "es_ES": "Español (España)",
+    "it_IT": "Italiano (Italia)",
+}
+DEFAULT_LOCALE = "en_GB"
 
 
 class Practice(models.Model):
@@ -169,6 +185,9 @@ class Practice(models.Model):
     charge_no_shows = models.BooleanField(default=True)
     makeup_credits = models.BooleanField(default=False)
     makeup_weeks = models.PositiveSmallIntegerField(default=4)
+    locale = models.CharField(
+        "format of money and dates", max_length=10, default=DEFAULT_LOCALE, choices=LOCALES
+    )
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -193,6 +212,9 @@ class Practice(models.Model):
             models.CheckConstraint(
                 condition=Q(makeup_weeks__range=MAKEUP_WEEKS_RANGE),
                 name="practice_makeup_weeks_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(locale__in=list(LOCALES)), name="practice_locale_known"
             ),
         ]
 

@@ -36,7 +36,9 @@ from opus.lib.contact import (
 from opus.lib.errors import BusinessRuleError
 from opus.models import (
     CARD_LINK_DAYS_RANGE,
+    DEFAULT_LOCALE,
     DUE_DAYS_RANGE,
+    LOCALES,
     MAKEUP_WEEKS_RANGE,
     NOTICE_HOURS_RANGE,
     PRACTICE_ID,
@@ -61,6 +63,7 @@ def from_settings() -> Practice:
         reply_to=parseaddr(settings.OPUS_REPLY_TO)[1] if settings.OPUS_REPLY_TO else "",
         invoice_due_days=settings.OPUS_INVOICE_DUE_DAYS,
         card_link_days=settings.OPUS_CARD_REQUEST_TTL.days,
+        locale=settings.OPUS_LOCALE if settings.OPUS_LOCALE in LOCALES else DEFAULT_LOCALE,
     )
 
 
@@ -235,6 +238,16 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
     ),
     "makeup_weeks": lambda: _number(
         "Make-up credit valid for (weeks)", MAKEUP_WEEKS_RANGE, "weeks", ""
+    ),
+    "locale": lambda: forms.ChoiceField(
+        label="Format of money and dates",
+        choices=list(LOCALES.items()),
+        help_text="How amounts and dates are written in Opus, on invoices and in emails, "
+        "e.g. 1.234,50 € in German.",
+        error_messages={
+            "required": "Choose how money and dates are written.",
+            "invalid_choice": "Choose one of the formats listed.",
+        },
     ),
 }
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from opus.lib.money import CURRENCY_SYMBOLS
+from opus.lib.parsing import parse_id
 from opus.models import User
 from scheduling.models import Service
 
@@ -51,6 +53,18 @@ def _date(label: str) -> forms.DateField:
     )
 
 
+class IdChoiceField(forms.ModelChoiceField):
+    """A choice by id that refuses what no id looks like (99999999999999999999
+    would overflow the database's bigint) as an invalid choice, never a 500."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if parse_id(str(value)) is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
 @dataclass
 class Filters:
     first: date
@@ -69,14 +83,14 @@ class ReportForm(forms.Form):
     last = _date("To")
     as_of = _date("As of")
     by = forms.ChoiceField(label="By", required=False, choices=[])
-    service = forms.ModelChoiceField(
+    service = IdChoiceField(
         label="Service",
         required=False,
         queryset=Service.objects.order_by("name"),
         empty_label="All services",
         error_messages={"invalid_choice": "Choose a service from the list."},
     )
-    practitioner = forms.ModelChoiceField(
+    practitioner = IdChoiceField(
         label="Practitioner",
         required=False,
         queryset=User.objects.filter(role=User.Role.PRACTITIONER).order_by(
