@@ -34,6 +34,7 @@ from opus.lib.contact import (
     validate_phone,
 )
 from opus.lib.errors import BusinessRuleError
+from opus.lib.money import register_locale_source
 from opus.models import (
     CARD_LINK_DAYS_RANGE,
     DEFAULT_LOCALE,
@@ -83,6 +84,9 @@ def current() -> Practice:
     with _lock:
         _cached = (now + CACHE_SECONDS, practice)
     return practice
+
+
+register_locale_source(lambda: current().locale)
 
 
 def saved() -> Practice:

@@ -75,16 +75,13 @@ def aging(*, as_of: date, currency: str = "") -> list[dict]:
     still open then: open now, or paid, void or closed only after that day;
     payments count when received by the end of that day."""
     sql = f"""
-        WITH paid AS (
-            SELECT invoice_id, SUM(amount) AS amount
-            FROM {T["payment"]}
-            WHERE received_at < %(cutoff)s
-            GROUP BY invoice_id
-        ), owed AS (
+        WITH owed AS (
             SELECT i.payer_id, i.currency, i.due_on,
-                   i.total - COALESCE(p.amount, 0) AS balance
+                   i.total - COALESCE((
+                       SELECT SUM(p.amount) FROM {T["payment"]} p
+                       WHERE p.invoice_id = i.id AND p.received_at < %(cutoff)s
+                   ), 0) AS balance
             FROM {T["invoice"]} i
-            LEFT JOIN paid p ON p.invoice_id = i.id
             WHERE i.issued_on <= %(as_of)s
               AND (i.status = 'open'
                    OR (i.status IN ('paid', 'void', 'closed')

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from tests.factories import PASSWORD, RelationshipFactory
-from tests.reports.conftest import issued, paid
 from tests.support.browser import log_in
+from tests.support.reports import issued, paid
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

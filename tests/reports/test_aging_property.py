@@ -17,7 +17,7 @@ from billing.models import Invoice
 from billing.selectors import with_balance
 from reports import selectors
 from tests.factories import RelationshipFactory
-from tests.reports.conftest import AS_OF, at, issued, paid
+from tests.support.reports import AS_OF, at, issued, paid
 
 pytestmark = pytest.mark.django_db
 

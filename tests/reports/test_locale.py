@@ -8,6 +8,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from babel.numbers import format_currency
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +17,7 @@ from billing import services as billing
 from billing.emails import invoice_context
 from opus import practice as practices
 from opus.lib.actors import SYSTEM
-from opus.lib.money import format_day, format_money
+from opus.lib.money import format_day, format_money, round_money
 from opus.mail import build_message
 from opus.models import PracticeChange
 from tests.factories import RelationshipFactory
@@ -38,6 +39,15 @@ NBSP = "\xa0"
 )
 def test_format_money_in_a_locale(locale, currency, expected):
     assert format_money(Decimal("1234.5"), currency, locale) == expected
+
+
+@pytest.mark.parametrize("locale", ["en_GB", "en_US", "de_DE", "de_AT", "fr_FR", "nl_NL", "it_IT"])
+def test_the_fast_path_writes_what_babel_writes(locale):
+    for currency in ("GBP", "EUR", "USD", "JPY", "KWD", "SEK", "XYZ"):
+        for text in ("0", "0.004", "1234.5", "-1234.567", "1234567.891", "-12.5"):
+            value = round_money(Decimal(text), currency)
+            expected = format_currency(value, currency, locale=locale)
+            assert format_money(value, currency, locale) == expected, (locale, currency, text)
 
 
 def test_rounding_happens_once_half_up_before_formatting():

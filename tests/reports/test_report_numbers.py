@@ -23,7 +23,7 @@ from tests.factories import (
     SessionFactory,
     SubscriptionFactory,
 )
-from tests.reports.conftest import AS_OF, at
+from tests.support.reports import AS_OF, at, issued, paid
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +108,6 @@ def test_revenue_by_service_and_practitioner(money_world, therapist, other_thera
 
 
 def test_revenue_shares_a_payment_over_its_lines(money_world, staff):
-    from tests.reports.conftest import issued, paid
 
     piano_session, guitar_session = money_world["sessions"]
     relationship = RelationshipFactory()

@@ -19,7 +19,7 @@ from tests.factories import (
     SessionFactory,
     SubscriptionFactory,
 )
-from tests.reports.conftest import AS_OF, at, issued, paid
+from tests.support.reports import AS_OF, at, issued, paid
 
 pytestmark = pytest.mark.django_db
 
