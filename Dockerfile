@@ -1,6 +1,9 @@
 # The production image: web (gunicorn), worker and beat all run from it.
 FROM python:3.12-slim
 ENV PYTHONUNBUFFERED=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+# Pango and a font: WeasyPrint draws the invoice PDFs with them
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 \
+    libpangoft2-1.0-0 fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir uv && useradd --create-home opus
 WORKDIR /app
 COPY pyproject.toml uv.lock .python-version ./

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceEvent, Payment, PaymentCardRequest
 from billing.paylinks import pay_url
+from billing.pdf import invoice_pdf_attachment
 from billing.selectors import balance_due, invoice_practitioners
 from billing.tokens import token_for
 from clients.models import Client, ClientEvent
@@ -173,7 +174,17 @@ def invoice_failed(row) -> None:
         )
 
 
-INVOICE_EMAIL = EmailKind(context=invoice_context, on_sent=invoice_sent, on_failed=invoice_failed)
+def invoice_attachments(row, context: dict) -> list[tuple[str, bytes, str]]:
+    """The invoice as a PDF, made by the worker as it sends the email."""
+    return [invoice_pdf_attachment(context["invoice"])]
+
+
+INVOICE_EMAIL = EmailKind(
+    context=invoice_context,
+    on_sent=invoice_sent,
+    on_failed=invoice_failed,
+    attachments=invoice_attachments,
+)
 
 
 # --- a receipt for each payment ----------------------------------------------------------------

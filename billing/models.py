@@ -370,6 +370,9 @@ class PaymentCardRequest(models.Model):
     email_failed_at = models.DateTimeField(
         null=True, blank=True, help_text="The provider refused the email for good."
     )
+    opened_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the link's page was first shown (reports)."
+    )
     used_at = models.DateTimeField(null=True, blank=True)
     superseded_at = models.DateTimeField(null=True, blank=True)
     payment_method = models.OneToOneField(

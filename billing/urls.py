@@ -13,6 +13,7 @@ urlpatterns = [
     path("billing/invoices/export.csv", exports.invoice_export, name="invoice-export"),
     path("billing/payments/export.csv", exports.payment_export, name="payment-export"),
     path("billing/invoices/<int:invoice_id>/", views.invoice_detail, name="invoice-detail"),
+    path("billing/invoices/<int:invoice_id>/pdf/", views.invoice_pdf_download, name="invoice-pdf"),
     path("billing/invoices/<int:invoice_id>/issue/", views.invoice_issue, name="invoice-issue"),
     path(
         "billing/invoices/<int:invoice_id>/payments/",

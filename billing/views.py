@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseLocation
 
-from billing import ratelimit, selectors, services
+from billing import pdf, ratelimit, selectors, services
 from billing.forms import (
     CardForm,
     CardRequestForm,
@@ -118,6 +119,17 @@ def _render_detail(request, invoice, **forms):
 @require_GET
 def invoice_detail(request, invoice_id: int):
     return _render_detail(request, _visible_invoice(request, invoice_id))
+
+
+@require_GET
+def invoice_pdf_download(request, invoice_id: int):
+    """The invoice as a PDF, for whoever may see the invoice's page (staff, and the
+    practitioner of an invoice about their sessions only)."""
+    invoice = _visible_invoice(request, invoice_id)
+    response = HttpResponse(pdf.invoice_pdf(invoice), content_type=pdf.MIMETYPE)
+    response["Content-Disposition"] = f'attachment; filename="{pdf.invoice_filename(invoice)}"'
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 def _staff_invoice(request, invoice_id: int) -> Invoice:
@@ -409,6 +421,8 @@ def card_link(request, token: str):
     now = timezone.now()
     if not card_request.is_live_at(now):
         return _gone(request, card_request, card_request.state_at(now))
+    if card_request.opened_at is None:
+        services.record_card_link_opened(card_request=card_request, at=now)
     form = CardForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if ratelimit.is_blocked(CARD_SCOPE, card_request.token_hash, limit=card_limit):

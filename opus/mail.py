@@ -51,12 +51,15 @@ class EmailKind:
 
     ``context`` builds the template context from the outbox row (ids in, objects
     out); it returns None when the email no longer needs sending. ``on_sent``
-    and ``on_failed`` run in the sending transaction.
+    and ``on_failed`` run in the sending transaction. ``attachments`` takes the
+    row and the context and returns (filename, content, mimetype) tuples: files
+    made by the worker as it sends (an invoice's PDF), never in a request.
     """
 
     context: Callable
     on_sent: Callable | None = None
     on_failed: Callable | None = None
+    attachments: Callable | None = None
 
 
 EMAIL_KINDS: dict[str, EmailKind] = {}

@@ -165,6 +165,22 @@ def parse_day_steps(text: str, *, allow_negative: bool) -> list[int] | None:
     if any(later <= earlier for earlier, later in pairwise(days)):
         return None
     return days
+# How money and dates are written (Babel's locale codes): 1.234,50 € for de_DE
+LOCALES = {
+    "en_GB": "English (United Kingdom)",
+    "en_IE": "English (Ireland)",
+    "en_US": "English (United States)",
+    "en_CA": "English (Canada)",
+    "en_AU": "English (Australia)",
+    "de_DE": "Deutsch (Deutschland)",
+    "de_AT": "Deutsch (Österreich)",
+    "de_CH": "Deutsch (Schweiz)",
+    "fr_FR": "Français (France)",
+    "nl_NL": "Nederlands (Nederland)",
+    "es_ES": "Español (España)",
+    "it_IT": "Italiano (Italia)",
+}
+DEFAULT_LOCALE = "en_GB"
 
 
 class Practice(models.Model):
@@ -207,6 +223,9 @@ class Practice(models.Model):
     autopay_retry_days = models.CharField(max_length=50, blank=True, default="3,7")
     # reminders of open invoices without autopay: days relative to the due date
     reminder_days = models.CharField(max_length=50, blank=True, default="-3,7,14")
+    locale = models.CharField(
+        "format of money and dates", max_length=10, default=DEFAULT_LOCALE, choices=LOCALES
+    )
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -239,6 +258,9 @@ class Practice(models.Model):
             models.CheckConstraint(
                 condition=Q(billing_timing__in=["advance", "arrears"]),
                 name="practice_billing_timing_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(locale__in=list(LOCALES)), name="practice_locale_known"
             ),
         ]
 

@@ -35,10 +35,13 @@ from opus.lib.contact import (
     validate_phone,
 )
 from opus.lib.errors import BusinessRuleError
+from opus.lib.money import register_locale_source
 from opus.models import (
     BILLING_DAY_RANGE,
     CARD_LINK_DAYS_RANGE,
+    DEFAULT_LOCALE,
     DUE_DAYS_RANGE,
+    LOCALES,
     MAKEUP_WEEKS_RANGE,
     NOTICE_HOURS_RANGE,
     PRACTICE_ID,
@@ -64,6 +67,7 @@ def from_settings() -> Practice:
         reply_to=parseaddr(settings.OPUS_REPLY_TO)[1] if settings.OPUS_REPLY_TO else "",
         invoice_due_days=settings.OPUS_INVOICE_DUE_DAYS,
         card_link_days=settings.OPUS_CARD_REQUEST_TTL.days,
+        locale=settings.OPUS_LOCALE if settings.OPUS_LOCALE in LOCALES else DEFAULT_LOCALE,
     )
 
 
@@ -83,6 +87,9 @@ def current() -> Practice:
     with _lock:
         _cached = (now + CACHE_SECONDS, practice)
     return practice
+
+
+register_locale_source(lambda: current().locale)
 
 
 def saved() -> Practice:
@@ -295,6 +302,16 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
         validators=[_reminder_days],
         help_text="For invoices without autopay: negative before the due date, positive after, "
         "e.g. -3,7,14. Empty: no reminders.",
+    ),
+    "locale": lambda: forms.ChoiceField(
+        label="Format of money and dates",
+        choices=list(LOCALES.items()),
+        help_text="How amounts and dates are written in Opus, on invoices and in emails, "
+        "e.g. 1.234,50 € in German.",
+        error_messages={
+            "required": "Choose how money and dates are written.",
+            "invalid_choice": "Choose one of the formats listed.",
+        },
     ),
 }
 

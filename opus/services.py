@@ -131,6 +131,10 @@ def send_outbound(outbox_id: int) -> str:
         row.attempts += 1
         logger.info("sending outbox row %s (%s), attempt %s", row.pk, row.template, row.attempts)
         message = build_message(row.template, to=row.to_address, context=context)
+        for filename, content, mimetype in (
+            kind.attachments(row, context) if kind.attachments else ()
+        ):
+            message.attach(filename, content, mimetype)
         try:
             message.send()
         except Exception as error:

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "relationships",
     "billing",
     "frontdesk",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -422,6 +423,8 @@ OPUS_REPLY_TO = os.environ.get(
 if OPUS_REPLY_TO and "@" not in parseaddr(OPUS_REPLY_TO)[1]:
     raise ImproperlyConfigured(f"OPUS_REPLY_TO={OPUS_REPLY_TO!r} is not an email address.")
 OPUS_CURRENCY = os.environ.get("OPUS_CURRENCY", "GBP")
+# first value of the practice's locale (how money and dates are written); then "Practice settings"
+OPUS_LOCALE = os.environ.get("OPUS_LOCALE", "en_GB")
 OPUS_PUBLIC_URL = os.environ.get("OPUS_PUBLIC_URL", "http://127.0.0.1:8000")
 # The first values of the practice settings (opus.practice): staff change them in Opus,
 # on "Practice settings"; these stand until then.

@@ -60,6 +60,7 @@ urlpatterns = [
     path("clients/", space(clients.urls, frontdesk.urls.client_urls)),
     path("relationships/", space(relationships.urls, frontdesk.urls.relationship_urls)),
     path("", include("billing.urls")),
+    path("reports/", include("reports.urls")),
     path("admin/login/", views.admin_login, name="admin-login"),  # before the admin's own
     path("admin/", admin.site.urls),
 ]

@@ -18,6 +18,7 @@ from billing.services import runs
 from billing.services.card_requests import (
     CardLinkGone,
     add_card_from_link,
+    record_card_link_opened,
     request_payment_card,
     resend_payment_card_request,
 )
@@ -89,6 +90,7 @@ __all__ = [  # the API other apps call
     "pay_invoice_from_link",
     "pay_link_for_token",
     "reconcile_payment_attempts",
+    "record_card_link_opened",
     "record_payment",
     "remind_invoice",
     "request_payment_card",

@@ -142,6 +142,18 @@ def resend_payment_card_request(*, card_request: PaymentCardRequest, actor) -> P
 
 
 @sensitive_variables("card", "token")
+def record_card_link_opened(*, card_request: PaymentCardRequest, at) -> bool:
+    """Stamp the first time a live link's page is shown (the card links report's
+    "opened"). Only that stamp: the link stays exactly as usable as it was (a GET
+    never consumes it). A conditional UPDATE, so two first views stamp once."""
+    stamped = PaymentCardRequest.objects.filter(pk=card_request.pk, opened_at__isnull=True).update(
+        opened_at=at
+    )
+    if stamped:
+        card_request.opened_at = at
+    return bool(stamped)
+
+
 def add_card_from_link(*, token: str, card: CardDetails) -> PaymentMethod:
     """The client adds a card through their link: saved at the gateway, kept as a
     PaymentMethod, and the link used up, all at once. The request row is locked,

@@ -3,15 +3,29 @@ from django.utils import timezone
 from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
 
-from opus.lib.money import format_money
+from opus.lib.money import format_day, format_money
 
 register = template.Library()
 
 
 @register.filter
 def money(amount, currency="GBP"):
-    """{{ invoice.total|money:invoice.currency }}"""
+    """{{ invoice.total|money:invoice.currency }}: in the practice's locale
+    (Practice settings), e.g. £1,234.50, 1.234,50 € or $1,234.50."""
     return format_money(amount, currency)
+
+
+@register.filter
+def day(value, length="medium"):
+    """{{ invoice.due_on|day:"long" }}: a date in the practice's locale; ``length``
+    is Babel's short, medium, long or full (en_GB: 30/11/2026, 30 Nov 2026,
+    30 November 2026, Monday, 30 November 2026; de_DE: 30.11.26 ... Montag, 30.
+    November 2026)."""
+    if not value:
+        return ""
+    if length not in ("short", "medium", "long", "full"):
+        length = "medium"
+    return format_day(value, length=length)
 
 
 @register.filter

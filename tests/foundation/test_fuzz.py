@@ -102,7 +102,15 @@ def _form_class_fields() -> set[str]:
     """The fields of every form class the views can use: the project's, and
     Django's auth forms (login, password change)."""
     assert get_resolver().url_patterns  # imports every view, and so every form it uses
-    apps = ("opus.", "billing.", "clients.", "relationships.", "scheduling.", "frontdesk.")
+    apps = (
+        "opus.",
+        "billing.",
+        "clients.",
+        "relationships.",
+        "scheduling.",
+        "frontdesk.",
+        "reports.",
+    )
     names, todo = set(), [forms.BaseForm]
     while todo:
         cls = todo.pop()
@@ -118,7 +126,15 @@ def _names_read_by_views() -> set[str]:
         r"""|["'](\w+)["']\s+in\s+request\.(?:GET|POST)"""
     )
     names = set()
-    for app in ("opus", "billing", "clients", "relationships", "scheduling", "frontdesk"):
+    for app in (
+        "opus",
+        "billing",
+        "clients",
+        "relationships",
+        "scheduling",
+        "frontdesk",
+        "reports",
+    ):
         for source in (ROOT / app).rglob("*.py"):
             for match in reads.finditer(source.read_text()):
                 names.add(match.group(1) or match.group(2))
@@ -447,7 +463,14 @@ FUZZ_ROUTES = {
     "billing:run-approve": lambda w: [{}],
     "billing:invoice-export": lambda w: [{}],
     "billing:payment-export": lambda w: [{}],
+    "reports:index": lambda w: [{}],
+    **{
+        f"reports:{slug}{suffix}": lambda w: [{}]
+        for slug in ("aging", "revenue", "enrolments", "attendance", "card-links")
+        for suffix in ("", "-csv")
+    },
     "billing:invoice-detail": lambda w: [{"invoice_id": i.pk} for i in w["invoices"]],
+    "billing:invoice-pdf": lambda w: [{"invoice_id": w["open_invoice"].pk}],
     "billing:invoice-issue": lambda w: [{"invoice_id": w["draft_invoice"].pk}],
     "billing:invoice-record-payment": lambda w: [{"invoice_id": w["open_invoice"].pk}],
     "billing:invoice-charge-card": lambda w: [{"invoice_id": w["open_invoice"].pk}],

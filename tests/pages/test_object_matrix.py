@@ -78,6 +78,7 @@ MATRIX = {
     "clients:enrol": (lambda w: {"client_id": w["client"].pk}, "get-post"),
     # billing: C2's invoice, cards and card request
     "billing:invoice-detail": (lambda w: {"invoice_id": w["invoice"].pk}, GET_ONLY),
+    "billing:invoice-pdf": (lambda w: {"invoice_id": w["invoice"].pk}, GET_ONLY),
     "billing:invoice-issue": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-record-payment": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-charge-card": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),

@@ -189,6 +189,10 @@ ID_ROUTES = {
     "billing:invoice-detail": lambda w: [
         {"invoice_id": i.pk} for i in [w["t1_only"], *w["t2_invoices"]]
     ],
+    # the invoice as a PDF: T1 gets T2's as the page, 404 (the PDF's text: test_invoice_pdf)
+    "billing:invoice-pdf": lambda w: [
+        {"invoice_id": i.pk} for i in [w["t1_only"], *w["t2_invoices"]]
+    ],
     **{
         f"relationships:{name}": lambda w: [{"pk": w["old"].pk}, {"pk": w["new"].pk}]
         for name in (
