@@ -39,7 +39,7 @@ def timestamp(value):
     month = MONTHS_3[local.month].title()  # translated, as the date filter's "M"
     return format_html(
         '<time datetime="{}">{} {} {}, {}</time>',
-        local.isoformat(),
+        local.isoformat(timespec="seconds"),  # the HTML checker takes at most milliseconds
         local.day,
         month,
         local.year,

@@ -86,3 +86,11 @@ document.addEventListener("htmx:afterSettle", (event) => {
   const heading = settled.matches(selector) ? settled : settled.querySelector(selector);
   if (heading) heading.focus();
 });
+
+// A wizard step loaded as a whole page (the schedule's "Transfer to another
+// session" posts a form) also starts at its heading, as the swapped-in steps do.
+document.addEventListener("DOMContentLoaded", () => {
+  if (location.hash || (document.activeElement && document.activeElement !== document.body)) return;
+  const heading = document.querySelector("#wizard :is(h1, h2)[tabindex='-1']");
+  if (heading) heading.focus();
+});
