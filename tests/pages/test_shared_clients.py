@@ -272,10 +272,23 @@ POST_ONLY = {
 TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
 # More of the pages without an id: their filters and views
 QUERIES = {
-    "scheduling:schedule": lambda w: [
-        {"date": f"{d.date:%Y-%m-%d}", "view": view}
-        for d in w["t2_dates"]
-        for view in ("day", "week", "month")
+    "scheduling:schedule": lambda w: (
+        [
+            {"date": f"{d.date:%Y-%m-%d}", "view": view}
+            for d in w["t2_dates"]
+            for view in ("day", "week", "month")
+        ]
+        + [
+            {"date": f"{d.date:%Y-%m-%d}", "view": "day", "across": across}
+            for d in w["t2_dates"]
+            for across in ("room", "practitioner")
+        ]
+    ),
+    # the quick search: T2's client by name, T2's invoices by number
+    "search": lambda w: [
+        {"q": "Sam"},
+        {"q": "Pam"},
+        *({"q": q} for i in w["t2_invoices"] for q in (i.display_number, str(i.number or 0))),
     ],
     "clients:list": lambda w: [{"q": "Sam"}, {"q": "Pam"}, {"sort": "activity"}],
     "clients:pick": lambda w: [{"organiser_q": "Sam"}, {"organiser_q": "Pam"}],
@@ -374,6 +387,10 @@ def test_the_sentinels_are_there_for_staff_and_for_t2(shared, staff_client, othe
         (reverse("billing:invoice-list"), shared["t2_invoices"][0].display_number),
     ):
         assert sentinel.encode() in staff_client.get(url).content, url
+    # the quick search finds T2's invoice by its number for staff (T1's walk asks the same)
+    number = shared["t2_invoices"][0].display_number
+    found = staff_client.get(reverse("search"), {"q": number}, headers={"HX-Request": "true"})
+    assert number.encode() in found.content
     assert SENTINEL.encode() in other_client.get(old).content
     assert SENTINEL.encode() in other_client.get(sam).content
 
