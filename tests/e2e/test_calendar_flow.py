@@ -124,3 +124,19 @@ def test_today_shows_what_is_waiting(page, live_server, staff, console_errors):
     overdue.get_by_role("link", name="INV-000041").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("INV-000041")
     assert console_errors == []
+
+
+def test_on_a_phone_the_week_is_an_agenda(page, live_server, staff, console_errors):
+    block(MONDAY, 9, "Piano")
+    block(MONDAY + timedelta(days=2), 10, "Violin")
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server, "staff", PASSWORD)
+    page.goto(f"{live_server.url}/schedule/?date={MONDAY:%Y-%m-%d}")
+    expect(page.locator(".cal-hours")).to_be_hidden()  # no time grid: a list of days
+    piano = page.locator("a.slot", has_text="Piano")
+    violin = page.locator("a.slot", has_text="Violin")
+    expect(piano).to_contain_text("0 of 2 places free")
+    assert piano.bounding_box()["y"] < violin.bounding_box()["y"]  # the days run down
+    widest = page.evaluate("() => document.documentElement.scrollWidth")
+    assert widest <= 390
+    assert console_errors == []

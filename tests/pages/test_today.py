@@ -84,8 +84,9 @@ def test_staff_see_todays_sessions_with_rosters_and_marks(staff_client, therapis
     Attendance.objects.create(
         session_date=sd,
         client=sam.client,
+        subscription=sam,
         mark="present",
-        chargeable=False,
+        chargeable=True,
         marked_by=staff,
         marked_at=timezone.now(),
     )
@@ -171,13 +172,9 @@ def test_the_waiting_list_links_to_each_thing_to_act_on(staff_client, staff):
         f'<a href="/relationships/{old.pk}/">Mia Moving</a> <span class="muted">paid by Pat Parent'
         in migrating
     ), migrating
-    for heading, count in (
-        ("Card links not yet used", 1),
-        ("Migrations waiting for a card", 1),
-        ("Invoices overdue", 1),
-        ("Failed charges", 1),
-    ):
-        assert f'{heading} <span class="badge' in body and f">{count}</span></h3>" in body
+    for section in ("w-links", "w-migrations", "w-overdue", "w-failed"):
+        heading = body.split(f'id="{section}">')[1].split("</h3>")[0]
+        assert heading.endswith(">1</span> "), heading  # one waiting of each kind
 
 
 def test_a_charge_that_later_succeeded_is_not_waiting(staff_client, staff):
@@ -229,15 +226,17 @@ def count(client) -> int:
 def test_the_query_count_does_not_grow_with_the_day(staff_client, therapist, staff):
     def add(n):
         for i in range(n):
-            sd = todays_date(therapist, hour=8 + i % 10)
+            sd = todays_date(therapist, hour=8 + i % 10, name=f"Lesson {n}-{i}")
             for _ in range(3):
                 sub = SubscriptionFactory(session=sd.session)
                 Attendance.objects.create(
                     session_date=sd,
                     client=sub.client,
+                    subscription=sub,
                     mark="present",
-                    chargeable=False,
+                    chargeable=True,
                     marked_by=staff,
+                    marked_at=timezone.now(),
                 )
             InvoiceFactory(
                 status="open",
