@@ -103,15 +103,13 @@ class Waiting:
 
 
 def _waiting(queryset) -> Waiting:
-    items = list(queryset[:WAITING_SHOWN])
-    count = len(items) if len(items) < WAITING_SHOWN else queryset.count()
-    return Waiting(count=count, items=items)
+    return Waiting(count=queryset.count(), items=list(queryset[:WAITING_SHOWN]))
 
 
 def waiting_for_staff(*, now) -> dict[str, Waiting]:
     """What waits for the front desk: card links sent and not used yet,
     migrations waiting for a card, invoices overdue, charges declined or failed
-    with no later success. At most two queries each."""
+    with no later success. Two queries each."""
     today = timezone.localdate(now)
     card_links = (
         PaymentCardRequest.objects.filter(
