@@ -226,6 +226,11 @@ def main() -> int:
         trivial = ("trivial page", "/password/done/", {})
         pages = [
             ("schedule week", "/schedule/", {}),
+            ("calendar day (practitioners)", "/schedule/?view=day", {}),
+            ("calendar day (rooms)", "/schedule/?view=day&across=room", {}),
+            ("schedule month", "/schedule/?view=month", {}),
+            ("today", "/", {}),
+            ("quick search fragment", "/search/?q=ava", hx),
             ("session-date view", f"/schedule/dates/{ids['date']}/", {}),
             ("clients list", "/clients/", {}),
             ("clients search fragment", "/clients/?q=ava", hx),

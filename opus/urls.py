@@ -7,6 +7,7 @@ import clients.urls
 import frontdesk.urls
 import relationships.urls
 import scheduling.urls
+from frontdesk import home_views
 from opus import invitation_views, password_reset, practice_views, two_factor_views, views
 
 
@@ -17,7 +18,8 @@ def space(app_urls, *frontdesk_urls):
 
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home_views.today, name="home"),
+    path("search/", home_views.search, name="search"),
     path("login/", views.Login.as_view(), name="login"),
     path("login/code/", two_factor_views.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -23,10 +23,6 @@ from opus.two_factor_views import start_second_step
 logger = logging.getLogger(__name__)
 
 
-def home(request):
-    return redirect("scheduling:schedule")
-
-
 class Login(auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True

@@ -26,7 +26,10 @@ class ScheduleForm(forms.Form):
 
     VIEWS = [("day", "Day"), ("week", "Week"), ("month", "Month")]
 
+    ACROSS = [("practitioner", "Practitioners"), ("room", "Rooms")]
+
     view = forms.ChoiceField(choices=VIEWS, required=False, widget=forms.HiddenInput)
+    across = forms.ChoiceField(choices=ACROSS, required=False, widget=forms.HiddenInput)
     date = forms.DateField(required=False, label="Date")
     practitioner = id_choice_field("All practitioners")
     service = id_choice_field("All services")

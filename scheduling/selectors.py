@@ -179,7 +179,10 @@ SLOT_FIELDS = (
     "cancel_reason",
     "enrolled",
     "session__capacity",
+    "session__service_id",
     "session__service__name",
+    "session__practitioner_id",
+    "session__room_id",
     "session__practitioner__first_name",
     "session__practitioner__last_name",
     "session__practitioner__username",
@@ -202,14 +205,25 @@ def schedule_slots(user, *, start: date, end: date, **filters) -> list[dict]:
         last = row["session__practitioner__last_name"]
         room = row["session__room__name"]
         practitioner = f"{first} {last}".strip() or row["session__practitioner__username"]
+        starts, ends = row["starts_at"].astimezone(tz), row["ends_at"].astimezone(tz)
         slots.append(
             {
                 "pk": row["pk"],
                 "date": row["date"],
                 "url": f"{url}{row['pk']}/",
-                "time": f"{row['starts_at'].astimezone(tz):%H:%M}",
-                "until": f"{row['ends_at'].astimezone(tz):%H:%M}",
+                "time": f"{starts:%H:%M}",
+                "until": f"{ends:%H:%M}",
+                # minutes from midnight, for the calendar's time grid
+                "start_minute": starts.hour * 60 + starts.minute,
+                "end_minute": (
+                    ends.hour * 60 + ends.minute if ends.date() == starts.date() else 24 * 60
+                ),
+                "service_id": row["session__service_id"],
                 "service": row["session__service__name"],
+                "practitioner_id": row["session__practitioner_id"],
+                "practitioner": practitioner,
+                "room_id": row["session__room_id"],
+                "room": room or "",
                 "meta": f"{practitioner} · {room}" if room else practitioner,
                 "cancelled": row["cancelled"],
                 "cancel_reason": row["cancel_reason"],

@@ -17,6 +17,7 @@ from clients.models import Client
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
 from scheduling.attendance import mark_all_present, mark_attendance
+from scheduling.calendar import time_grid
 from scheduling.forms import ScheduleForm
 from scheduling.models import Attendance, SessionDate, Subscription
 from scheduling.permissions import can_close, can_mark_attendance, can_transfer, can_unenroll
@@ -89,6 +90,15 @@ def schedule(request):
     for slot in slots:
         by_day[slot["date"]].append(slot)
     days = [{"day": day, "dates": by_day[day]} for day in period.days]
+    across = form.value("across") or "practitioner"
+    grid = None
+    if period.view != "month":
+        grid = time_grid(
+            slots,
+            days=period.days,
+            now=timezone.localtime(),
+            across=across if period.view == "day" else None,
+        )
     context = {
         "section": "schedule",
         "form": form,
@@ -97,6 +107,8 @@ def schedule(request):
         "days": days,
         "weeks": [days[i : i + 7] for i in range(0, len(days), 7)],
         "filtered": any(chosen.values()),
+        "grid": grid,
+        "across": across,
     }
     return render(
         request, page_or_fragment(request, "scheduling/schedule.html", "schedule"), context

@@ -25,6 +25,11 @@ DEMO_PASSWORD = "opus-demo-2026"  # noqa: S105 - the demo login given in README.
 WIDTHS = {1280: 800, 390: 844}
 # The few that README.md shows (docs/screenshots/<name>-<width>.png), cut to a height.
 README = {
+    ("today", 1280): 800,
+    ("today", 390): 1000,
+    ("calendar-week", 1280): 1000,
+    ("calendar-week", 390): 1400,
+    ("calendar-day", 1280): 900,
     ("setup-sessions", 1280): 760,
     ("setup-sessions", 390): 844,
     ("client-add", 1280): 1100,
@@ -125,6 +130,12 @@ def pages(page, base: str):
 
     session = r"/schedule/setup/sessions/\d+/"
     return [
+        ("today", go("/")),
+        ("calendar-week", go("/schedule/")),
+        ("calendar-day", go("/schedule/?view=day")),
+        ("calendar-day-rooms", go("/schedule/?view=day&across=room")),
+        ("calendar-month", go("/schedule/?view=month")),
+        ("search", go("/search/?q=ava")),
         ("setup-sessions", go("/schedule/setup/")),
         ("setup-session-new", go("/schedule/setup/sessions/new/")),
         (

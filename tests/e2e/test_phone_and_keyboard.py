@@ -78,7 +78,7 @@ def test_on_a_phone_the_menu_reaches_every_link_of_the_navigation(
     page.goto(f"{live_server.url}/clients/")
     assert_fits(page, "clients")
     nav = page.get_by_role("navigation", name="Main")
-    names = ["Schedule", "Clients", "Relationships", "Invoices", "Sent mail"]
+    names = ["Today", "Schedule", "Clients", "Relationships", "Invoices", "Sent mail"]
 
     menu = page.get_by_role("button", name="Menu")
     expect(menu).to_be_visible()
@@ -91,7 +91,7 @@ def test_on_a_phone_the_menu_reaches_every_link_of_the_navigation(
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (name, box)
         assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], (name, box)
     page.keyboard.press("Tab")
-    expect(nav.get_by_role("link", name="Schedule")).to_be_focused()
+    expect(nav.get_by_role("link", name="Today")).to_be_focused()
     page.keyboard.press("Escape")
     expect(nav.get_by_role("link", name="Sent mail")).to_be_hidden()
 

@@ -377,6 +377,7 @@ def _transfer(w, **extra):
 # route name -> the path arguments of the practice's objects (one URL per dict)
 FUZZ_ROUTES = {
     "home": lambda w: [{}],
+    "search": lambda w: [{}],
     "login": lambda w: [{}],
     "logout": lambda w: [{}],
     "password_change": lambda w: [{}],

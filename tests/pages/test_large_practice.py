@@ -72,12 +72,14 @@ def test_the_practice_is_large_enough_for_an_n_plus_one_to_show(large_practice):
     assert Invoice.objects.count() >= 100
 
 
-@pytest.mark.parametrize("view", ["week", "day", "month"])
+@pytest.mark.parametrize("view", ["week", "day", "month", "day-rooms"])
 def test_the_schedule_runs_a_fixed_number_of_queries(
     owner_client, view, django_assert_max_num_queries
 ):
+    params = {"view": "day", "across": "room"} if view == "day-rooms" else {"view": view}
+    view = params["view"]
     with django_assert_max_num_queries(6):
-        response = owner_client.get(reverse("scheduling:schedule"), {"view": view})
+        response = owner_client.get(reverse("scheduling:schedule"), params)
     assert response.status_code == 200
     rendered = response.content.decode().count('class="slot') + response.content.decode().count(
         'class="chip'
@@ -123,6 +125,21 @@ def test_the_roster_change_fragment_runs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(16):  # locks, the absence, the history row, the roster
         response = owner_client.post(url, headers=HX)
     assert b"Absent by request" in response.content
+
+
+def test_today_and_the_quick_search_run_a_fixed_number_of_queries(
+    owner_client, maria_client, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(14):
+        response = owner_client.get(reverse("home"))
+    assert response.status_code == 200 and b"Mark attendance" in response.content
+    with django_assert_max_num_queries(6):
+        response = maria_client.get(reverse("home"))
+    assert response.status_code == 200
+    for q in ("a", "ava", "INV-000001"):
+        with django_assert_max_num_queries(5):
+            response = owner_client.get(reverse("search"), {"q": q}, headers=HX)
+        assert response.status_code == 200
 
 
 def test_the_clients_list_and_search_run_a_fixed_number_of_queries(

@@ -282,10 +282,24 @@ TOKEN_ROUTES = {
 }
 # More of the pages without an id: their filters and views
 QUERIES = {
-    "scheduling:schedule": lambda w: [
-        {"date": f"{d.date:%Y-%m-%d}", "view": view}
-        for d in w["t2_dates"]
-        for view in ("day", "week", "month")
+    "scheduling:schedule": lambda w: (
+        [
+            {"date": f"{d.date:%Y-%m-%d}", "view": view}
+            for d in w["t2_dates"]
+            for view in ("day", "week", "month")
+        ]
+        + [
+            {"date": f"{d.date:%Y-%m-%d}", "view": "day", "across": across}
+            for d in w["t2_dates"]
+            for across in ("room", "practitioner")
+        ]
+    ),
+    # the quick search: T2's client by name, T2's invoices by number (not as
+    # "INV-...": the page repeats what was asked, and that is a sentinel)
+    "search": lambda w: [
+        {"q": "Sam"},
+        {"q": "Pam"},
+        *({"q": q} for i in w["t2_invoices"] for q in (str(i.number or 0), f"#{i.number}")),
     ],
     "clients:list": lambda w: [{"q": "Sam"}, {"q": "Pam"}, {"sort": "activity"}],
     "clients:pick": lambda w: [{"organiser_q": "Sam"}, {"organiser_q": "Pam"}],
@@ -384,6 +398,12 @@ def test_the_sentinels_are_there_for_staff_and_for_t2(shared, staff_client, othe
         (reverse("billing:invoice-list"), shared["t2_invoices"][0].display_number),
     ):
         assert sentinel.encode() in staff_client.get(url).content, url
+    # the quick search finds T2's invoice by its number for staff (T1's walk asks the same)
+    invoice = shared["t2_invoices"][0]
+    found = staff_client.get(
+        reverse("search"), {"q": f"#{invoice.number}"}, headers={"HX-Request": "true"}
+    )
+    assert invoice.display_number.encode() in found.content
     assert SENTINEL.encode() in other_client.get(old).content
     assert SENTINEL.encode() in other_client.get(sam).content
 
