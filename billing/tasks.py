@@ -22,6 +22,8 @@ def prepare_billing_run() -> None:
     """Beat runs it daily: on the practice's billing day, the coming run is prepared
     (and approved, when the practice approves automatically)."""
     services.runs.prepare_if_due()
+
+
 @shared_task
 def run_autopay(plan_id: int) -> str:
     """Charge an issued invoice's autopay step (queued after the issue commits)."""

@@ -537,6 +537,8 @@ def billing_run_approve(request):
     if is_fragment_request(request):
         return HttpResponseLocation(url, target="#billing-run", swap="outerHTML")
     return redirect(url)
+
+
 # --- the public pay link of an invoice -----------------------------------------------------------
 
 PAY_IP_SCOPE = "pay-link-ip"

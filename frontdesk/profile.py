@@ -21,8 +21,8 @@ from scheduling.selectors import (
     AttendanceSummary,
     attendance_summary,
     coming_sessions,
-    makeup_credits_of,
     last_session_date,
+    makeup_credits_of,
     with_last_session,
 )
 

@@ -165,6 +165,8 @@ def parse_day_steps(text: str, *, allow_negative: bool) -> list[int] | None:
     if any(later <= earlier for earlier, later in pairwise(days)):
         return None
     return days
+
+
 # How money and dates are written (Babel's locale codes): 1.234,50 € for de_DE
 LOCALES = {
     "en_GB": "English (United Kingdom)",

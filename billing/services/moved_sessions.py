@@ -28,8 +28,8 @@ from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM, require_actor
 from opus.lib.money import format_money, round_money
-from scheduling.models import SessionDate
 from opus.services import queue_email
+from scheduling.models import SessionDate
 
 
 # --- sessions moved to another payer (``billing.rebilling`` works out the money) ---------------
