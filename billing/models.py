@@ -190,6 +190,10 @@ class Payment(models.Model):
     )
     gateway_charge_id = models.CharField(max_length=100, blank=True)
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    disputed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The payer's bank told the processor of a dispute."
+    )
+    dispute_reason = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField()
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -375,6 +379,11 @@ class PaymentCardRequest(models.Model):
     payment_method = models.OneToOneField(
         PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL, related_name="card_request"
     )
+    setup_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The processor's card setup this link's page uses (Stripe: a SetupIntent).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -421,3 +430,35 @@ class PaymentCardRequest(models.Model):
 
     def is_live_at(self, now) -> bool:
         return self.used_at is None and self.superseded_at is None and self.expires_at > now
+
+
+class StripeCustomer(models.Model):
+    """The payer's customer at Stripe, created when first needed."""
+
+    client = models.OneToOneField(
+        "clients.Client", on_delete=models.PROTECT, related_name="stripe_customer"
+    )
+    customer_id = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.customer_id
+
+
+class GatewayEvent(models.Model):
+    """A webhook event from the card processor, stored once by its id (a replay or
+    a duplicate delivery finds it stored and changes nothing), processed by the
+    worker."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

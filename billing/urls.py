@@ -37,4 +37,5 @@ urlpatterns = [
         name="card-request-resend",
     ),
     path("card/<str:token>/", views.card_link, name="card-link"),
+    path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
 ]

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseLocation
 
-from billing import ratelimit, selectors, services
+from billing import ratelimit, selectors, services, stripe_gateway
 from billing.forms import (
     CardForm,
     CardRequestForm,
@@ -28,9 +29,10 @@ from billing.forms import (
     ReasonForm,
     SendForm,
 )
-from billing.gateway import CardError, get_gateway
+from billing.gateway import CardError, GatewayError, get_gateway
 from billing.models import Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
+from billing.services import gateway_events
 from clients.models import Client
 from opus import practice as practices
 from opus.lib.clientip import client_ip
@@ -389,6 +391,9 @@ def card_link(request, token: str):
     now = timezone.now()
     if not card_request.is_live_at(now):
         return _gone(request, card_request, card_request.state_at(now))
+    gateway = get_gateway()
+    if not gateway.collects_card_in_page:
+        return _card_link_in_page(request, token, card_request, gateway, card_limit, window)
     form = CardForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if ratelimit.is_blocked(CARD_SCOPE, card_request.token_hash, limit=card_limit):
@@ -414,8 +419,65 @@ def card_link(request, token: str):
         {
             "card_request": card_request,
             "form": form,
-            "gateway": get_gateway(),
+            "gateway": gateway,
         },
+    )
+
+
+def _in_page(response):
+    response._csp_config = stripe_gateway.page_csp()
+    return response
+
+
+def _card_link_in_page(request, token, card_request, gateway, card_limit, window):
+    """The card link when the processor's script takes the card in the page
+    (Stripe.js): the page carries the setup's client secret; the script confirms
+    the card with the processor and posts only the setup's id back."""
+    error = ""
+    if request.method == "POST":
+        if ratelimit.is_blocked(CARD_SCOPE, card_request.token_hash, limit=card_limit):
+            return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+        confirmation = str(request.POST.get("setup_intent") or "")[:100]
+        try:
+            method = services.add_card_from_link(token=token, confirmation=confirmation)
+        except services.CardLinkGone as gone:
+            return _gone(request, gone.card_request, gone.state)
+        except CardError as refused:
+            ratelimit.record_failure(CARD_SCOPE, card_request.token_hash, window=window)
+            error = refused.message
+        except GatewayError:
+            error = "The card processor did not answer. Please try again in a minute."
+        else:
+            return _link_response(
+                request,
+                "billing/card_link_done.html",
+                {"card_request": card_request, "method": method},
+            )
+    try:
+        setup = services.card_setup_for_link(card_request=card_request)
+    except GatewayError:
+        return _in_page(
+            _link_response(
+                request,
+                "billing/card_link.html",
+                {"card_request": card_request, "gateway": gateway, "unavailable": True},
+                status=503,
+            )
+        )
+    return _in_page(
+        _link_response(
+            request,
+            "billing/card_link.html",
+            {
+                "card_request": card_request,
+                "gateway": gateway,
+                "setup": setup,
+                "error": error,
+                "stripe_js_url": settings.STRIPE_JS_URL,
+                "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            },
+            status=400 if error else 200,
+        )
     )
 
 
@@ -430,3 +492,26 @@ def _gone(request, card_request, state: str):
         },
         status=410,
     )
+
+
+# --- the processor's webhook --------------------------------------------------------------
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def stripe_webhook(request):
+    """Stripe's events: the signature is checked against the endpoint's secret
+    (a forged or altered event is refused with 400 and nothing is stored), each
+    event is stored once by its id and handed to the worker. A duplicate answers
+    200 and changes nothing."""
+    try:
+        event = gateway_events.verify(
+            payload=request.body,
+            signature=request.headers.get("Stripe-Signature", ""),
+            secret=settings.STRIPE_WEBHOOK_SECRET,
+        )
+    except ValueError:
+        return HttpResponse("invalid signature", status=400, content_type="text/plain")
+    _row, created = gateway_events.store_event(event=event)
+    return HttpResponse("stored" if created else "duplicate", status=200, content_type="text/plain")

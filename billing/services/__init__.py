@@ -11,12 +11,14 @@ Amounts are rounded once, by ``opus.lib.money.round_money``, when a line is
 written; totals are sums of rounded amounts and need no second rounding.
 """
 
-from billing.gateway import CardDeclined, CardError
+from billing.gateway import CardDeclined, CardError, GatewayError
 from billing.plans import invoice_totals
 from billing.selectors import balance_due, card_on_file
 from billing.services.card_requests import (
     CardLinkGone,
     add_card_from_link,
+    add_card_from_setup,
+    card_setup_for_link,
     request_payment_card,
     resend_payment_card_request,
 )
@@ -54,7 +56,9 @@ __all__ = [  # the API other apps call
     "CardError",
     "CardLinkGone",
     "ChargePending",
+    "GatewayError",
     "add_card_from_link",
+    "add_card_from_setup",
     "add_charge",
     "add_credit",
     "add_discount",
@@ -62,6 +66,7 @@ __all__ = [  # the API other apps call
     "bill_attendee",
     "build_subscription_invoice",
     "card_on_file",
+    "card_setup_for_link",
     "charge_card",
     "close_invoice",
     "create_draft",

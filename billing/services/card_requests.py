@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from billing import gateway as gateways
-from billing.gateway import CardDetails, GatewayError
+from billing.gateway import CardDetails, CardSetup, GatewayError
 from billing.models import (
     PaymentCardRequest,
     PaymentMethod,
@@ -141,11 +141,41 @@ def resend_payment_card_request(*, card_request: PaymentCardRequest, actor) -> P
     return card_request
 
 
+def card_setup_for_link(*, card_request: PaymentCardRequest):
+    """The processor's card setup behind a link's page, for a processor whose
+    script takes the card in the page (Stripe): started (with the payer's customer)
+    the first time the page opens, and the same one on every later opening. Opening
+    the page uses nothing up: the link stays as it was."""
+    gateway = gateways.get_gateway()
+    previous = card_request.setup_id
+    if previous:
+        setup = gateway.retrieve_setup(setup_id=previous)
+        if setup is not None:
+            return setup
+    # none yet, or the last one was canceled (a declined card): a fresh one
+    setup = gateway.create_setup(
+        reference=f"card-request-{card_request.pk}", payer=card_request.client
+    )
+    with transaction.atomic():
+        claimed = PaymentCardRequest.objects.filter(pk=card_request.pk, setup_id=previous).update(
+            setup_id=setup.id
+        )
+    if not claimed:  # another opening of the page started one first: use that one
+        card_request.refresh_from_db(fields=["setup_id"])
+        return gateway.retrieve_setup(setup_id=card_request.setup_id) or setup
+    card_request.setup_id = setup.id
+    return setup
+
+
 @sensitive_variables("card", "token")
-def add_card_from_link(*, token: str, card: CardDetails) -> PaymentMethod:
+def add_card_from_link(
+    *, token: str, card: CardDetails | None = None, confirmation: str = ""
+) -> PaymentMethod:
     """The client adds a card through their link: saved at the gateway, kept as a
     PaymentMethod, and the link used up, all at once. The request row is locked,
-    so concurrent submissions store one card; the others find the link used."""
+    so concurrent submissions store one card; the others find the link used.
+    With Stripe, ``confirmation`` is the SetupIntent Stripe.js confirmed in the
+    page: the card itself never reaches Opus."""
     with transaction.atomic():
         card_request = (
             PaymentCardRequest.objects.select_for_update(of=("self",))
@@ -155,33 +185,63 @@ def add_card_from_link(*, token: str, card: CardDetails) -> PaymentMethod:
         )
         if card_request is None:
             raise BusinessRuleError("This link is not valid.")
-        now = timezone.now()
-        if not card_request.is_live_at(now):
-            raise CardLinkGone(card_request, card_request.state_at(now))
-        gateway = gateways.get_gateway()
+        return _save_card(card_request, card=card, confirmation=confirmation)
+
+
+def add_card_from_setup(*, setup_id: str) -> PaymentMethod | None:
+    """The processor's notice that a link's card setup succeeded (the payer's
+    browser may have closed before the page posted it): the card is saved as the
+    page would have, once. None when no live link started that setup, or when
+    the card was saved already."""
+    with transaction.atomic():
+        card_request = (
+            PaymentCardRequest.objects.select_for_update(of=("self",))
+            .select_related("client")
+            .filter(setup_id=setup_id)
+            .exclude(setup_id="")
+            .first()
+        )
+        if card_request is None or card_request.used_at is not None:
+            return None
+        try:
+            return _save_card(card_request, confirmation=setup_id)
+        except CardLinkGone:
+            return None
+
+
+@sensitive_variables("card")
+def _save_card(card_request, *, card=None, confirmation: str = "") -> PaymentMethod:
+    now = timezone.now()
+    if not card_request.is_live_at(now):
+        raise CardLinkGone(card_request, card_request.state_at(now))
+    gateway = gateways.get_gateway()
+    if gateway.collects_card_in_page:
         setup = gateway.create_setup(reference=f"card-request-{card_request.pk}")
         saved = gateway.confirm_setup(setup=setup, card=card)  # CardError: nothing saved
-        try:
-            with transaction.atomic():
-                method = PaymentMethod.objects.create(
-                    client_id=card_request.client_id,
-                    gateway=saved.gateway,
-                    token=saved.token,
-                    brand=saved.brand,
-                    last4=saved.last4,
-                    exp_month=saved.exp_month,
-                    exp_year=saved.exp_year,
-                )
-        except IntegrityError as error:  # a token the gateway gave twice
-            raise GatewayError("duplicate token") from error
-        card_request.used_at = timezone.now()
-        card_request.payment_method = method
-        card_request.save(update_fields=["used_at", "payment_method"])
-        record_event(
-            actor=SYSTEM,
-            client=card_request.client,
-            kind=ClientEvent.Kind.CARD,
-            summary=(f"{saved.brand.title()} ending {saved.last4} added through the emailed link"),
-        )
-        card_added.send(sender=PaymentCardRequest, client=card_request.client)
+    else:
+        setup = CardSetup(id=card_request.setup_id)
+        saved = gateway.confirm_setup(setup=setup, confirmation=confirmation)
+    try:
+        with transaction.atomic():
+            method = PaymentMethod.objects.create(
+                client_id=card_request.client_id,
+                gateway=saved.gateway,
+                token=saved.token,
+                brand=saved.brand,
+                last4=saved.last4,
+                exp_month=saved.exp_month,
+                exp_year=saved.exp_year,
+            )
+    except IntegrityError as error:  # a token the gateway gave twice
+        raise GatewayError("duplicate token") from error
+    card_request.used_at = timezone.now()
+    card_request.payment_method = method
+    card_request.save(update_fields=["used_at", "payment_method"])
+    record_event(
+        actor=SYSTEM,
+        client=card_request.client,
+        kind=ClientEvent.Kind.CARD,
+        summary=(f"{saved.brand.title()} ending {saved.last4} added through the emailed link"),
+    )
+    card_added.send(sender=PaymentCardRequest, client=card_request.client)
     return method
