@@ -454,6 +454,7 @@ FUZZ_ROUTES = {
     "billing:card-request-create": lambda w: [{"client_id": w["clients"][0].pk}],
     "billing:card-request-resend": lambda w: [{"request_id": w["card_request"].pk}],
     "billing:card-link": lambda w: [{"token": w["token"]}],
+    "billing:stripe-webhook": lambda w: [{}],
     # the team (staff only) and the links of invitations and password resets
     "team:list": lambda w: [{}],
     "team:invite": lambda w: [{}],

@@ -6,6 +6,7 @@ PUBLIC_ROUTES = {
     "login-code",
     "healthz",
     "billing:card-link",
+    "billing:stripe-webhook",
     "accept-invitation",
     "password_reset",
     "password_reset_done",
