@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX",
                 "VND", "VUV", "XAF", "XOF", "XPF"}  # fmt: skip
 METADATA_KEY = "opus_key"
+AUTH_REQUIRED = "authentication_required"
 # How far back the reconciliation looks for a PaymentIntent of a pending attempt.
 LOOKBACK = timedelta(days=2)
 
@@ -226,7 +227,9 @@ class StripeGateway:
     def _declined(self, error: stripe.CardError, *, amount, currency) -> ChargeResult:
         body = (error.json_body or {}).get("error", {}) if error.json_body else {}
         intent = body.get("payment_intent") or {}
-        if intent.get("status") == "requires_action":
+        # Off-session, Stripe answers a card that needs 3-D Secure with an error
+        # (authentication_required); the payer confirms it on-session in a page.
+        if intent.get("status") == "requires_action" or body.get("code") == AUTH_REQUIRED:
             return ChargeResult(
                 succeeded=False,
                 charge_id=intent.get("id", ""),
@@ -329,7 +332,11 @@ def intent_result(intent) -> ChargeResult:
         return ChargeResult(
             succeeded=True, charge_id=charge_id or intent.id, amount=amount, currency=currency
         )
-    if status == "requires_action":
+    error = getattr(intent, "last_payment_error", None)
+    code = (getattr(error, "decline_code", None) or getattr(error, "code", None)) if error else None
+    if status == "requires_action" or (
+        status == "requires_payment_method" and code == AUTH_REQUIRED
+    ):
         return ChargeResult(
             succeeded=False,
             charge_id=intent.id,
@@ -340,8 +347,6 @@ def intent_result(intent) -> ChargeResult:
             requires_action=True,
             client_secret=intent.client_secret or "",
         )
-    error = getattr(intent, "last_payment_error", None)
-    code = (getattr(error, "decline_code", None) or getattr(error, "code", None)) if error else None
     message = getattr(error, "message", None) if error else None
     return ChargeResult(
         succeeded=False,

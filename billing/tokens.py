@@ -25,3 +25,14 @@ def token_for(card_request) -> str | None:
     """The link token of a request, re-derived; None if no configured key
     reproduces its hash (the keys changed and the old one was dropped)."""
     return tokens.token_for(SALT, card_request)
+
+
+CONFIRMATION_SALT = "opus.billing.payment-confirmation-link"
+
+
+def confirmation_token(nonce: str, *, secret: str | None = None) -> str:
+    return tokens.derive_token(CONFIRMATION_SALT, nonce, secret=secret)
+
+
+def confirmation_token_for(confirmation) -> str | None:
+    return tokens.token_for(CONFIRMATION_SALT, confirmation)

@@ -38,4 +38,5 @@ urlpatterns = [
     ),
     path("card/<str:token>/", views.card_link, name="card-link"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
+    path("pay/confirm/<str:token>/", views.payment_confirm, name="payment-confirm"),
 ]

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
+from django.http.request import RawPostDataException
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -494,6 +495,63 @@ def _gone(request, card_request, state: str):
     )
 
 
+# --- the payer confirms a charge their bank asks about (3-D Secure) -----------------------
+
+
+@csrf_exempt
+@login_not_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def payment_confirm(request, token: str):
+    """The emailed link of a charge awaiting the payer's confirmation: Stripe.js
+    runs the bank's check in the page, then the page posts, and Opus asks Stripe
+    what became of the payment (the webhook says the same, whichever comes first).
+    GET changes nothing. Not CSRF-checked, as the card link: the token is the
+    authority, no cookie is used."""
+    ip_limit, _card_limit, window = settings.OPUS_CARD_LINK_LIMITS
+    confirmation = selectors.confirmation_for_token(token)
+    if confirmation is None:
+        guesses = ratelimit.record_failure(IP_SCOPE, client_ip(request) or "", window=window)
+        if guesses > ip_limit:
+            return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+        return _link_response(request, "billing/card_link_unknown.html", {}, status=404)
+    attempt = confirmation.attempt
+    if request.method == "POST" and attempt.status == PaymentAttempt.Status.ACTION:
+        try:
+            attempt = services.settle_from_processor(
+                attempt=attempt, note=" (confirmed through the emailed link)"
+            )
+        except GatewayError:
+            pass  # the page says it is being checked; the webhook or reconciliation settles it
+    context = {"confirmation": confirmation, "attempt": attempt, "invoice": attempt.invoice}
+    if attempt.status != PaymentAttempt.Status.ACTION or not confirmation.is_live_at(
+        timezone.now()
+    ):
+        status = 200 if attempt.status == PaymentAttempt.Status.SUCCEEDED else 410
+        return _link_response(request, "billing/payment_confirm_done.html", context, status=status)
+    gateway = get_gateway()
+    intent = None
+    if hasattr(gateway, "retrieve_intent"):
+        try:
+            intent = gateway.retrieve_intent(attempt.gateway_reference)
+        except GatewayError:
+            intent = None
+    return _in_page(
+        _link_response(
+            request,
+            "billing/payment_confirm.html",
+            {
+                **context,
+                "client_secret": getattr(intent, "client_secret", "") or "",
+                "unavailable": intent is None,
+                "checked": request.method == "POST",
+                "stripe_js_url": settings.STRIPE_JS_URL,
+                "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            },
+            status=503 if intent is None else 200,
+        )
+    )
+
+
 # --- the processor's webhook --------------------------------------------------------------
 
 
@@ -506,8 +564,12 @@ def stripe_webhook(request):
     event is stored once by its id and handed to the worker. A duplicate answers
     200 and changes nothing."""
     try:
+        payload = request.body
+    except RawPostDataException:  # a form post (read already by a middleware): not Stripe
+        return HttpResponse("invalid signature", status=400, content_type="text/plain")
+    try:
         event = gateway_events.verify(
-            payload=request.body,
+            payload=payload,
             signature=request.headers.get("Stripe-Signature", ""),
             secret=settings.STRIPE_WEBHOOK_SECRET,
         )

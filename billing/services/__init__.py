@@ -41,11 +41,13 @@ from billing.services.moved_sessions import bill_attendee, settle_old_payer
 from billing.services.payments import (
     MANUAL_METHODS,
     RECONCILE_AFTER,
+    ChargeAwaitingConfirmation,
     ChargePending,
     charge_card,
     reconcile_payment_attempts,
     record_payment,
     run_card_attempt,
+    settle_from_processor,
     start_card_attempt,
 )
 
@@ -55,6 +57,7 @@ __all__ = [  # the API other apps call
     "CardDeclined",
     "CardError",
     "CardLinkGone",
+    "ChargeAwaitingConfirmation",
     "ChargePending",
     "GatewayError",
     "add_card_from_link",
@@ -82,6 +85,7 @@ __all__ = [  # the API other apps call
     "run_card_attempt",
     "save_plan",
     "send_invoice",
+    "settle_from_processor",
     "settle_old_payer",
     "start_card_attempt",
     "void_invoice",

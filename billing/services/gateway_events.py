@@ -120,10 +120,9 @@ def _payment_intent(obj: dict) -> str:
         return "no attempt for this payment"
     gateway = gateways.get_gateway()
     intent = gateway.retrieve_intent(str(obj.get("id")))  # the present state, not the event's
-    result = intent_result(intent)
-    if result.requires_action:
-        return "awaiting the payer's confirmation"
-    after = _record_outcome(attempt, result, actor=SYSTEM, note=" (the processor's notice)")
+    after = _record_outcome(
+        attempt, intent_result(intent), actor=SYSTEM, note=" (the processor's notice)"
+    )
     return f"attempt {after.pk} {after.status}"
 
 

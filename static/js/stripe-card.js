@@ -33,3 +33,29 @@
     form.submit();
   });
 })();
+
+// The payment confirmation link: Stripe.js runs the bank's check (3-D Secure),
+// then the page posts and Opus asks Stripe what became of the payment.
+(() => {
+  const form = document.getElementById("stripe-confirm-form");
+  if (!form || typeof Stripe === "undefined") return;
+  const stripe = Stripe(form.dataset.stripeKey);
+  const errors = document.getElementById("confirm-errors");
+  const button = form.querySelector("button[type=submit]");
+  let confirmed = false;
+  form.addEventListener("submit", async (event) => {
+    if (confirmed) return;
+    event.preventDefault();
+    button.disabled = true;
+    const result = await stripe.confirmCardPayment(form.dataset.clientSecret, {
+      payment_method: form.dataset.paymentMethod,
+    });
+    if (result.error && !result.paymentIntent) {
+      errors.querySelector("p").textContent =
+        result.error.message || "Your bank did not confirm the payment.";
+      errors.hidden = false;
+    }
+    confirmed = true;
+    form.submit();
+  });
+})();

@@ -22,13 +22,16 @@ from billing.models import (
     Payment,
     PaymentAttempt,
     PaymentCardRequest,
+    PaymentConfirmation,
     PaymentMethod,
     StripeCustomer,
 )
 from billing.services import gateway_events, payments
-from billing.stripe_gateway import StripeGateway, _metadata, client, minor_units
-from billing.tokens import token_for
+from billing.stripe_gateway import StripeGateway, _metadata, minor_units
+from billing.stripe_gateway import client as client_stripe
+from billing.tokens import confirmation_token_for, token_for
 from opus.lib.actors import SYSTEM
+from opus.models import OutboundEmail
 from tests.factories import ClientFactory
 from tests.support import localstripe
 from tests.support.billing import next_year, open_invoice
@@ -60,9 +63,10 @@ def stripe_settings(settings, stripe_server):
 
 
 def browser_confirms(setup_id: str, number: str) -> None:
-    """What Stripe.js does in the page: the card goes to Stripe, never to Opus."""
+    """What Stripe.js does in the page: the card goes to Stripe, never to Opus
+    (and a bank's check on saving the card is completed, as the payer would)."""
     with contextlib.suppress(stripe.CardError):  # the page shows Stripe's message
-        client().v1.setup_intents.confirm(
+        setup = client_stripe().v1.setup_intents.confirm(
             setup_id,
             params={
                 "payment_method_data": {
@@ -76,6 +80,8 @@ def browser_confirms(setup_id: str, number: str) -> None:
                 }
             },
         )
+        if setup.status == "requires_action":
+            client_stripe().v1.setup_intents.confirm(setup_id)
 
 
 def card_on_file(payer, number=SUCCEEDS) -> PaymentMethod:
@@ -89,7 +95,9 @@ def card_on_file(payer, number=SUCCEEDS) -> PaymentMethod:
 def intents_for(key: str) -> list:
     return [
         intent
-        for intent in client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
+        for intent in client_stripe()
+        .v1.payment_intents.list(params={"limit": 100})
+        .auto_paging_iter()
         if _metadata(intent).get("opus_key") == key
     ]
 
@@ -339,7 +347,7 @@ def test_a_recorded_dispute_event_shows_on_the_invoice(client, staff, monkeypatc
     assert payment.disputed_at is not None and payment.dispute_reason == "fraudulent"
     client.force_login(staff)
     page = client.get(reverse("billing:invoice-detail", args=[invoice.pk]))
-    assert "Disputed: fraudulent" in page.content.decode()
+    assert "Disputed: fraudulent" in " ".join(page.content.decode().split())
 
 
 def test_payment_method_detached_and_updated_events(client, monkeypatch):
@@ -371,3 +379,100 @@ def test_setup_intent_succeeded_saves_the_card_when_the_page_never_posted(client
     gateway_events.process_pending_events()
     assert PaymentMethod.objects.get(client=payer).last4 == "4242"
     assert PaymentCardRequest.objects.get().used_at is not None
+
+
+# --- strong customer authentication -------------------------------------------------------
+
+NEEDS_AUTHENTICATION = "4000002760003184"  # every charge asks the payer's bank
+
+
+def confirmation_link_of(attempt) -> str:
+    confirmation = PaymentConfirmation.objects.get(attempt=attempt)
+    return reverse("billing:payment-confirm", args=[confirmation_token_for(confirmation)])
+
+
+def test_a_charge_the_bank_asks_about_awaits_the_payer_and_is_completed_through_the_link(
+    client, staff, monkeypatch
+):
+    invoice = open_invoice(amount="80.00", payer=ClientFactory(email="payer@example.com"))
+    card = card_on_file(invoice.payer, NEEDS_AUTHENTICATION)
+    with pytest.raises(services.ChargeAwaitingConfirmation):
+        services.charge_card(
+            invoice=invoice, payment_method=card, request_key="page-1", actor=staff
+        )
+    attempt = PaymentAttempt.objects.get()
+    assert attempt.status == PaymentAttempt.Status.ACTION and attempt.settled_at is None
+    assert attempt.gateway_reference.startswith("pi_")
+    assert OutboundEmail.objects.filter(
+        template="payment_confirmation", context__attempt_id=attempt.pk
+    ).exists()
+    # the same page again, or the reconciliation: still awaiting, Stripe not asked to charge
+    with pytest.raises(services.ChargeAwaitingConfirmation):
+        services.charge_card(
+            invoice=invoice, payment_method=card, request_key="page-2", actor=staff
+        )
+    with time_machine.travel(timezone.now() + timedelta(minutes=6), tick=False):
+        assert services.reconcile_payment_attempts() == 0
+    client.force_login(staff)
+    shown = client.get(reverse("billing:invoice-detail", args=[invoice.pk])).content.decode()
+    assert "awaiting the payer's confirmation" in " ".join(shown.split())
+    client.logout()
+
+    url = confirmation_link_of(attempt)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Confirm payment" in page.content.decode() and "_secret_" in page.content.decode()
+    assert "127.0.0.1" in page["Content-Security-Policy"]
+    # posting before the bank's check changes nothing
+    assert client.post(url).status_code == 200
+    attempt.refresh_from_db()
+    assert attempt.status == PaymentAttempt.Status.ACTION
+
+    # what Stripe.js does in the page when the payer completes the bank's check
+    intent = client_stripe().v1.payment_intents.retrieve(attempt.gateway_reference)
+    client_stripe().raw_request(
+        "post",
+        f"/v1/payment_intents/{intent.id}/_authenticate",
+        client_secret=intent.client_secret,
+        success="true",
+    )
+    done = client.post(url)
+    assert done.status_code == 200
+    assert "your payment is confirmed" in done.content.decode()
+    attempt.refresh_from_db()
+    assert attempt.status == PaymentAttempt.Status.SUCCEEDED
+    assert Payment.objects.get().amount == Decimal("80.00")
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+    # the webhook arriving after changes nothing
+    monkeypatch.setattr(gateway_events, "enqueue_event", lambda pk: None)
+    obj = {"id": intent.id, "metadata": _metadata(intent)}
+    deliver(client, event("payment_intent.succeeded", obj, event_id="evt_sca"))
+    gateway_events.process_pending_events()
+    assert Payment.objects.count() == 1
+    assert client.get(url).status_code == 200  # says it is paid
+
+
+def test_a_failed_authentication_arrives_by_webhook_as_a_decline(client, staff, monkeypatch):
+    invoice = open_invoice(amount="80.00", payer=ClientFactory(email="payer@example.com"))
+    card = card_on_file(invoice.payer, NEEDS_AUTHENTICATION)
+    with pytest.raises(services.ChargeAwaitingConfirmation):
+        services.charge_card(
+            invoice=invoice, payment_method=card, request_key="page-1", actor=staff
+        )
+    attempt = PaymentAttempt.objects.get()
+    intent = client_stripe().v1.payment_intents.retrieve(attempt.gateway_reference)
+    client_stripe().raw_request(
+        "post",
+        f"/v1/payment_intents/{intent.id}/_authenticate",
+        client_secret=intent.client_secret,
+        success="false",
+    )
+    monkeypatch.setattr(gateway_events, "enqueue_event", lambda pk: None)
+    obj = {"id": intent.id, "metadata": _metadata(intent)}
+    deliver(client, event("payment_intent.payment_failed", obj, event_id="evt_sca_failed"))
+    gateway_events.process_pending_events()
+    attempt.refresh_from_db()
+    assert attempt.status == PaymentAttempt.Status.DECLINED
+    assert not Payment.objects.exists()
+    assert client.get(confirmation_link_of(attempt)).status_code == 410
