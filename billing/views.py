@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 from django.conf import settings
@@ -516,12 +517,11 @@ def payment_confirm(request, token: str):
         return _link_response(request, "billing/card_link_unknown.html", {}, status=404)
     attempt = confirmation.attempt
     if request.method == "POST" and attempt.status == PaymentAttempt.Status.ACTION:
-        try:
+        # unanswered: the page asks again; the webhook or the reconciliation settles it
+        with contextlib.suppress(GatewayError):
             attempt = services.settle_from_processor(
                 attempt=attempt, note=" (confirmed through the emailed link)"
             )
-        except GatewayError:
-            pass  # the page says it is being checked; the webhook or reconciliation settles it
     context = {"confirmation": confirmation, "attempt": attempt, "invoice": attempt.invoice}
     if attempt.status != PaymentAttempt.Status.ACTION or not confirmation.is_live_at(
         timezone.now()

@@ -230,7 +230,12 @@ OWNER_REDIRECTED = {"relationships:migrate-details"}
 
 # The client's card link takes a secret token, not an object id: whoever holds the
 # token is its audience (tests/billing/test_card_link.py covers it).
-TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
+TOKEN_ROUTES = {
+    "billing:card-link",
+    "billing:payment-confirm",
+    "accept-invitation",
+    "password_reset_confirm",
+}
 
 
 def test_every_route_with_an_id_is_in_the_matrix():

@@ -269,7 +269,12 @@ POST_ONLY = {
     "scheduling:setup-room-active",
 }
 # A secret token, not an object: the client's card link, which a practitioner never opens
-TOKEN_ROUTES = {"billing:card-link", "accept-invitation", "password_reset_confirm"}
+TOKEN_ROUTES = {
+    "billing:card-link",
+    "billing:payment-confirm",
+    "accept-invitation",
+    "password_reset_confirm",
+}
 # More of the pages without an id: their filters and views
 QUERIES = {
     "scheduling:schedule": lambda w: [
