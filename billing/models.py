@@ -335,6 +335,9 @@ class PaymentMethod(models.Model):
     exp_year = models.PositiveSmallIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    expiry_notice_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the payer was emailed a link to replace it."
+    )
 
     objects = PaymentMethodQuerySet.as_manager()
 

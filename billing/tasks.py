@@ -16,3 +16,9 @@ def reconcile_payment_attempts() -> int:
 def process_gateway_event(event_pk: int) -> str:
     """A webhook event stored by the endpoint (billing.views.stripe_webhook)."""
     return gateway_events.process_event(event_pk=event_pk)
+
+
+@shared_task
+def request_updates_for_expiring_cards() -> int:
+    """Beat runs it daily: payers of cards expiring within 30 days get a link."""
+    return services.request_updates_for_expiring_cards()

@@ -226,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_payment_attempts",
         "schedule": 300.0,
     },
+    "expiring-cards": {
+        "task": "billing.tasks.request_updates_for_expiring_cards",
+        "schedule": 86400.0,
+    },
     "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
     "extend-schedule": {"task": "scheduling.tasks.extend_schedule", "schedule": 86400.0},
 }

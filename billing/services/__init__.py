@@ -20,6 +20,7 @@ from billing.services.card_requests import (
     add_card_from_setup,
     card_setup_for_link,
     request_payment_card,
+    request_updates_for_expiring_cards,
     resend_payment_card_request,
 )
 from billing.services.invoices import (
@@ -81,6 +82,7 @@ __all__ = [  # the API other apps call
     "reconcile_payment_attempts",
     "record_payment",
     "request_payment_card",
+    "request_updates_for_expiring_cards",
     "resend_payment_card_request",
     "run_card_attempt",
     "save_plan",

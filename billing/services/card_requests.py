@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
+from datetime import date, timedelta
+
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -245,3 +249,58 @@ def _save_card(card_request, *, card=None, confirmation: str = "") -> PaymentMet
     )
     card_added.send(sender=PaymentCardRequest, client=card_request.client)
     return method
+
+
+EXPIRY_NOTICE_DAYS = 30
+
+
+def _last_day(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def request_updates_for_expiring_cards(*, today: date | None = None) -> int:
+    """Run daily: a card on file that stops working within 30 days (it works to the
+    end of its expiry month) gets its payer emailed a link to add the card that
+    replaces it, once per card; not when the payer has another card that works
+    beyond it. Returns how many links were sent."""
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=EXPIRY_NOTICE_DAYS)
+    expiring = (
+        PaymentMethod.objects.usable(today)
+        .filter(expiry_notice_at__isnull=True)
+        .filter(
+            Q(exp_year__lt=horizon.year) | Q(exp_year=horizon.year, exp_month__lte=horizon.month)
+        )
+        .select_related("client")
+        .order_by("pk")
+    )
+    sent = 0
+    for card in expiring:
+        ends = _last_day(card.exp_year, card.exp_month)
+        if ends > horizon:
+            continue
+        later = (
+            PaymentMethod.objects.usable(today)
+            .filter(client_id=card.client_id)
+            .filter(
+                Q(exp_year__gt=card.exp_year)
+                | Q(exp_year=card.exp_year, exp_month__gt=card.exp_month)
+            )
+            .exists()
+        )
+        with transaction.atomic():
+            claimed = PaymentMethod.objects.filter(
+                pk=card.pk, expiry_notice_at__isnull=True
+            ).update(expiry_notice_at=timezone.now())
+            if not claimed or later or not card.client.email:
+                continue
+            request_payment_card(
+                client=card.client,
+                actor=SYSTEM,
+                reason=(
+                    f"Your {card.brand.title()} ending {card.last4} expires at the end of "
+                    f"{ends:%B %Y}: please add the card that replaces it."
+                ),
+            )
+            sent += 1
+    return sent

@@ -476,3 +476,49 @@ def test_a_failed_authentication_arrives_by_webhook_as_a_decline(client, staff, 
     assert attempt.status == PaymentAttempt.Status.DECLINED
     assert not Payment.objects.exists()
     assert client.get(confirmation_link_of(attempt)).status_code == 410
+
+
+# --- expiring cards (any gateway; here the simulated one) -----------------------------------
+
+
+@pytest.mark.parametrize("stripe_settings", [None], indirect=False)
+def test_a_card_expiring_within_30_days_gets_one_link_to_replace_it(stripe_settings, settings):
+    settings.OPUS_PAYMENT_GATEWAY = "simulated"
+    payer = ClientFactory(email="payer@example.com")
+    card = PaymentMethod.objects.create(
+        client=payer,
+        gateway="simulated",
+        token="sim_tok_exp",
+        brand="visa",
+        last4="4242",
+        exp_month=3,
+        exp_year=2031,
+    )
+    with time_machine.travel("2031-02-28 09:00 +00:00", tick=False):  # ends 31 March: 31 days
+        assert services.request_updates_for_expiring_cards() == 0
+    with time_machine.travel("2031-03-01 09:00 +00:00", tick=False):  # 30 days
+        assert services.request_updates_for_expiring_cards() == 1
+        assert services.request_updates_for_expiring_cards() == 0
+    card_request = PaymentCardRequest.objects.get(client=payer)
+    assert "ending 4242 expires at the end of March 2031" in card_request.reason
+    assert OutboundEmail.objects.filter(template="card_request").count() == 1
+    card.refresh_from_db()
+    assert card.expiry_notice_at is not None
+
+
+@pytest.mark.parametrize("stripe_settings", [None], indirect=False)
+def test_no_link_when_the_payer_has_a_card_that_works_beyond(stripe_settings, settings):
+    payer = ClientFactory(email="payer@example.com")
+    for token, year in (("sim_tok_a", 2031), ("sim_tok_b", 2033)):
+        PaymentMethod.objects.create(
+            client=payer,
+            gateway="simulated",
+            token=token,
+            brand="visa",
+            last4="4242",
+            exp_month=3,
+            exp_year=year,
+        )
+    with time_machine.travel("2031-03-10 09:00 +00:00", tick=False):
+        assert services.request_updates_for_expiring_cards() == 0
+    assert not PaymentCardRequest.objects.exists()
