@@ -338,6 +338,11 @@ class PaymentMethod(models.Model):
     expiry_notice_at = models.DateTimeField(
         null=True, blank=True, help_text="When the payer was emailed a link to replace it."
     )
+    # what the payer agreed to when they saved it through a link (billing/consent.py);
+    # the payer is ``client``
+    consent_text = models.TextField(blank=True)
+    consent_version = models.CharField(max_length=20, blank=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
 
     objects = PaymentMethodQuerySet.as_manager()
 

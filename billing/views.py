@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseLocation
 
 from billing import ratelimit, selectors, services, stripe_gateway
+from billing.consent import consent_text
 from billing.forms import (
     CardForm,
     CardRequestForm,
@@ -351,7 +352,12 @@ def _link_response(request, template: str, context: dict, *, status: int = 200):
     response = render(
         request,
         template,
-        {"practice_name": practices.current().name, "dev_hide_nav": True, **context},
+        {
+            "practice_name": practices.current().name,
+            "dev_hide_nav": True,
+            "consent_text": consent_text(),
+            **context,
+        },
         status=status,
     )
     add_never_cache_headers(response)

@@ -129,6 +129,9 @@ def test_the_card_link_page_mounts_stripe_js_and_saves_the_setup_intents_card(cl
     assert (card.gateway, card.brand, card.last4) == ("stripe", "visa", "5556")
     assert (card.exp_month, card.exp_year) == (12, next_year())
     assert card.token.startswith("pm_")
+    # what the payer agreed to, shown on the page, is kept with the card
+    assert card.consent_text and card.consent_text in " ".join(body.split()).replace("&#x27;", "'")
+    assert card.consent_version.startswith("v1-") and card.consented_at is not None
     card_request.refresh_from_db()
     assert card_request.used_at is not None
 
