@@ -6,121 +6,183 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0007_simulated_gateway_moves_to_devkit'),
-        ('clients', '0011_client_event_attendance_kind'),
+        ("billing", "0007_simulated_gateway_moves_to_devkit"),
+        ("clients", "0011_client_event_attendance_kind"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GatewayEvent',
+            name="GatewayEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=100, unique=True)),
-                ('type', models.CharField(max_length=100)),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=100, unique=True)),
+                ("type", models.CharField(max_length=100)),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'ordering': ['-received_at', '-pk'],
+                "ordering": ["-received_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='PaymentConfirmation',
+            name="PaymentConfirmation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('nonce', models.CharField(max_length=64, unique=True)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField()),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("nonce", models.CharField(max_length=64, unique=True)),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField()),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='StripeCustomer',
+            name="StripeCustomer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('customer_id', models.CharField(max_length=100, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("customer_id", models.CharField(max_length=100, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.RemoveConstraint(
-            model_name='paymentattempt',
-            name='payment_attempt_status_valid',
+            model_name="paymentattempt",
+            name="payment_attempt_status_valid",
         ),
         migrations.RemoveConstraint(
-            model_name='paymentattempt',
-            name='payment_attempt_settled_unless_pending',
+            model_name="paymentattempt",
+            name="payment_attempt_settled_unless_pending",
         ),
         migrations.AddField(
-            model_name='payment',
-            name='dispute_reason',
+            model_name="payment",
+            name="dispute_reason",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='disputed_at',
-            field=models.DateTimeField(blank=True, help_text="The payer's bank told the processor of a dispute.", null=True),
+            model_name="payment",
+            name="disputed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="The payer's bank told the processor of a dispute.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='paymentattempt',
-            name='gateway_reference',
-            field=models.CharField(blank=True, help_text="The processor's payment (Stripe: a PaymentIntent) awaiting the payer's confirmation (3-D Secure).", max_length=100),
+            model_name="paymentattempt",
+            name="gateway_reference",
+            field=models.CharField(
+                blank=True,
+                help_text="The processor's payment (Stripe: a PaymentIntent) awaiting the payer's confirmation (3-D Secure).",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='paymentcardrequest',
-            name='setup_id',
-            field=models.CharField(blank=True, help_text="The processor's card setup this link's page uses (Stripe: a SetupIntent).", max_length=100),
+            model_name="paymentcardrequest",
+            name="setup_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The processor's card setup this link's page uses (Stripe: a SetupIntent).",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='paymentmethod',
-            name='consent_text',
+            model_name="paymentmethod",
+            name="consent_text",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='paymentmethod',
-            name='consent_version',
+            model_name="paymentmethod",
+            name="consent_version",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddField(
-            model_name='paymentmethod',
-            name='consented_at',
+            model_name="paymentmethod",
+            name="consented_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='paymentmethod',
-            name='expiry_notice_at',
-            field=models.DateTimeField(blank=True, help_text='When the payer was emailed a link to replace it.', null=True),
+            model_name="paymentmethod",
+            name="expiry_notice_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the payer was emailed a link to replace it.", null=True
+            ),
         ),
         migrations.AlterField(
-            model_name='paymentattempt',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Succeeded'), ('declined', 'Declined'), ('failed', 'Failed: nothing charged'), ('action', "Awaiting the payer's confirmation")], default='pending', max_length=10),
+            model_name="paymentattempt",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("succeeded", "Succeeded"),
+                    ("declined", "Declined"),
+                    ("failed", "Failed: nothing charged"),
+                    ("action", "Awaiting the payer's confirmation"),
+                ],
+                default="pending",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='paymentattempt',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'succeeded', 'declined', 'failed', 'action'])), name='payment_attempt_status_valid'),
+            model_name="paymentattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["pending", "succeeded", "declined", "failed", "action"])
+                ),
+                name="payment_attempt_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='paymentattempt',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('settled_at__isnull', True), ('status__in', ['pending', 'action'])), models.Q(models.Q(('status__in', ['pending', 'action']), _negated=True), ('settled_at__isnull', False)), _connector='OR'), name='payment_attempt_settled_unless_pending'),
+            model_name="paymentattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("settled_at__isnull", True), ("status__in", ["pending", "action"])),
+                    models.Q(
+                        models.Q(("status__in", ["pending", "action"]), _negated=True),
+                        ("settled_at__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="payment_attempt_settled_unless_pending",
+            ),
         ),
         migrations.AddField(
-            model_name='paymentconfirmation',
-            name='attempt',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='confirmation', to='billing.paymentattempt'),
+            model_name="paymentconfirmation",
+            name="attempt",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="confirmation",
+                to="billing.paymentattempt",
+            ),
         ),
         migrations.AddField(
-            model_name='stripecustomer',
-            name='client',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='stripe_customer', to='clients.client'),
+            model_name="stripecustomer",
+            name="client",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="stripe_customer",
+                to="clients.client",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='paymentconfirmation',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('created_at'))), name='payment_confirmation_expires_after_creation'),
+            model_name="paymentconfirmation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("expires_at__gt", models.F("created_at"))),
+                name="payment_confirmation_expires_after_creation",
+            ),
         ),
     ]
