@@ -60,3 +60,13 @@ def signed(
     payload = json.dumps(event).encode()
     signature = hmac.new(secret.encode(), b"%d.%s" % (at, payload), hashlib.sha256).hexdigest()
     return payload, f"t={at},v1={signature}"
+
+
+def configure(settings, server: LocalStripe) -> None:
+    """Point Opus's Stripe settings at the localstripe server."""
+    settings.OPUS_PAYMENT_GATEWAY = "stripe"
+    settings.STRIPE_SECRET_KEY = SECRET_KEY
+    settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = server.url
+    settings.STRIPE_JS_URL = f"{server.url}/js.stripe.com/v3/"
