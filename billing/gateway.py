@@ -151,6 +151,11 @@ class PaymentGateway(Protocol):
 
     def retrieve_refund(self, *, idempotency_key: str) -> RefundResult | None: ...
 
+    # Only a processor whose script takes the card in the page
+    # (``collects_card_in_page`` False, Stripe): the setup a page started, again
+    # (None once it can no longer take a card).
+    def retrieve_setup(self, *, setup_id: str) -> CardSetup | None: ...
+
 
 # The simulated processor is part of the development kit, which production does
 # not install (the production settings refuse it).

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
@@ -115,7 +116,7 @@ class StripeGateway:
     # --- saving a card ------------------------------------------------------------
 
     def create_setup(self, *, reference: str, payer=None) -> CardSetup:
-        params: dict = {"usage": "off_session", "metadata": {"opus_reference": reference}}
+        params: Any = {"usage": "off_session", "metadata": {"opus_reference": reference}}
         if payer is not None:
             params["customer"] = self.customer_for(payer)
         try:
@@ -151,9 +152,9 @@ class StripeGateway:
             raise GatewayError(f"setup not found: {error}") from error
         if intent.status != "succeeded" or not intent.payment_method:
             message = "The card was not saved. Check it and try again."
-            error = getattr(intent, "last_setup_error", None)
-            if error and getattr(error, "message", None):
-                message = f"{error.message} Try again or use another card."
+            setup_error = getattr(intent, "last_setup_error", None)
+            if setup_error and getattr(setup_error, "message", None):
+                message = f"{setup_error.message} Try again or use another card."
             raise CardDeclined(message, code=f"setup_{intent.status}")
         method_id = intent.payment_method
         if not isinstance(method_id, str):
@@ -197,7 +198,7 @@ class StripeGateway:
     ) -> ChargeResult:
         if not idempotency_key:
             raise GatewayError("an idempotency key is required")
-        params: dict = {
+        params: Any = {
             "amount": minor_units(amount, currency),
             "currency": currency.lower(),
             "payment_method": token,
@@ -225,7 +226,8 @@ class StripeGateway:
         return intent_result(intent)
 
     def _declined(self, error: stripe.CardError, *, amount, currency) -> ChargeResult:
-        body = (error.json_body or {}).get("error", {}) if error.json_body else {}
+        json_body: Any = error.json_body or {}
+        body: dict = json_body.get("error") or {}
         intent = body.get("payment_intent") or {}
         # Off-session, Stripe answers a card that needs 3-D Secure with an error
         # (authentication_required); the payer confirms it on-session in a page.
@@ -261,7 +263,7 @@ class StripeGateway:
             .select_related("payment_method")
             .first()
         )
-        params: dict = {"limit": 100}
+        params: Any = {"limit": 100}
         since = (attempt.created_at if attempt else timezone.now()) - LOOKBACK
         try:
             page = self.stripe.v1.payment_intents.list(params=params)
@@ -285,7 +287,7 @@ class StripeGateway:
     def refund(
         self, *, charge_id: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> RefundResult:
-        params: dict = {
+        params: Any = {
             "amount": minor_units(amount, currency),
             "metadata": {METADATA_KEY: idempotency_key},
         }
@@ -383,7 +385,8 @@ def page_csp() -> dict:
     mount it (the card link, the payment confirmation): its script, its frames
     and its API, nothing more; nonces kept. With localstripe (the offline tests)
     the stand-in's own address instead of Stripe's."""
-    policy = {name: list(values) for name, values in settings.SECURE_CSP.items()}
+    configured: dict[str, Any] = settings.SECURE_CSP
+    policy: dict[str, list] = {name: list(values) for name, values in configured.items()}
     js = _origin(settings.STRIPE_JS_URL) or "https://js.stripe.com"
     api = _origin(settings.STRIPE_API_BASE) or "https://api.stripe.com"
     scripts = [js] if js != "https://js.stripe.com" else [js, "https://*.js.stripe.com"]

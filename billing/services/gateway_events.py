@@ -18,7 +18,7 @@ from billing.models import GatewayEvent, Payment, PaymentAttempt, PaymentMethod
 from billing.selectors import invoice_practitioners
 from billing.services.card_requests import add_card_from_setup
 from billing.services.payments import _record_outcome
-from billing.stripe_gateway import METADATA_KEY, from_minor, intent_result
+from billing.stripe_gateway import METADATA_KEY, StripeGateway, from_minor, intent_result
 from clients.models import ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM
@@ -119,6 +119,8 @@ def _payment_intent(obj: dict) -> str:
     if attempt is None:
         return "no attempt for this payment"
     gateway = gateways.get_gateway()
+    if not isinstance(gateway, StripeGateway):
+        return "not the configured processor"
     intent = gateway.retrieve_intent(str(obj.get("id")))  # the present state, not the event's
     after = _record_outcome(
         attempt, intent_result(intent), actor=SYSTEM, note=" (the processor's notice)"

@@ -27,7 +27,7 @@ from billing.plans import (
 )
 from billing.selectors import amount_paid, invoice_practitioners
 from billing.services.invoices import lock_open, settle_if_paid
-from billing.stripe_gateway import intent_result
+from billing.stripe_gateway import StripeGateway, intent_result
 from billing.tokens import confirmation_token, hash_token, new_nonce
 from clients.models import ClientEvent
 from clients.services import record_event
@@ -350,7 +350,8 @@ def settle_from_processor(*, attempt: PaymentAttempt, note: str = "") -> Payment
     confirmation (after the confirmation page, or a webhook) and record it."""
     _require_no_transaction()
     gateway = gateways.get_gateway()
-    if attempt.gateway_reference and hasattr(gateway, "retrieve_intent"):
+    result: gateways.ChargeResult | None
+    if attempt.gateway_reference and isinstance(gateway, StripeGateway):
         result = intent_result(gateway.retrieve_intent(attempt.gateway_reference))
     else:
         result = gateway.retrieve_charge(idempotency_key=attempt.idempotency_key)
