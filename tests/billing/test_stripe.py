@@ -5,9 +5,11 @@ webhook endpoint. What localstripe does not model (dispute events) comes from
 recorded events below."""
 
 import contextlib
+import json
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import stripe
@@ -15,8 +17,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import services
-from billing.gateway import CardDeclined, get_gateway
+from billing import services, stripe_gateway
+from billing.gateway import CardDeclined, GatewayError, get_gateway
 from billing.models import (
     GatewayEvent,
     Payment,
@@ -525,3 +527,49 @@ def test_no_link_when_the_payer_has_a_card_that_works_beyond(stripe_settings, se
     with time_machine.travel("2031-03-10 09:00 +00:00", tick=False):
         assert services.request_updates_for_expiring_cards() == 0
     assert not PaymentCardRequest.objects.exists()
+
+
+# --- idempotency replays: recorded answers (localstripe ignores the header) -----------------
+
+RECORDED = json.loads((Path(__file__).parent / "recorded" / "stripe_idempotency.json").read_text())
+
+
+class RecordedStripe(stripe.HTTPClient):
+    """Answers Stripe's API from recordings, in order, and keeps what was sent."""
+
+    name = "recorded"
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = list(answers)
+        self.sent = []
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        self.sent.append((method, url, dict(headers or {}), post_data))
+        answer = self.answers.pop(0)
+        return json.dumps(answer["body"]), answer["status"], answer["headers"]
+
+
+def test_a_retry_with_the_attempts_key_gets_stripes_replay_and_a_changed_request_is_refused(
+    settings, monkeypatch
+):
+    recorded = RecordedStripe(
+        [RECORDED["first"], RECORDED["replay"], RECORDED["reused_with_other_parameters"]]
+    )
+    monkeypatch.setattr(
+        stripe_gateway, "client", lambda: stripe.StripeClient("sk_test_x", http_client=recorded)
+    )
+    gateway = StripeGateway()
+    first = gateway.charge(
+        token="pm_x", amount=Decimal("60.00"), currency="GBP", idempotency_key="KEY"
+    )
+    again = gateway.charge(
+        token="pm_x", amount=Decimal("60.00"), currency="GBP", idempotency_key="KEY"
+    )
+    assert first == again
+    assert first.succeeded and first.charge_id == "ch_3RecordedReplay"
+    assert first.amount == Decimal("60.00")
+    keys = [headers.get("Idempotency-Key") for _m, _u, headers, _d in recorded.sent]
+    assert keys == ["KEY", "KEY"]
+    with pytest.raises(GatewayError, match="idempotency"):
+        gateway.charge(token="pm_x", amount=Decimal("61.00"), currency="GBP", idempotency_key="KEY")
