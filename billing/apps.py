@@ -14,6 +14,8 @@ class BillingConfig(AppConfig):
             INVOICE_EMAIL,
             MOVED_NOTICE,
             MOVED_NOTICE_EMAIL,
+            PAYMENT_CONFIRMATION,
+            PAYMENT_CONFIRMATION_EMAIL,
             RECEIPT,
             RECEIPT_EMAIL,
             REMINDER,
@@ -27,5 +29,6 @@ class BillingConfig(AppConfig):
         register_email(AUTOPAY_DECLINED, AUTOPAY_DECLINED_EMAIL)
         register_email(MOVED_NOTICE, MOVED_NOTICE_EMAIL)
         register_email(REMINDER, REMINDER_EMAIL)
+        register_email(PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_EMAIL)
 
         from billing import checks  # noqa: F401  (registers the start-up checks)

@@ -12,11 +12,11 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceEvent, Payment, PaymentCardRequest
+from billing.models import Invoice, InvoiceEvent, Payment, PaymentCardRequest, PaymentConfirmation
 from billing.paylinks import pay_url
 from billing.pdf import invoice_pdf_attachment
 from billing.selectors import balance_due, invoice_practitioners
-from billing.tokens import token_for
+from billing.tokens import confirmation_token_for, token_for
 from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM
@@ -356,4 +356,74 @@ def reminder_sent(row) -> None:
 
 REMINDER_EMAIL = EmailKind(
     context=reminder_context, on_sent=reminder_sent, on_failed=invoice_failed
+)
+
+
+# --- a charge the payer's bank asks them to confirm (3-D Secure) -----------------------------
+PAYMENT_CONFIRMATION = "payment_confirmation"
+
+
+def _confirmation(row) -> PaymentConfirmation | None:
+    pk = (row.context or {}).get("attempt_id")
+    if not isinstance(pk, int):
+        return None
+    return (
+        PaymentConfirmation.objects.select_related(
+            "attempt__invoice__payer", "attempt__payment_method"
+        )
+        .filter(attempt_id=pk)
+        .first()
+    )
+
+
+def payment_confirmation_context(row) -> dict | None:
+    confirmation = _confirmation(row)
+    if confirmation is None or not confirmation.is_live_at(timezone.now()):
+        return None  # confirmed, refused or expired meanwhile: nothing to ask
+    token = confirmation_token_for(confirmation)
+    if token is None:
+        return None
+    attempt = confirmation.attempt
+    link = settings.OPUS_PUBLIC_URL.rstrip("/") + reverse("billing:payment-confirm", args=[token])
+    return {
+        "first_name": attempt.invoice.payer.first_name,
+        "amount": format_money(attempt.amount, attempt.currency),
+        "invoice_number": attempt.invoice.display_number,
+        "card": f"{attempt.payment_method.brand.title()} ending {attempt.payment_method.last4}",
+        "link": link,
+        "expires_at": confirmation.expires_at,
+    }
+
+
+def _confirmation_history(row, summary: str, kind: str) -> None:
+    confirmation = _confirmation(row)
+    if confirmation is not None:
+        record_event(
+            actor=SYSTEM,
+            client=confirmation.attempt.invoice.payer,
+            kind=kind,
+            summary=summary,
+        )
+
+
+def payment_confirmation_sent(row) -> None:
+    _confirmation_history(
+        row,
+        f"Emailed the link to confirm a card payment to {row.to_address}",
+        ClientEvent.Kind.EMAIL_SENT,
+    )
+
+
+def payment_confirmation_failed(row) -> None:
+    _confirmation_history(
+        row,
+        f"The link to confirm a card payment could not be emailed to {row.to_address}",
+        ClientEvent.Kind.EMAIL_FAILED,
+    )
+
+
+PAYMENT_CONFIRMATION_EMAIL = EmailKind(
+    context=payment_confirmation_context,
+    on_sent=payment_confirmation_sent,
+    on_failed=payment_confirmation_failed,
 )

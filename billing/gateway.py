@@ -108,13 +108,26 @@ class ChargeResult:
     currency: str
     decline_code: str = ""
     message: str = ""
+    # The bank asks the payer to authenticate (3-D Secure): nothing is charged yet;
+    # ``client_secret`` lets the processor's script in a page finish it.
+    requires_action: bool = False
+    client_secret: str = ""
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    succeeded: bool
+    refund_id: str
+    amount: Decimal
+    currency: str
+    message: str = ""
 
 
 class PaymentGateway(Protocol):
     name: str
     collects_card_in_page: bool
 
-    def create_setup(self, *, reference: str) -> CardSetup: ...
+    def create_setup(self, *, reference: str, payer=None) -> CardSetup: ...
 
     def confirm_setup(
         self, *, setup: CardSetup, card: CardDetails | None = None, confirmation: str = ""
@@ -132,17 +145,29 @@ class PaymentGateway(Protocol):
 
     def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None: ...
 
+    def refund(
+        self, *, charge_id: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult: ...
+
+    def retrieve_refund(self, *, idempotency_key: str) -> RefundResult | None: ...
+
+    # Only a processor whose script takes the card in the page
+    # (``collects_card_in_page`` False, Stripe): the setup a page started, again
+    # (None once it can no longer take a card).
+    def retrieve_setup(self, *, setup_id: str) -> CardSetup | None: ...
+
 
 # The simulated processor is part of the development kit, which production does
 # not install (the production settings refuse it).
 SIMULATED = "devkit.gateway.SimulatedGateway"
+STRIPE = "billing.stripe_gateway.StripeGateway"
 MOVED = {"billing.gateway.SimulatedGateway": SIMULATED}
 
 
 def get_gateway() -> PaymentGateway:
     """The processor chosen by settings.OPUS_PAYMENT_GATEWAY: "simulated" (short
-    for devkit.gateway.SimulatedGateway), or the dotted path of a class with the
-    calls above."""
+    for devkit.gateway.SimulatedGateway), "stripe" (billing.stripe_gateway), or
+    the dotted path of a class with the calls above."""
     name = getattr(settings, "OPUS_PAYMENT_GATEWAY", "simulated")
     if name in MOVED:
         raise ImproperlyConfigured(
@@ -151,6 +176,8 @@ def get_gateway() -> PaymentGateway:
         )
     if name == "simulated":
         name = SIMULATED
+    elif name == "stripe":
+        name = STRIPE
     if "." in name:
         try:
             return import_string(name)()
@@ -159,5 +186,6 @@ def get_gateway() -> PaymentGateway:
                 f"OPUS_PAYMENT_GATEWAY={name!r} does not load: {error}"
             ) from error
     raise ImproperlyConfigured(
-        f"unknown OPUS_PAYMENT_GATEWAY {name!r}; known: 'simulated', or a class's dotted path"
+        f"unknown OPUS_PAYMENT_GATEWAY {name!r}; known: 'simulated', 'stripe', "
+        "or a class's dotted path"
     )

@@ -190,6 +190,10 @@ class Payment(models.Model):
     )
     gateway_charge_id = models.CharField(max_length=100, blank=True)
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    disputed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The payer's bank told the processor of a dispute."
+    )
+    dispute_reason = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField()
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -209,6 +213,11 @@ class Payment(models.Model):
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} on {self.invoice}"
 
+    @property
+    def dispute_label(self) -> str:
+        """``product_not_received`` as people read it."""
+        return self.dispute_reason.replace("_", " ")
+
 
 class PaymentAttempt(models.Model):
     """One try at charging a card on file, recorded (committed) before the processor
@@ -224,6 +233,7 @@ class PaymentAttempt(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         DECLINED = "declined", "Declined"
         FAILED = "failed", "Failed: nothing charged"
+        ACTION = "action", "Awaiting the payer's confirmation"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="attempts")
     payment_method = models.ForeignKey(
@@ -241,6 +251,12 @@ class PaymentAttempt(models.Model):
         "the same submission again finds this attempt instead of starting another.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    gateway_reference = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The processor's payment (Stripe: a PaymentIntent) awaiting the payer's "
+        "confirmation (3-D Secure).",
+    )
     decline_code = models.CharField(max_length=50, blank=True)
     decline_message = models.CharField(max_length=300, blank=True)
     payment = models.OneToOneField(
@@ -265,12 +281,12 @@ class PaymentAttempt(models.Model):
                 condition=Q(amount__gt=0), name="payment_attempt_amount_positive"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "succeeded", "declined", "failed"]),
+                condition=Q(status__in=["pending", "succeeded", "declined", "failed", "action"]),
                 name="payment_attempt_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(status="pending", settled_at__isnull=True)
-                | (~Q(status="pending") & Q(settled_at__isnull=False)),
+                condition=Q(status__in=["pending", "action"], settled_at__isnull=True)
+                | (~Q(status__in=["pending", "action"]) & Q(settled_at__isnull=False)),
                 name="payment_attempt_settled_unless_pending",
             ),
             models.CheckConstraint(
@@ -319,6 +335,14 @@ class PaymentMethod(models.Model):
     exp_year = models.PositiveSmallIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    expiry_notice_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the payer was emailed a link to replace it."
+    )
+    # what the payer agreed to when they saved it through a link (billing/consent.py);
+    # the payer is ``client``
+    consent_text = models.TextField(blank=True)
+    consent_version = models.CharField(max_length=20, blank=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
 
     objects = PaymentMethodQuerySet.as_manager()
 
@@ -377,6 +401,11 @@ class PaymentCardRequest(models.Model):
     superseded_at = models.DateTimeField(null=True, blank=True)
     payment_method = models.OneToOneField(
         PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL, related_name="card_request"
+    )
+    setup_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The processor's card setup this link's page uses (Stripe: a SetupIntent).",
     )
 
     class Meta:
@@ -636,3 +665,64 @@ class InvoiceReminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder {self.step:+d} of {self.invoice_id}"
+
+
+class StripeCustomer(models.Model):
+    """The payer's customer at Stripe, created when first needed."""
+
+    client = models.OneToOneField(
+        "clients.Client", on_delete=models.PROTECT, related_name="stripe_customer"
+    )
+    customer_id = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.customer_id
+
+
+class GatewayEvent(models.Model):
+    """A webhook event from the card processor, stored once by its id (a replay or
+    a duplicate delivery finds it stored and changes nothing), processed by the
+    worker."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class PaymentConfirmation(models.Model):
+    """The link emailed to a payer whose bank asks them to confirm a card charge
+    (3-D Secure): the shared link-token scheme (opus/lib/tokens.py), the token
+    held only hashed."""
+
+    attempt = models.OneToOneField(
+        PaymentAttempt, on_delete=models.CASCADE, related_name="confirmation"
+    )
+    nonce = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="payment_confirmation_expires_after_creation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Confirmation of {self.attempt}"
+
+    def is_live_at(self, now) -> bool:
+        return self.completed_at is None and self.expires_at > now

@@ -225,6 +225,21 @@ def card_request_for_token(token: str) -> PaymentCardRequest | None:
     )
 
 
+def confirmation_for_token(token: str):
+    """The payment confirmation a link token belongs to, whatever its state."""
+    from billing.models import PaymentConfirmation
+
+    if not looks_like_token(token):
+        return None
+    return (
+        PaymentConfirmation.objects.select_related(
+            "attempt__invoice__payer", "attempt__payment_method"
+        )
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
 def with_panel_flags(clients):
     """Annotate whether each client ever had a card request, so that the card
     panel can skip looking for the latest one (most clients never had one)."""

@@ -37,3 +37,14 @@ def derive_pay_token(nonce: str, *, secret: str | None = None) -> str:
 def pay_token_for(pay_link) -> str | None:
     """The token of an invoice's pay link, re-derived (None: the key is gone)."""
     return tokens.token_for(PAY_SALT, pay_link)
+
+
+CONFIRMATION_SALT = "opus.billing.payment-confirmation-link"
+
+
+def confirmation_token(nonce: str, *, secret: str | None = None) -> str:
+    return tokens.derive_token(CONFIRMATION_SALT, nonce, secret=secret)
+
+
+def confirmation_token_for(confirmation) -> str | None:
+    return tokens.token_for(CONFIRMATION_SALT, confirmation)

@@ -46,4 +46,6 @@ urlpatterns = [
     ),
     path("card/<str:token>/", views.card_link, name="card-link"),
     path("pay/<str:token>/", views.pay_link, name="pay-link"),
+    path("billing/stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
+    path("pay/confirm/<str:token>/", views.payment_confirm, name="payment-confirm"),
 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
+from django.http.request import RawPostDataException
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +20,8 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseLocation
 
-from billing import pdf, ratelimit, selectors, services
+from billing import pdf, ratelimit, selectors, services, stripe_gateway
+from billing.consent import consent_text
 from billing.forms import (
     CardForm,
     CardRequestForm,
@@ -30,10 +33,10 @@ from billing.forms import (
     ReasonForm,
     SendForm,
 )
-from billing.gateway import CardError, get_gateway
+from billing.gateway import CardError, GatewayError, get_gateway
 from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest
 from billing.permissions import can_manage_billing
-from billing.services import runs
+from billing.services import gateway_events, runs
 from billing.tokens import looks_like_token
 from clients.models import Client
 from opus import practice as practices
@@ -379,7 +382,12 @@ def _link_response(request, template: str, context: dict, *, status: int = 200):
     response = render(
         request,
         template,
-        {"practice_name": practices.current().name, "dev_hide_nav": True, **context},
+        {
+            "practice_name": practices.current().name,
+            "dev_hide_nav": True,
+            "consent_text": consent_text(),
+            **context,
+        },
         status=status,
     )
     add_never_cache_headers(response)
@@ -423,6 +431,9 @@ def card_link(request, token: str):
         return _gone(request, card_request, card_request.state_at(now))
     if card_request.opened_at is None:
         services.record_card_link_opened(card_request=card_request, at=now)
+    gateway = get_gateway()
+    if not gateway.collects_card_in_page:
+        return _card_link_in_page(request, token, card_request, gateway, card_limit, window)
     form = CardForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if ratelimit.is_blocked(CARD_SCOPE, card_request.token_hash, limit=card_limit):
@@ -448,8 +459,65 @@ def card_link(request, token: str):
         {
             "card_request": card_request,
             "form": form,
-            "gateway": get_gateway(),
+            "gateway": gateway,
         },
+    )
+
+
+def _in_page(response):
+    response._csp_config = stripe_gateway.page_csp()
+    return response
+
+
+def _card_link_in_page(request, token, card_request, gateway, card_limit, window):
+    """The card link when the processor's script takes the card in the page
+    (Stripe.js): the page carries the setup's client secret; the script confirms
+    the card with the processor and posts only the setup's id back."""
+    error = ""
+    if request.method == "POST":
+        if ratelimit.is_blocked(CARD_SCOPE, card_request.token_hash, limit=card_limit):
+            return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+        confirmation = str(request.POST.get("setup_intent") or "")[:100]
+        try:
+            method = services.add_card_from_link(token=token, confirmation=confirmation)
+        except services.CardLinkGone as gone:
+            return _gone(request, gone.card_request, gone.state)
+        except CardError as refused:
+            ratelimit.record_failure(CARD_SCOPE, card_request.token_hash, window=window)
+            error = refused.message
+        except GatewayError:
+            error = "The card processor did not answer. Please try again in a minute."
+        else:
+            return _link_response(
+                request,
+                "billing/card_link_done.html",
+                {"card_request": card_request, "method": method},
+            )
+    try:
+        setup = services.card_setup_for_link(card_request=card_request)
+    except GatewayError:
+        return _in_page(
+            _link_response(
+                request,
+                "billing/card_link.html",
+                {"card_request": card_request, "gateway": gateway, "unavailable": True},
+                status=503,
+            )
+        )
+    return _in_page(
+        _link_response(
+            request,
+            "billing/card_link.html",
+            {
+                "card_request": card_request,
+                "gateway": gateway,
+                "setup": setup,
+                "error": error,
+                "stripe_js_url": settings.STRIPE_JS_URL,
+                "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            },
+            status=400 if error else 200,
+        )
     )
 
 
@@ -624,3 +692,86 @@ def pay_link(request, token: str):
         return _pay_page(request, link, form, error=error.message)
     invoice.refresh_from_db()
     return _pay_closed(request, invoice, just_paid=payment)
+
+
+# --- the payer confirms a charge their bank asks about (3-D Secure) -----------------------
+
+
+@csrf_exempt
+@login_not_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def payment_confirm(request, token: str):
+    """The emailed link of a charge awaiting the payer's confirmation: Stripe.js
+    runs the bank's check in the page, then the page posts, and Opus asks Stripe
+    what became of the payment (the webhook says the same, whichever comes first).
+    GET changes nothing. Not CSRF-checked, as the card link: the token is the
+    authority, no cookie is used."""
+    ip_limit, _card_limit, window = settings.OPUS_CARD_LINK_LIMITS
+    confirmation = selectors.confirmation_for_token(token)
+    if confirmation is None:
+        guesses = ratelimit.record_failure(IP_SCOPE, client_ip(request) or "", window=window)
+        if guesses > ip_limit:
+            return _link_response(request, "billing/card_link_limited.html", {}, status=429)
+        return _link_response(request, "billing/card_link_unknown.html", {}, status=404)
+    attempt = confirmation.attempt
+    if request.method == "POST" and attempt.status == PaymentAttempt.Status.ACTION:
+        # unanswered: the page asks again; the webhook or the reconciliation settles it
+        with contextlib.suppress(GatewayError):
+            attempt = services.settle_from_processor(
+                attempt=attempt, note=" (confirmed through the emailed link)"
+            )
+    context = {"confirmation": confirmation, "attempt": attempt, "invoice": attempt.invoice}
+    if attempt.status != PaymentAttempt.Status.ACTION or not confirmation.is_live_at(
+        timezone.now()
+    ):
+        status = 200 if attempt.status == PaymentAttempt.Status.SUCCEEDED else 410
+        return _link_response(request, "billing/payment_confirm_done.html", context, status=status)
+    gateway = get_gateway()
+    intent = None
+    if hasattr(gateway, "retrieve_intent"):
+        try:
+            intent = gateway.retrieve_intent(attempt.gateway_reference)
+        except GatewayError:
+            intent = None
+    return _in_page(
+        _link_response(
+            request,
+            "billing/payment_confirm.html",
+            {
+                **context,
+                "client_secret": getattr(intent, "client_secret", "") or "",
+                "unavailable": intent is None,
+                "checked": request.method == "POST",
+                "stripe_js_url": settings.STRIPE_JS_URL,
+                "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            },
+            status=503 if intent is None else 200,
+        )
+    )
+
+
+# --- the processor's webhook --------------------------------------------------------------
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def stripe_webhook(request):
+    """Stripe's events: the signature is checked against the endpoint's secret
+    (a forged or altered event is refused with 400 and nothing is stored), each
+    event is stored once by its id and handed to the worker. A duplicate answers
+    200 and changes nothing."""
+    try:
+        payload = request.body
+    except RawPostDataException:  # a form post (read already by a middleware): not Stripe
+        return HttpResponse("invalid signature", status=400, content_type="text/plain")
+    try:
+        event = gateway_events.verify(
+            payload=payload,
+            signature=request.headers.get("Stripe-Signature", ""),
+            secret=settings.STRIPE_WEBHOOK_SECRET,
+        )
+    except ValueError:
+        return HttpResponse("invalid signature", status=400, content_type="text/plain")
+    _row, created = gateway_events.store_event(event=event)
+    return HttpResponse("stored" if created else "duplicate", status=200, content_type="text/plain")

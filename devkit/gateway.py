@@ -110,7 +110,7 @@ class SimulatedGateway:
     name = "simulated"
     collects_card_in_page = True
 
-    def create_setup(self, *, reference: str) -> CardSetup:
+    def create_setup(self, *, reference: str, payer=None) -> CardSetup:
         return CardSetup(id=f"seti_sim_{secrets.token_hex(12)}")
 
     @sensitive_variables("card", "number")

@@ -229,6 +229,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "run-due-autopay": {"task": "billing.tasks.run_due_autopay", "schedule": 3600.0},
     "send-due-reminders": {"task": "billing.tasks.send_due_reminders", "schedule": 3600.0},
+    "expiring-cards": {
+        "task": "billing.tasks.request_updates_for_expiring_cards",
+        "schedule": 86400.0,
+    },
     "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
     "extend-schedule": {"task": "scheduling.tasks.extend_schedule", "schedule": 86400.0},
     # on the practice's billing day it prepares the month's run (hourly: a day's
@@ -433,8 +437,8 @@ OPUS_INVOICE_DUE_DAYS = int(os.environ.get("OPUS_INVOICE_DUE_DAYS", 14))
 # The card link: unknown tokens per address, refused cards per link, window in seconds.
 OPUS_CARD_LINK_LIMITS = (10, 10, 600)
 # The card processor: "simulated" (development, tests: devkit.gateway.SimulatedGateway),
-# or the dotted path of a class implementing billing.gateway.PaymentGateway. No real
-# processor ships yet, so production cannot start until one is configured.
+# "stripe" (billing.stripe_gateway, with the STRIPE_* settings below), or the dotted path
+# of a class implementing billing.gateway.PaymentGateway. Production refuses the simulated one.
 OPUS_PAYMENT_GATEWAY = os.environ.get("OPUS_PAYMENT_GATEWAY", "" if PRODUCTION else "simulated")
 if PRODUCTION and (
     OPUS_PAYMENT_GATEWAY in ("", "simulated") or OPUS_PAYMENT_GATEWAY.startswith("devkit.")
@@ -443,6 +447,14 @@ if PRODUCTION and (
         f"OPUS_PAYMENT_GATEWAY={OPUS_PAYMENT_GATEWAY!r}: production charges real cards and "
         "needs a real card processor (see billing/gateway.py); the simulated one takes no money."
     )
+# Stripe (OPUS_PAYMENT_GATEWAY=stripe): the account's secret and publishable keys, the
+# signing secret of the webhook endpoint (/billing/stripe/webhook/), and, for the offline
+# tests against localstripe only, another address for Stripe's API and Stripe.js.
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
 # The team: how long an invitation link lives; unknown invitation tokens per client address
 # within a window in seconds (as the card link).
 OPUS_INVITATION_TTL = timedelta(days=int(os.environ.get("OPUS_INVITATION_TTL_DAYS", 7)))

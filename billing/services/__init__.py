@@ -11,15 +11,18 @@ Amounts are rounded once, by ``opus.lib.money.round_money``, when a line is
 written; totals are sums of rounded amounts and need no second rounding.
 """
 
-from billing.gateway import CardDeclined, CardError
+from billing.gateway import CardDeclined, CardError, GatewayError
 from billing.plans import invoice_totals
 from billing.selectors import balance_due, card_on_file
 from billing.services import runs
 from billing.services.card_requests import (
     CardLinkGone,
     add_card_from_link,
+    add_card_from_setup,
+    card_setup_for_link,
     record_card_link_opened,
     request_payment_card,
+    request_updates_for_expiring_cards,
     resend_payment_card_request,
 )
 from billing.services.collection import (
@@ -53,11 +56,13 @@ from billing.services.moved_sessions import bill_attendee, settle_old_payer
 from billing.services.payments import (
     MANUAL_METHODS,
     RECONCILE_AFTER,
+    ChargeAwaitingConfirmation,
     ChargePending,
     charge_card,
     reconcile_payment_attempts,
     record_payment,
     run_card_attempt,
+    settle_from_processor,
     start_card_attempt,
 )
 
@@ -68,9 +73,12 @@ __all__ = [  # the API other apps call
     "CardDeclined",
     "CardError",
     "CardLinkGone",
+    "ChargeAwaitingConfirmation",
     "ChargePending",
+    "GatewayError",
     "PayLinkClosed",
     "add_card_from_link",
+    "add_card_from_setup",
     "add_charge",
     "add_credit",
     "add_discount",
@@ -78,6 +86,7 @@ __all__ = [  # the API other apps call
     "bill_attendee",
     "build_subscription_invoice",
     "card_on_file",
+    "card_setup_for_link",
     "charge_card",
     "close_invoice",
     "consent_text",
@@ -94,6 +103,7 @@ __all__ = [  # the API other apps call
     "record_payment",
     "remind_invoice",
     "request_payment_card",
+    "request_updates_for_expiring_cards",
     "resend_payment_card_request",
     "run_autopay",
     "run_card_attempt",
@@ -103,6 +113,7 @@ __all__ = [  # the API other apps call
     "send_due_reminders",
     "send_invoice",
     "set_autopay",
+    "settle_from_processor",
     "settle_old_payer",
     "start_card_attempt",
     "void_invoice",

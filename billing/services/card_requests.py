@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import calendar
+from datetime import date, timedelta
+
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from billing import gateway as gateways
-from billing.gateway import CardDetails, GatewayError
+from billing.consent import consent_text, consent_version
+from billing.gateway import CardDetails, CardSetup, GatewayError
 from billing.models import (
     PaymentCardRequest,
     PaymentMethod,
@@ -141,7 +146,32 @@ def resend_payment_card_request(*, card_request: PaymentCardRequest, actor) -> P
     return card_request
 
 
-@sensitive_variables("card", "token")
+def card_setup_for_link(*, card_request: PaymentCardRequest):
+    """The processor's card setup behind a link's page, for a processor whose
+    script takes the card in the page (Stripe): started (with the payer's customer)
+    the first time the page opens, and the same one on every later opening. Opening
+    the page uses nothing up: the link stays as it was."""
+    gateway = gateways.get_gateway()
+    previous = card_request.setup_id
+    if previous:
+        setup = gateway.retrieve_setup(setup_id=previous)
+        if setup is not None:
+            return setup
+    # none yet, or the last one was canceled (a declined card): a fresh one
+    setup = gateway.create_setup(
+        reference=f"card-request-{card_request.pk}", payer=card_request.client
+    )
+    with transaction.atomic():
+        claimed = PaymentCardRequest.objects.filter(pk=card_request.pk, setup_id=previous).update(
+            setup_id=setup.id
+        )
+    if not claimed:  # another opening of the page started one first: use that one
+        card_request.refresh_from_db(fields=["setup_id"])
+        return gateway.retrieve_setup(setup_id=card_request.setup_id) or setup
+    card_request.setup_id = setup.id
+    return setup
+
+
 def record_card_link_opened(*, card_request: PaymentCardRequest, at) -> bool:
     """Stamp the first time a live link's page is shown (the card links report's
     "opened"). Only that stamp: the link stays exactly as usable as it was (a GET
@@ -154,10 +184,15 @@ def record_card_link_opened(*, card_request: PaymentCardRequest, at) -> bool:
     return bool(stamped)
 
 
-def add_card_from_link(*, token: str, card: CardDetails) -> PaymentMethod:
+@sensitive_variables("card", "token")
+def add_card_from_link(
+    *, token: str, card: CardDetails | None = None, confirmation: str = ""
+) -> PaymentMethod:
     """The client adds a card through their link: saved at the gateway, kept as a
     PaymentMethod, and the link used up, all at once. The request row is locked,
-    so concurrent submissions store one card; the others find the link used."""
+    so concurrent submissions store one card; the others find the link used.
+    With Stripe, ``confirmation`` is the SetupIntent Stripe.js confirmed in the
+    page: the card itself never reaches Opus."""
     with transaction.atomic():
         card_request = (
             PaymentCardRequest.objects.select_for_update(of=("self",))
@@ -167,33 +202,122 @@ def add_card_from_link(*, token: str, card: CardDetails) -> PaymentMethod:
         )
         if card_request is None:
             raise BusinessRuleError("This link is not valid.")
-        now = timezone.now()
-        if not card_request.is_live_at(now):
-            raise CardLinkGone(card_request, card_request.state_at(now))
-        gateway = gateways.get_gateway()
+        return _save_card(card_request, card=card, confirmation=confirmation)
+
+
+def add_card_from_setup(*, setup_id: str) -> PaymentMethod | None:
+    """The processor's notice that a link's card setup succeeded (the payer's
+    browser may have closed before the page posted it): the card is saved as the
+    page would have, once. None when no live link started that setup, or when
+    the card was saved already."""
+    with transaction.atomic():
+        card_request = (
+            PaymentCardRequest.objects.select_for_update(of=("self",))
+            .select_related("client")
+            .filter(setup_id=setup_id)
+            .exclude(setup_id="")
+            .first()
+        )
+        if card_request is None or card_request.used_at is not None:
+            return None
+        try:
+            return _save_card(card_request, confirmation=setup_id)
+        except CardLinkGone:
+            return None
+
+
+@sensitive_variables("card")
+def _save_card(card_request, *, card=None, confirmation: str = "") -> PaymentMethod:
+    now = timezone.now()
+    if not card_request.is_live_at(now):
+        raise CardLinkGone(card_request, card_request.state_at(now))
+    gateway = gateways.get_gateway()
+    if gateway.collects_card_in_page:
         setup = gateway.create_setup(reference=f"card-request-{card_request.pk}")
         saved = gateway.confirm_setup(setup=setup, card=card)  # CardError: nothing saved
-        try:
-            with transaction.atomic():
-                method = PaymentMethod.objects.create(
-                    client_id=card_request.client_id,
-                    gateway=saved.gateway,
-                    token=saved.token,
-                    brand=saved.brand,
-                    last4=saved.last4,
-                    exp_month=saved.exp_month,
-                    exp_year=saved.exp_year,
-                )
-        except IntegrityError as error:  # a token the gateway gave twice
-            raise GatewayError("duplicate token") from error
-        card_request.used_at = timezone.now()
-        card_request.payment_method = method
-        card_request.save(update_fields=["used_at", "payment_method"])
-        record_event(
-            actor=SYSTEM,
-            client=card_request.client,
-            kind=ClientEvent.Kind.CARD,
-            summary=(f"{saved.brand.title()} ending {saved.last4} added through the emailed link"),
-        )
-        card_added.send(sender=PaymentCardRequest, client=card_request.client)
+    else:
+        setup = CardSetup(id=card_request.setup_id)
+        saved = gateway.confirm_setup(setup=setup, confirmation=confirmation)
+    agreed = consent_text()
+    try:
+        with transaction.atomic():
+            method = PaymentMethod.objects.create(
+                client_id=card_request.client_id,
+                gateway=saved.gateway,
+                token=saved.token,
+                brand=saved.brand,
+                last4=saved.last4,
+                exp_month=saved.exp_month,
+                exp_year=saved.exp_year,
+                consent_text=agreed,
+                consent_version=consent_version(agreed),
+                consented_at=timezone.now(),
+            )
+    except IntegrityError as error:  # a token the gateway gave twice
+        raise GatewayError("duplicate token") from error
+    card_request.used_at = timezone.now()
+    card_request.payment_method = method
+    card_request.save(update_fields=["used_at", "payment_method"])
+    record_event(
+        actor=SYSTEM,
+        client=card_request.client,
+        kind=ClientEvent.Kind.CARD,
+        summary=(f"{saved.brand.title()} ending {saved.last4} added through the emailed link"),
+    )
+    card_added.send(sender=PaymentCardRequest, client=card_request.client)
     return method
+
+
+EXPIRY_NOTICE_DAYS = 30
+
+
+def _last_day(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def request_updates_for_expiring_cards(*, today: date | None = None) -> int:
+    """Run daily: a card on file that stops working within 30 days (it works to the
+    end of its expiry month) gets its payer emailed a link to add the card that
+    replaces it, once per card; not when the payer has another card that works
+    beyond it. Returns how many links were sent."""
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=EXPIRY_NOTICE_DAYS)
+    expiring = (
+        PaymentMethod.objects.usable(today)
+        .filter(expiry_notice_at__isnull=True)
+        .filter(
+            Q(exp_year__lt=horizon.year) | Q(exp_year=horizon.year, exp_month__lte=horizon.month)
+        )
+        .select_related("client")
+        .order_by("pk")
+    )
+    sent = 0
+    for card in expiring:
+        ends = _last_day(card.exp_year, card.exp_month)
+        if ends > horizon:
+            continue
+        later = (
+            PaymentMethod.objects.usable(today)
+            .filter(client_id=card.client_id)
+            .filter(
+                Q(exp_year__gt=card.exp_year)
+                | Q(exp_year=card.exp_year, exp_month__gt=card.exp_month)
+            )
+            .exists()
+        )
+        with transaction.atomic():
+            claimed = PaymentMethod.objects.filter(
+                pk=card.pk, expiry_notice_at__isnull=True
+            ).update(expiry_notice_at=timezone.now())
+            if not claimed or later or not card.client.email:
+                continue
+            request_payment_card(
+                client=card.client,
+                actor=SYSTEM,
+                reason=(
+                    f"Your {card.brand.title()} ending {card.last4} expires at the end of "
+                    f"{ends:%B %Y}: please add the card that replaces it."
+                ),
+            )
+            sent += 1
+    return sent

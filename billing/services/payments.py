@@ -18,6 +18,7 @@ from billing.models import (
     Invoice,
     Payment,
     PaymentAttempt,
+    PaymentConfirmation,
     PaymentMethod,
 )
 from billing.permissions import require_billing_actor
@@ -27,12 +28,15 @@ from billing.plans import (
 from billing.selectors import amount_paid, invoice_practitioners
 from billing.services.followup import queue_receipt
 from billing.services.invoices import lock_open, settle_if_paid
+from billing.stripe_gateway import StripeGateway, intent_result
+from billing.tokens import confirmation_token, hash_token, new_nonce
 from clients.models import ClientEvent
 from clients.services import record_event
 from opus import practice as practices
 from opus.lib.actors import SYSTEM, person
 from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money
+from opus.services import queue_email
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +105,15 @@ class ChargePending(BusinessRuleError):
     the same key or settled by the reconciliation."""
 
 
+class ChargeAwaitingConfirmation(BusinessRuleError):
+    """The payer's bank asks them to confirm the charge (3-D Secure): they were
+    emailed a link; the outcome arrives from the processor."""
+
+
+CONFIRMATION_TTL = timedelta(days=7)
+UNSETTLED = (PaymentAttempt.Status.PENDING, PaymentAttempt.Status.ACTION)
+
+
 def _require_no_transaction() -> None:
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("a card is charged with no database transaction open")
@@ -129,7 +142,7 @@ def start_card_attempt(
         if same.invoice_id != locked.pk:
             raise BusinessRuleError("This charge key belongs to another invoice; reload the page.")
         return same
-    pending = locked.attempts.filter(status=PaymentAttempt.Status.PENDING).first()
+    pending = locked.attempts.filter(status__in=UNSETTLED).order_by("pk").first()
     if pending is not None:
         return pending
     if locked.status != Invoice.Status.OPEN:
@@ -189,6 +202,12 @@ def run_card_attempt(*, attempt: PaymentAttempt, actor) -> Payment:
     if attempt.status == PaymentAttempt.Status.SUCCEEDED:
         assert attempt.payment is not None  # a succeeded attempt has its payment
         return attempt.payment
+    if attempt.status == PaymentAttempt.Status.ACTION:
+        raise ChargeAwaitingConfirmation(
+            f"{attempt.invoice.display_number} is awaiting the payer's confirmation: their "
+            "bank asks them to confirm this payment, and Opus emailed them a link. The invoice "
+            "is paid when they confirm."
+        )
     if attempt.status == PaymentAttempt.Status.DECLINED:
         raise CardDeclined(
             f"{_card_name(attempt.payment_method)} was declined: "
@@ -246,6 +265,16 @@ def _record_outcome(
                 f"Charge of {amount} to {_card_name(card)} on {invoice.display_number} never "
                 "reached the card processor: nothing charged"
             )
+        elif result.requires_action:
+            if attempt.status != PaymentAttempt.Status.PENDING:
+                return attempt
+            attempt.status = PaymentAttempt.Status.ACTION
+            attempt.gateway_reference = result.charge_id[:100]
+            _ask_payer_to_confirm(attempt, invoice)
+            summary = (
+                f"The bank asks the payer to confirm the charge of {amount} to {_card_name(card)} "
+                f"on {invoice.display_number}: emailed them a link"
+            )
         elif result.succeeded:
             if attempt.status == PaymentAttempt.Status.SUCCEEDED:
                 return attempt
@@ -276,7 +305,7 @@ def _record_outcome(
                 extra = format_money(result.amount - balance, attempt.currency)
                 summary += f"; {extra} more than was due: refund it"
         else:
-            if attempt.status not in (PaymentAttempt.Status.PENDING, PaymentAttempt.Status.FAILED):
+            if attempt.status not in (*UNSETTLED, PaymentAttempt.Status.FAILED):
                 return attempt
             attempt.status = PaymentAttempt.Status.DECLINED
             attempt.decline_code = (result.decline_code or "card_declined")[:50]
@@ -285,8 +314,12 @@ def _record_outcome(
                 f"{_card_name(card)} declined ({attempt.decline_reason}) "
                 f"on {invoice.display_number}"
             )
-        attempt.settled_at = now
+        attempt.settled_at = None if attempt.status in UNSETTLED else now
         attempt.save()
+        if attempt.status in (PaymentAttempt.Status.SUCCEEDED, PaymentAttempt.Status.DECLINED):
+            PaymentConfirmation.objects.filter(attempt=attempt, completed_at__isnull=True).update(
+                completed_at=now
+            )
         record_event(
             client=invoice.payer,
             kind=ClientEvent.Kind.PAYMENT,
@@ -295,6 +328,39 @@ def _record_outcome(
             practitioners=invoice_practitioners(invoice),
         )
     return attempt
+
+
+def _ask_payer_to_confirm(attempt: PaymentAttempt, invoice: Invoice) -> None:
+    """Email the payer a link to confirm the charge with their bank."""
+    nonce = new_nonce()
+    PaymentConfirmation.objects.create(
+        attempt=attempt,
+        nonce=nonce,
+        token_hash=hash_token(confirmation_token(nonce)),
+        expires_at=timezone.now() + CONFIRMATION_TTL,
+    )
+    if invoice.payer.email:
+        queue_email(
+            template="payment_confirmation",
+            to=invoice.payer.email,
+            context={"attempt_id": attempt.pk},
+            client=invoice.payer,
+        )
+
+
+def settle_from_processor(*, attempt: PaymentAttempt, note: str = "") -> PaymentAttempt:
+    """Ask the processor what became of an attempt awaiting the payer's
+    confirmation (after the confirmation page, or a webhook) and record it."""
+    _require_no_transaction()
+    gateway = gateways.get_gateway()
+    result: gateways.ChargeResult | None
+    if attempt.gateway_reference and isinstance(gateway, StripeGateway):
+        result = intent_result(gateway.retrieve_intent(attempt.gateway_reference))
+    else:
+        result = gateway.retrieve_charge(idempotency_key=attempt.idempotency_key)
+    if result is None:
+        return attempt
+    return _record_outcome(attempt, result, actor=attempt.actor or SYSTEM, note=note)
 
 
 def reconcile_payment_attempts(*, older_than: timedelta = RECONCILE_AFTER) -> int:
@@ -307,7 +373,7 @@ def reconcile_payment_attempts(*, older_than: timedelta = RECONCILE_AFTER) -> in
     _require_no_transaction()
     gateway = gateways.get_gateway()
     stale = PaymentAttempt.objects.filter(
-        status=PaymentAttempt.Status.PENDING, created_at__lt=timezone.now() - older_than
+        status__in=UNSETTLED, created_at__lt=timezone.now() - older_than
     ).order_by("pk")
     settled = 0
     for attempt in stale[:200]:
@@ -319,5 +385,5 @@ def reconcile_payment_attempts(*, older_than: timedelta = RECONCILE_AFTER) -> in
         after = _record_outcome(
             attempt, result, actor=attempt.actor or SYSTEM, note=" (settled by the reconciliation)"
         )
-        settled += after.status != PaymentAttempt.Status.PENDING
+        settled += after.status != attempt.status
     return settled

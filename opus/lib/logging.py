@@ -6,7 +6,7 @@ import re
 # every record before it is written.
 # The same for the team's invitation link, and Django's password reset link
 # (/password/reset/<uid>/<token>/: its GET redirects to .../set-password/).
-_TOKEN_IN_PATH = re.compile(r"(/card/|/pay/|/invitation/)[A-Za-z0-9_\-]{16,}")
+_TOKEN_IN_PATH = re.compile(r"(/card/|/invitation/|/pay/confirm/|/pay/)[A-Za-z0-9_\-]{16,}")
 _RESET_IN_PATH = re.compile(r"(/password/reset/)[A-Za-z0-9_\-]+/(?!set-password)[A-Za-z0-9_\-]+")
 # A query string after a path or URL: searches carry names, emails and phone numbers.
 _QUERY_AFTER_PATH = re.compile(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]*")

@@ -484,6 +484,8 @@ FUZZ_ROUTES = {
     "billing:card-request-resend": lambda w: [{"request_id": w["card_request"].pk}],
     "billing:card-link": lambda w: [{"token": w["token"]}],
     "billing:pay-link": lambda w: [{"token": w["pay_token"]}],
+    "billing:stripe-webhook": lambda w: [{}],
+    "billing:payment-confirm": lambda w: [{"token": "x" * 43}],
     # the team (staff only) and the links of invitations and password resets
     "team:list": lambda w: [{}],
     "team:invite": lambda w: [{}],

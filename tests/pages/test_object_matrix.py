@@ -235,6 +235,7 @@ OWNER_REDIRECTED = {"relationships:migrate-details"}
 TOKEN_ROUTES = {
     "billing:card-link",
     "billing:pay-link",
+    "billing:payment-confirm",
     "accept-invitation",
     "password_reset_confirm",
 }

@@ -277,6 +277,7 @@ POST_ONLY = {
 TOKEN_ROUTES = {
     "billing:card-link",
     "billing:pay-link",
+    "billing:payment-confirm",
     "accept-invitation",
     "password_reset_confirm",
 }

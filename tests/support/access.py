@@ -7,6 +7,8 @@ PUBLIC_ROUTES = {
     "healthz",
     "billing:card-link",
     "billing:pay-link",
+    "billing:stripe-webhook",
+    "billing:payment-confirm",
     "accept-invitation",
     "password_reset",
     "password_reset_done",
