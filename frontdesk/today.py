@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from billing.models import Invoice, PaymentAttempt, PaymentCardRequest
+from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest
 from clients.selectors import search_clients
 from relationships.models import RelationshipMigration
 from relationships.selectors import relationship_list
@@ -109,7 +109,8 @@ def _waiting(queryset) -> Waiting:
 def waiting_for_staff(*, now) -> dict[str, Waiting]:
     """What waits for the front desk: card links sent and not used yet,
     migrations waiting for a card, invoices overdue, charges declined or failed
-    with no later success. Two queries each."""
+    with no later success, billing runs prepared and waiting for approval. Two
+    queries each."""
     today = timezone.localdate(now)
     card_links = (
         PaymentCardRequest.objects.filter(
@@ -142,7 +143,11 @@ def waiting_for_staff(*, now) -> dict[str, Waiting]:
         .select_related("invoice__payer")
         .order_by("-created_at", "-pk")
     )
+    runs_to_approve = BillingRun.objects.filter(status=BillingRun.Status.PREPARED).order_by(
+        "period_start"
+    )
     return {
+        "billing_runs": _waiting(runs_to_approve),
         "card_links": _waiting(card_links),
         "migrations": _waiting(migrations),
         "overdue": _waiting(overdue),
