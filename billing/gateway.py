@@ -27,6 +27,15 @@ Callers use four calls, whatever the processor:
     PaymentIntent found by the attempt's id in its metadata). The reconciliation
     asks this of attempts left pending.
 
+``refund(*, charge_id, amount, currency, idempotency_key)``
+    Give back part or all of a charge (Stripe: a Refund of the PaymentIntent, the
+    key as its Idempotency-Key). Returns a :class:`RefundResult`; a refusal is a
+    result (``succeeded=False`` with a message), not an exception. Never called
+    with a database transaction open: see ``billing.services.refund_payment``.
+``retrieve_refund(*, idempotency_key)``
+    What became of a refund sent with this key, or None when the processor never
+    received it; the reconciliation asks this of refunds left pending.
+
 Adding Stripe is a ``StripeGateway`` class with these methods, a branch in
 :func:`get_gateway` and, in the card-link page, a template that mounts Stripe.js
 when ``gateway.collects_card_in_page`` is False. No caller changes.
@@ -110,6 +119,15 @@ class ChargeResult:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    succeeded: bool
+    refund_id: str
+    amount: Decimal
+    currency: str
+    message: str = ""
+
+
 class PaymentGateway(Protocol):
     name: str
     collects_card_in_page: bool
@@ -131,6 +149,12 @@ class PaymentGateway(Protocol):
     ) -> ChargeResult: ...
 
     def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None: ...
+
+    def refund(
+        self, *, charge_id: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult: ...
+
+    def retrieve_refund(self, *, idempotency_key: str) -> RefundResult | None: ...
 
 
 # The simulated processor is part of the development kit, which production does

@@ -226,6 +226,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_payment_attempts",
         "schedule": 300.0,
     },
+    "reconcile-refunds": {"task": "billing.tasks.reconcile_refunds", "schedule": 300.0},
     "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
     "extend-schedule": {"task": "scheduling.tasks.extend_schedule", "schedule": 86400.0},
 }

@@ -14,6 +14,12 @@ written; totals are sums of rounded amounts and need no second rounding.
 from billing.gateway import CardDeclined, CardError
 from billing.plans import invoice_totals
 from billing.selectors import balance_due, card_on_file
+from billing.services.accounts import (
+    ACCOUNT_CREDIT_REASON,
+    apply_account_credit,
+    apply_credits_oldest_first,
+    grant_account_credit,
+)
 from billing.services.card_requests import (
     CardLinkGone,
     add_card_from_link,
@@ -46,18 +52,31 @@ from billing.services.payments import (
     run_card_attempt,
     start_card_attempt,
 )
+from billing.services.refunds import (
+    MANUAL_REFUND_METHODS,
+    RefundPending,
+    reconcile_refunds,
+    refund_payment,
+    run_refund,
+    start_refund,
+)
 
 __all__ = [  # the API other apps call
+    "ACCOUNT_CREDIT_REASON",
     "MANUAL_METHODS",
+    "MANUAL_REFUND_METHODS",
     "RECONCILE_AFTER",
     "CardDeclined",
     "CardError",
     "CardLinkGone",
     "ChargePending",
+    "RefundPending",
     "add_card_from_link",
     "add_charge",
     "add_credit",
     "add_discount",
+    "apply_account_credit",
+    "apply_credits_oldest_first",
     "balance_due",
     "bill_attendee",
     "build_subscription_invoice",
@@ -67,17 +86,22 @@ __all__ = [  # the API other apps call
     "create_draft",
     "credit_open_invoice",
     "default_due_on",
+    "grant_account_credit",
     "invoice_totals",
     "issue_invoice",
     "next_invoice_number",
     "reconcile_payment_attempts",
+    "reconcile_refunds",
     "record_payment",
+    "refund_payment",
     "request_payment_card",
     "resend_payment_card_request",
     "run_card_attempt",
+    "run_refund",
     "save_plan",
     "send_invoice",
     "settle_old_payer",
     "start_card_attempt",
+    "start_refund",
     "void_invoice",
 ]

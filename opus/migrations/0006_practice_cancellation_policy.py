@@ -4,43 +4,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('opus', '0005_practice_settings'),
+        ("opus", "0005_practice_settings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='practice',
-            name='cancel_notice_hours',
+            model_name="practice",
+            name="cancel_notice_hours",
             field=models.PositiveSmallIntegerField(default=24),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='charge_late_cancellations',
+            model_name="practice",
+            name="charge_late_cancellations",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='charge_no_shows',
+            model_name="practice",
+            name="charge_no_shows",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='makeup_credits',
+            model_name="practice",
+            name="makeup_credits",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='makeup_weeks',
+            model_name="practice",
+            name="makeup_weeks",
             field=models.PositiveSmallIntegerField(default=4),
         ),
         migrations.AddConstraint(
-            model_name='practice',
-            constraint=models.CheckConstraint(condition=models.Q(('cancel_notice_hours__range', (0, 720))), name='practice_notice_hours_range'),
+            model_name="practice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cancel_notice_hours__range", (0, 720))),
+                name="practice_notice_hours_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='practice',
-            constraint=models.CheckConstraint(condition=models.Q(('makeup_weeks__range', (1, 52))), name='practice_makeup_weeks_range'),
+            model_name="practice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("makeup_weeks__range", (1, 52))),
+                name="practice_makeup_weeks_range",
+            ),
         ),
     ]
