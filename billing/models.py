@@ -554,6 +554,11 @@ class AccountEntry(models.Model):
     def is_credit(self) -> bool:
         return self.amount > 0
 
+    @property
+    def size(self):
+        """The amount without its sign, as the page writes it after its sign."""
+        return abs(self.amount)
+
 
 # --- refunds ---------------------------------------------------------------------------------
 

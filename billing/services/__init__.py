@@ -55,6 +55,7 @@ from billing.services.payments import (
 from billing.services.refunds import (
     MANUAL_REFUND_METHODS,
     RefundPending,
+    RefundRefused,
     reconcile_refunds,
     refund_payment,
     run_refund,
@@ -71,6 +72,7 @@ __all__ = [  # the API other apps call
     "CardLinkGone",
     "ChargePending",
     "RefundPending",
+    "RefundRefused",
     "add_card_from_link",
     "add_charge",
     "add_credit",

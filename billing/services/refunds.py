@@ -50,6 +50,10 @@ class RefundPending(BusinessRuleError):
     the same key or settled by the reconciliation."""
 
 
+class RefundRefused(BusinessRuleError):
+    """The processor refused the refund (recorded): trying again is a new refund."""
+
+
 def _require_no_transaction() -> None:
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("a card is refunded with no database transaction open")
@@ -187,7 +191,7 @@ def run_refund(*, refund: Refund, actor) -> Refund:
             ) from error
         refund = record_refund_outcome(refund, result, actor=actor)
     if refund.status in (Refund.Status.DECLINED, Refund.Status.FAILED):
-        raise BusinessRuleError(
+        raise RefundRefused(
             "The card processor refused the refund: "
             f"{refund.message or 'nothing was refunded.'} Try again, or pay it back by hand."
         )
