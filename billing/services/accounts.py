@@ -44,7 +44,7 @@ def lock_account(payer_id: int, currency: str) -> Account:
     return Account.objects.select_for_update().get(payer_id=payer_id, currency=currency)
 
 
-def write_entry(account: Account, *, kind: str, amount: Decimal, description: str, actor, **links):
+def _write_entry(account: Account, *, kind: str, amount: Decimal, description: str, actor, **links):
     """Append one entry to a locked account and move its balance. A use larger than
     the balance is refused here with a message, and by the database anyway."""
     balance = account.balance + amount
@@ -101,7 +101,7 @@ def grant_account_credit(
     if value <= 0:
         raise BusinessRuleError("A credit is more than zero.", field="amount")
     account = lock_account(payer.pk, currency)
-    entry = write_entry(
+    entry = _write_entry(
         account,
         kind=kind,
         amount=value,
@@ -188,7 +188,7 @@ def apply_account_credit(*, invoice: Invoice, actor, amount=None) -> AccountEntr
             actor=actor,
             practitioners=invoice_practitioners(locked),
         )
-    return write_entry(
+    return _write_entry(
         account,
         kind=AccountEntry.Kind.APPLIED,
         amount=-value,

@@ -32,7 +32,7 @@ from billing.models import AccountEntry, Invoice, Payment, Refund
 from billing.permissions import require_billing_actor
 from billing.plans import money
 from billing.selectors import invoice_practitioners
-from billing.services.accounts import lock_account, write_entry
+from billing.services.accounts import _write_entry, lock_account
 from clients.models import ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM, person
@@ -136,7 +136,7 @@ def start_refund(
         actor=person(actor),
     )
     if account is not None:
-        write_entry(
+        _write_entry(
             account,
             kind=AccountEntry.Kind.REFUNDED,
             amount=-value,
@@ -189,7 +189,7 @@ def run_refund(*, refund: Refund, actor) -> Refund:
                 "The card processor did not answer. Opus asks it again within minutes and "
                 "records what happened; the card will not be refunded twice."
             ) from error
-        refund = record_refund_outcome(refund, result, actor=actor)
+        refund = _record_refund_outcome(refund, result, actor=actor)
     if refund.status in (Refund.Status.DECLINED, Refund.Status.FAILED):
         raise RefundRefused(
             "The card processor refused the refund: "
@@ -227,7 +227,7 @@ def refund_payment(
     return refund
 
 
-def record_refund_outcome(
+def _record_refund_outcome(
     refund: Refund, result: gateways.RefundResult | None, *, actor, note: str = ""
 ) -> Refund:
     """Step 3, in a transaction of its own: ``None`` when the processor never
@@ -248,7 +248,7 @@ def record_refund_outcome(
             if refund.status != Refund.Status.PENDING:  # freed earlier: take it again
                 Payment.objects.filter(pk=payment.pk).update(refunded=F("refunded") + refund.amount)
                 if account is not None:
-                    write_entry(
+                    _write_entry(
                         account,
                         kind=AccountEntry.Kind.REFUNDED,
                         amount=-refund.amount,
@@ -271,7 +271,7 @@ def record_refund_outcome(
             )[:300]
             Payment.objects.filter(pk=payment.pk).update(refunded=F("refunded") - refund.amount)
             if account is not None:
-                write_entry(
+                _write_entry(
                     account,
                     kind=AccountEntry.Kind.REFUND_FAILED,
                     amount=refund.amount,
@@ -305,7 +305,7 @@ def reconcile_refunds(*, older_than: timedelta = RECONCILE_AFTER) -> int:
         except GatewayError as error:
             logger.warning("gateway error reconciling refund %s: %s", refund.pk, error)
             continue
-        after = record_refund_outcome(
+        after = _record_refund_outcome(
             refund, result, actor=refund.actor or SYSTEM, note=" (settled by the reconciliation)"
         )
         settled += after.status != Refund.Status.PENDING

@@ -84,7 +84,11 @@ MATRIX = {
     "billing:invoice-send": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-void": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:invoice-close": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
+    "billing:invoice-apply-credit": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
+    "billing:invoice-refund": (lambda w: {"invoice_id": w["invoice"].pk}, POST_ONLY),
     "billing:client-cards": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
+    "billing:client-account": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
+    "billing:account-credit-add": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
     "billing:card-request-create": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
     "billing:card-request-resend": (lambda w: {"request_id": w["card_request"].pk}, POST_ONLY),
     # relationships: C2's relationship, its migration and its booking
