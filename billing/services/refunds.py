@@ -310,3 +310,60 @@ def reconcile_refunds(*, older_than: timedelta = RECONCILE_AFTER) -> int:
         )
         settled += after.status != Refund.Status.PENDING
     return settled
+
+
+PAID_BACK_AS = {
+    Payment.Method.CASH: Refund.Method.CASH,
+    Payment.Method.BANK_TRANSFER: Refund.Method.BANK_TRANSFER,
+}
+
+
+@transaction.atomic
+def refund_account_credit(
+    *, payer, currency: str, amount, reason: str, payments, request_key: str, actor
+) -> list[Refund]:
+    """Pay out ``amount`` of the payer's account credit, in the caller's transaction,
+    against ``payments`` of theirs (the money came in through them; newest first):
+    a card payment is refunded to the card (recorded pending here; send it with
+    ``run_refund`` once committed, or the reconciliation settles it), a payment by
+    hand is recorded as paid back the same way (cash, bank transfer; other means:
+    "other"). What the payments cannot take stays on the account. Returns the
+    refunds; ``request_key`` makes them once (the same key again returns them)."""
+    require_billing_actor(actor)
+    key = (request_key or "").strip()[:80]
+    if not key:
+        raise BusinessRuleError("This refund has no valid key; reload the page.")
+    earlier = list(Refund.objects.filter(request_key__startswith=f"{key}-").order_by("pk"))
+    if earlier:
+        return earlier
+    left = money(amount, currency, field="amount", label="amount")
+    refunds: list[Refund] = []
+    candidates = sorted(
+        (p for p in payments if p.currency == currency and p.invoice.payer_id == payer.pk),
+        key=lambda p: (p.received_at, p.pk),
+        reverse=True,
+    )
+    for payment in candidates:
+        if left <= 0:
+            break
+        fresh = Payment.objects.get(pk=payment.pk)
+        room = refundable(fresh)
+        if room <= 0 or fresh.refunds.filter(status=Refund.Status.PENDING).exists():
+            continue
+        part = min(room, left)
+        by_card = fresh.method == Payment.Method.CARD and bool(fresh.gateway_charge_id)
+        refunds.append(
+            start_refund(
+                payment=fresh,
+                amount=part,
+                reason=reason,
+                method=Refund.Method.CARD
+                if by_card
+                else PAID_BACK_AS.get(fresh.method, Refund.Method.OTHER),
+                request_key=f"{key}-{len(refunds) + 1}",
+                from_account=True,
+                actor=actor,
+            )
+        )
+        left -= part
+    return refunds

@@ -350,6 +350,15 @@ CALLS = {
     "billing.refund_payment": lambda w, a: _billing("refund_payment")(
         payment=w.payment, amount="1", reason="x", method="cash", actor=a
     ),
+    "billing.refund_account_credit": lambda w, a: _billing("refund_account_credit")(
+        payer=w.relationship.payer,
+        currency="GBP",
+        amount="1",
+        reason="x",
+        payments=[w.payment],
+        request_key="r",
+        actor=a,
+    ),
     "billing.run_refund": lambda w, a: _billing("run_refund")(refund=w.refund, actor=a),
     "billing.void_invoice": lambda w, a: _billing("void_invoice")(
         invoice=w.invoice, reason="x", actor=a
