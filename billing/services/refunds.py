@@ -312,7 +312,7 @@ def reconcile_refunds(*, older_than: timedelta = RECONCILE_AFTER) -> int:
     return settled
 
 
-PAID_BACK_AS = {
+PAID_BACK_AS: dict[str, str] = {
     Payment.Method.CASH: Refund.Method.CASH,
     Payment.Method.BANK_TRANSFER: Refund.Method.BANK_TRANSFER,
 }

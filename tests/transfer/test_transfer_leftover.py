@@ -4,6 +4,7 @@ account credit (the default) or refunded, really, and said."""
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from billing.models import Account, AccountEntry, Payment, Refund
 from clients.models import ClientEvent
@@ -64,3 +65,21 @@ def test_the_choice_is_one_of_two(world, staff):
     draft = draft_to(world, staff)
     with pytest.raises(BusinessRuleError):
         transfers.set_credit(actor=staff, draft=draft, apply=True, leftover="cash it")
+
+
+def test_the_checkout_offers_the_choice_and_keeps_it(world, staff, staff_client):
+    draft = leftover_draft(world, staff)
+    url = reverse("scheduling:transfer-step", args=[draft.public_id, "payment"])
+    page = " ".join(staff_client.get(url).content.decode().split())
+    assert "Keep it as account credit" in page and "Refund it" in page
+    assert "is more than this invoice. What becomes of it?" in page
+    post = reverse("scheduling:transfer-credit", args=[draft.public_id])
+    staff_client.post(post, {"apply": "1", "leftover": "refund"})
+    draft.refresh_from_db()
+    assert draft.leftover == "refund" and draft.apply_credit
+    fragment = staff_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert 'value="refund" checked' in " ".join(fragment.split())
+    bad = staff_client.post(post, {"apply": "1", "leftover": "cash it"})
+    assert bad.status_code in (200, 302)
+    draft.refresh_from_db()
+    assert draft.leftover == "refund"
