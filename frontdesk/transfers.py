@@ -419,7 +419,7 @@ def _transfer(draft, *, actor, finish: Finish) -> Outcome:
     draft.transfer = transfer
     draft.save(update_fields=["transfer"])
     invoice = _finish(invoice, finish, actor=actor, draft=draft)
-    entry, refunds = _settle_leftover(draft, old, transfer, unused, actor=actor)
+    entry, refunds = _settle_leftover(draft, old, transfer, unused, invoice, actor=actor)
     record_event(
         client=old.client,
         kind=ClientEvent.Kind.TRANSFERRED,
@@ -441,7 +441,9 @@ def _transfer(draft, *, actor, finish: Finish) -> Outcome:
     )
 
 
-def _settle_leftover(draft, old: Subscription, transfer: Transfer, unused: Unused, *, actor):
+def _settle_leftover(
+    draft, old: Subscription, transfer: Transfer, unused: Unused, invoice: Invoice, *, actor
+):
     """The unused value the new invoice could not take goes to the payer's account
     (once per transfer); when the user chose to refund it, it is paid out at once
     against the payments of the old subscription's paid invoices (card: to the
@@ -458,6 +460,7 @@ def _settle_leftover(draft, old: Subscription, transfer: Transfer, unused: Unuse
         description=f"Unused value of {old.session.service.name} beyond the new invoice",
         reason=f"Transferred from {old.session} on {draft.end_date:%-d %b %Y}",
         source=f"transfer:{transfer.pk}",
+        invoice=invoice,  # the history row is about the sessions the invoice is about
         actor=actor,
     )
     if draft.leftover != "refund":

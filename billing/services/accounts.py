@@ -115,8 +115,9 @@ def grant_account_credit(
         client=payer,
         kind=ClientEvent.Kind.PAYMENT,
         summary=(
-            f"Account credit of {format_money(value, currency)} ({entry.get_kind_display()}): "
-            f"{reason}; balance {format_money(entry.balance_after, currency)}"
+            f"Account credit of {format_money(value, currency)} ({entry.get_kind_display()}"
+            + (f", {invoice.display_number}" if invoice is not None else "")
+            + f"): {reason}; balance {format_money(entry.balance_after, currency)}"
         ),
         actor=actor,
         practitioners=invoice_practitioners(invoice) if invoice is not None else (),
