@@ -347,7 +347,12 @@ def _account_response(request, client: Client, *, form=None, error: str = "", no
 
 @require_GET
 def client_account(request, client_id: int):
-    return _account_response(request, _visible_client(request, client_id))
+    """The payer's account: staff's (its entries name sessions and invoices of any
+    practitioner; the profile shows it to staff only too)."""
+    client = _visible_client(request, client_id)
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can see a payer's account.")
+    return _account_response(request, client)
 
 
 @require_POST
