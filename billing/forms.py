@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from billing.gateway import CardDetails
-from billing.models import Invoice, Payment
+from billing.models import Invoice, Payment, Refund
 from billing.plans import MAX_AMOUNT
 from billing.selectors import InvoiceFilters
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, minor_digits, quantum
@@ -206,3 +206,51 @@ class PayForm(CardForm):
 
     save_card = forms.BooleanField(label="Save this card for my next invoices", required=False)
     request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+
+class AccountCreditForm(forms.Form):
+    """ "Add account credit": a goodwill credit entered by staff, with a reason."""
+
+    reason = forms.CharField(
+        label="Reason", max_length=300, help_text="Shown in the account and the history."
+    )
+    field_order = ["amount", "reason"]
+
+    def __init__(self, *args, currency: str, **kwargs):
+        kwargs.setdefault("auto_id", "account-credit-%s")
+        super().__init__(*args, **kwargs)
+        self.fields["amount"] = money_field("Amount", currency)
+        self.order_fields(self.field_order)
+
+
+class ApplyCreditForm(forms.Form):
+    """ "Apply account credit": as much as possible unless an amount is given."""
+
+    def __init__(self, *args, currency: str, **kwargs):
+        kwargs.setdefault("prefix", "apply")
+        super().__init__(*args, **kwargs)
+        self.fields["amount"] = money_field("Amount", currency)
+        self.fields["amount"].required = False
+        self.fields["amount"].help_text = "Leave empty to apply as much as possible."
+
+
+class RefundForm(forms.Form):
+    """A refund of one payment of the invoice. The key is made when the page is
+    drawn: the same page submitted twice is one refund."""
+
+    payment = forms.TypedChoiceField(coerce=int, widget=forms.HiddenInput, choices=())
+    reason = forms.CharField(label="Reason", max_length=300)
+    method = forms.ChoiceField(label="Paid back", choices=Refund.Method.choices)
+    from_account = forms.BooleanField(
+        label="Pay it out of the account credit",
+        required=False,
+        help_text="The refund uses the payer's account credit instead of this invoice's money.",
+    )
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    field_order = ["payment", "amount", "method", "reason", "from_account", "request_key"]
+
+    def __init__(self, *args, currency: str, payments=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["payment"].choices = [(p.pk, str(p.pk)) for p in payments]
+        self.fields["amount"] = money_field("Amount", currency)
+        self.order_fields(self.field_order)

@@ -27,6 +27,15 @@ Callers use four calls, whatever the processor:
     PaymentIntent found by the attempt's id in its metadata). The reconciliation
     asks this of attempts left pending.
 
+``refund(*, charge_id, amount, currency, idempotency_key)``
+    Give back part or all of a charge (Stripe: a Refund of the PaymentIntent, the
+    key as its Idempotency-Key). Returns a :class:`RefundResult`; a refusal is a
+    result (``succeeded=False`` with a message), not an exception. Never called
+    with a database transaction open: see ``billing.services.refund_payment``.
+``retrieve_refund(*, idempotency_key)``
+    What became of a refund sent with this key, or None when the processor never
+    received it; the reconciliation asks this of refunds left pending.
+
 Adding Stripe is a ``StripeGateway`` class with these methods, a branch in
 :func:`get_gateway` and, in the card-link page, a template that mounts Stripe.js
 when ``gateway.collects_card_in_page`` is False. No caller changes.

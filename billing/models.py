@@ -194,6 +194,10 @@ class Payment(models.Model):
         null=True, blank=True, help_text="The payer's bank told the processor of a dispute."
     )
     dispute_reason = models.CharField(max_length=100, blank=True)
+    refunded = money_field(
+        default=0,
+        help_text="Refunded or being refunded (pending refunds reserve their amount).",
+    )
     received_at = models.DateTimeField()
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -203,6 +207,10 @@ class Payment(models.Model):
         ordering = ["-received_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded__gte=0, refunded__lte=models.F("amount")),
+                name="payment_refunded_within_amount",
+            ),
             models.CheckConstraint(
                 condition=~Q(method="card")
                 | (Q(payment_method__isnull=False) & ~Q(gateway_charge_id="")),
@@ -726,3 +734,196 @@ class PaymentConfirmation(models.Model):
 
     def is_live_at(self, now) -> bool:
         return self.completed_at is None and self.expires_at > now
+
+
+class Account(models.Model):
+    """A payer's credit in one currency. ``balance`` is what the ledger's entries
+    add up to, kept on this row so that the database holds the floor: every entry
+    is written under a lock of this row (``select_for_update``) and moves the
+    balance by its amount, and the CheckConstraint refuses a balance below zero
+    whatever a writer computed. The entries are the truth a person reads; this row
+    is their running sum."""
+
+    payer = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="accounts")
+    currency = currency_field()
+    balance = money_field(default=0)
+    entry_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["payer_id", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["payer", "currency"], name="account_one_per_currency"),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="account_balance_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Account of {self.payer_id} in {self.currency}"
+
+
+class AccountEntry(models.Model):
+    """One movement of a payer's credit: a credit (positive amount) or a use of it
+    (negative). Append-only: the database refuses an update or a delete (migration
+    0008's trigger), as it refuses edits to issued invoices; a mistake is corrected
+    by another entry. ``balance_after`` is the account's balance once this entry is
+    written; ``position`` numbers the account's entries 1, 2, 3... without gaps."""
+
+    class Kind(models.TextChoices):
+        TRANSFER = "transfer", "Unused value of a transfer"
+        REBOOKING = "rebooking", "Already paid for rebooked sessions"
+        OVERPAYMENT = "overpayment", "Overpayment"
+        GOODWILL = "goodwill", "Goodwill credit"
+        APPLIED = "applied", "Applied to an invoice"
+        REFUNDED = "refunded", "Paid out by a refund"
+        REFUND_FAILED = "refund_failed", "Refund failed: credit restored"
+
+    CREDITS = ("transfer", "rebooking", "overpayment", "goodwill", "refund_failed")
+    USES = ("applied", "refunded")
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    amount = money_field()
+    balance_after = money_field()
+    description = models.CharField(max_length=300)
+    reason = models.CharField(max_length=300, blank=True)
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="account_entries"
+    )
+    invoice_line = models.OneToOneField(
+        InvoiceLine,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="account_entry",
+    )
+    refund = models.ForeignKey(
+        "billing.Refund",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="account_entries",
+    )
+    source = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="What the credit came from, when it is outside billing (a transfer: "
+        "'transfer:<id>'): the same source credits once.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-position"]
+        verbose_name_plural = "account entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "position"], name="account_entry_position_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=~Q(source=""),
+                name="account_entry_source_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="account_entry_balance_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=["transfer", "rebooking", "overpayment", "goodwill", "refund_failed"],
+                    amount__gt=0,
+                )
+                | Q(kind__in=["applied", "refunded"], amount__lt=0),
+                name="account_entry_sign_by_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="goodwill") | ~Q(reason=""),
+                name="account_entry_goodwill_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="applied") | Q(invoice_line__isnull=False),
+                name="account_entry_applied_has_line",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount > 0
+
+    @property
+    def size(self):
+        """The amount without its sign, as the page writes it after its sign."""
+        return abs(self.amount)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+class Refund(models.Model):
+    """Money paid back on a payment: to the card through the processor (an attempt
+    committed before the processor is asked, with its own idempotency key, settled
+    after, as a charge is), or recorded as paid back by hand (cash, bank transfer).
+    Never more than the payment less what was refunded: each refund reserves its
+    amount on ``Payment.refunded`` while it is pending or succeeded, and the
+    payment's CheckConstraint refuses more than was paid."""
+
+    class Method(models.TextChoices):
+        CARD = "card", "To the card"
+        CASH = "cash", "Cash"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Refunded"
+        DECLINED = "declined", "Refused by the card processor"
+        FAILED = "failed", "Failed: nothing refunded"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = money_field()
+    currency = currency_field()
+    method = models.CharField(max_length=20, choices=Method.choices)
+    reason = models.CharField(max_length=300)
+    from_account = models.BooleanField(
+        default=False, help_text="Pays out the payer's account credit (not the invoice's money)."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    request_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    gateway_refund_id = models.CharField(max_length=100, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(condition=~Q(reason=""), name="refund_has_reason"),
+            models.CheckConstraint(
+                condition=~Q(method="card") | Q(idempotency_key__isnull=False),
+                name="refund_card_has_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", settled_at__isnull=True)
+                | (~Q(status="pending") & Q(settled_at__isnull=False)),
+                name="refund_settled_unless_pending",
+            ),
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=Q(status="pending"),
+                name="refund_one_pending_per_payment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} refund of {self.amount} {self.currency}"

@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from billing.models import (
     LINE_PRACTITIONER,
+    Account,
+    AccountEntry,
     AutopayPlan,
     Invoice,
     InvoiceLine,
@@ -289,3 +291,30 @@ def card_panel_context(client, user) -> dict:
 
 
 # --- what a payer was billed for sessions moved away from them --------------------------------
+
+
+# --- the payer's account ------------------------------------------------------------------
+
+ACCOUNT_ENTRIES_SHOWN = 10
+
+
+def account_balance(payer, currency: str) -> Decimal:
+    """The payer's account credit in ``currency`` (zero when they have no account)."""
+    account = Account.objects.filter(payer_id=payer.pk, currency=currency).first()
+    return account.balance if account else Decimal(0)
+
+
+def account_panel_context(client, user) -> dict:
+    """What ``templates/billing/_account_panel.html`` needs, as ``account``: the
+    client's balances (one per currency they have credit in) and latest entries,
+    and whether ``user`` may add or apply credit (staff). Two queries."""
+    return {
+        "client": client,
+        "balances": list(Account.objects.filter(payer_id=client.pk).order_by("currency")),
+        "entries": list(
+            AccountEntry.objects.filter(account__payer_id=client.pk)
+            .select_related("account", "invoice")
+            .order_by("-created_at", "-pk")[:ACCOUNT_ENTRIES_SHOWN]
+        ),
+        "can_manage": can_manage_billing(user),
+    }

@@ -1,8 +1,12 @@
+import contextlib
+
 from celery import shared_task
 
 from billing import services
+from billing.models import Refund
 from billing.services import gateway_events
 from opus.lib.actors import SYSTEM
+from opus.lib.errors import BusinessRuleError
 
 
 @shared_task
@@ -55,3 +59,19 @@ def process_gateway_event(event_pk: int) -> str:
 def request_updates_for_expiring_cards() -> int:
     """Beat runs it daily: payers of cards expiring within 30 days get a link."""
     return services.request_updates_for_expiring_cards()
+
+
+@shared_task
+def reconcile_refunds() -> int:
+    """Beat runs it every few minutes: card refunds left pending get their outcome."""
+    return services.reconcile_refunds()
+
+
+@shared_task
+def run_refund(refund_id: int) -> None:
+    """Send a card refund recorded by a transfer or a rebooking (after its commit)."""
+    refund = Refund.objects.filter(pk=refund_id).first()
+    if refund is not None:
+        # a refusal is recorded on the refund and in the payer's history
+        with contextlib.suppress(BusinessRuleError):
+            services.run_refund(refund=refund, actor=SYSTEM)

@@ -25,6 +25,18 @@ urlpatterns = [
         views.invoice_charge_card,
         name="invoice-charge-card",
     ),
+    path(
+        "billing/invoices/<int:invoice_id>/apply-credit/",
+        views.invoice_apply_credit,
+        name="invoice-apply-credit",
+    ),
+    path("billing/invoices/<int:invoice_id>/refund/", views.invoice_refund, name="invoice-refund"),
+    path("billing/clients/<int:client_id>/account/", views.client_account, name="client-account"),
+    path(
+        "billing/clients/<int:client_id>/account/credit/",
+        views.account_credit_add,
+        name="account-credit-add",
+    ),
     path("billing/invoices/<int:invoice_id>/send/", views.invoice_send, name="invoice-send"),
     path("billing/invoices/<int:invoice_id>/void/", views.invoice_void, name="invoice-void"),
     path("billing/invoices/<int:invoice_id>/close/", views.invoice_close, name="invoice-close"),

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.http.request import RawPostDataException
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,6 +23,8 @@ from django_htmx.http import HttpResponseLocation
 from billing import pdf, ratelimit, selectors, services, stripe_gateway
 from billing.consent import consent_text
 from billing.forms import (
+    AccountCreditForm,
+    ApplyCreditForm,
     CardForm,
     CardRequestForm,
     ChargeForm,
@@ -31,10 +33,11 @@ from billing.forms import (
     PayForm,
     PaymentForm,
     ReasonForm,
+    RefundForm,
     SendForm,
 )
 from billing.gateway import CardError, GatewayError, get_gateway
-from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest
+from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest, Refund
 from billing.permissions import can_manage_billing
 from billing.services import gateway_events, runs
 from billing.tokens import looks_like_token
@@ -76,20 +79,54 @@ def _visible_invoice(request, invoice_id: int) -> Invoice:
     return get_object_or_404(invoices, pk=invoice_id)
 
 
+def _refund_form(payment, currency: str, data=None) -> RefundForm:
+    left = payment.amount - payment.refunded
+    return RefundForm(
+        data,
+        currency=currency,
+        payments=[payment],
+        auto_id=f"refund-{payment.pk}-%s",
+        initial={
+            "payment": payment.pk,
+            "amount": round_money(left, currency),
+            "method": "card" if payment.method == "card" else "cash",
+            "request_key": uuid.uuid4().hex,
+        },
+    )
+
+
 def _detail_context(request, invoice: Invoice, **forms) -> dict:
     lines = list(invoice.lines.all())
     card = selectors.card_on_file(invoice.payer) if invoice.status == Invoice.Status.OPEN else None
     balance = selectors.balance_due(invoice)
+    can_manage = can_manage_billing(request.user)
+    payments = list(invoice.payments.select_related("recorded_by").prefetch_related("refunds"))
+    failed_refund = forms.get("refund_form")
+    for payment in payments:
+        payment.left_to_refund = payment.amount - payment.refunded
+        if can_manage:
+            payment.refund_form = (
+                failed_refund
+                if failed_refund is not None and failed_refund.payment_pk == payment.pk
+                else _refund_form(payment, invoice.currency)
+            )
+    account_credit = (
+        selectors.account_balance(invoice.payer, invoice.currency)
+        if can_manage and invoice.status in (Invoice.Status.DRAFT, Invoice.Status.OPEN)
+        else None
+    )
     return {
+        "payments": payments,
+        "account_credit": account_credit,
+        "apply_form": forms.get("apply_form") or ApplyCreditForm(currency=invoice.currency),
         "section": "invoices",
         "invoice": invoice,
         "lines": lines,
         "totals": services.invoice_totals(lines),
-        "payments": list(invoice.payments.select_related("recorded_by")),
         "balance": balance,
         "overdue": selectors.is_overdue(invoice),
         "card": card,
-        "can_manage": can_manage_billing(request.user),
+        "can_manage": can_manage,
         "fragment": is_fragment_request(request),
         "payment_form": forms.get("payment_form")
         or PaymentForm(
@@ -161,7 +198,12 @@ def _invoice_action(request, invoice_id, form, form_name, action):
     if form.is_valid():
         try:
             message = action(invoice, form.cleaned_data)
-        except (services.CardDeclined, services.ChargePending) as error:
+        except (
+            services.CardDeclined,
+            services.ChargePending,
+            services.RefundPending,
+            services.RefundRefused,
+        ) as error:
             # the attempt is recorded: the page is drawn afresh, its new key a new try
             return _done(request, invoice, error.message, level=messages.ERROR)
         except BusinessRuleError as error:
@@ -254,6 +296,120 @@ def invoice_close(request, invoice_id: int):
 
     form = ReasonForm(request.POST, prefix="close")
     return _invoice_action(request, invoice_id, form, "close_form", action)
+
+
+@require_POST
+def invoice_apply_credit(request, invoice_id: int):
+    def action(invoice, data):
+        entry = services.apply_account_credit(
+            invoice=invoice, actor=request.user, amount=data["amount"]
+        )
+        if entry is None:
+            raise BusinessRuleError(
+                f"{invoice.payer.full_name} has no account credit to apply, or nothing is "
+                "left to pay."
+            )
+        return (
+            f"{format_money(-entry.amount, invoice.currency)} of account credit applied to "
+            f"{invoice.display_number}."
+        )
+
+    def form(invoice):
+        return ApplyCreditForm(request.POST, currency=invoice.currency)
+
+    return _invoice_action(request, invoice_id, form, "apply_form", action)
+
+
+@require_POST
+def invoice_refund(request, invoice_id: int):
+    def action(invoice, data):
+        payment = invoice.payments.get(pk=data["payment"])
+        refund = services.refund_payment(
+            payment=payment,
+            amount=data["amount"],
+            reason=data["reason"],
+            method=data["method"],
+            from_account=data["from_account"],
+            request_key=data["request_key"],
+            actor=request.user,
+        )
+        how = "to the card" if refund.method == Refund.Method.CARD else "recorded as paid back"
+        return f"Refund of {format_money(refund.amount, refund.currency)} {how}."
+
+    def form(invoice):
+        payments = list(invoice.payments.all())
+        bound = RefundForm(request.POST, currency=invoice.currency, payments=payments)
+        chosen = request.POST.get("payment", "")
+        bound.payment_pk = int(chosen) if chosen.isdigit() and len(chosen) < 10 else None
+        if bound.payment_pk not in {p.pk for p in payments}:
+            raise Http404("No such payment on this invoice.")
+        bound.auto_id = f"refund-{bound.payment_pk}-%s"
+        return bound
+
+    return _invoice_action(request, invoice_id, form, "refund_form", action)
+
+
+# --- the payer's account (staff) -------------------------------------------------------------
+
+
+def _account_response(request, client: Client, *, form=None, error: str = "", notice: str = ""):
+    context = {
+        "section": "clients",
+        "client": client,
+        "account": selectors.account_panel_context(client, request.user),
+        "account_form": form or AccountCreditForm(currency=settings.OPUS_CURRENCY),
+        "account_error": error,
+        "account_notice": notice,
+        "account_next": _safe_next(request) or request.get_full_path(),
+    }
+    template = page_or_fragment(request, "billing/client_account.html", "panel")
+    return render(request, template, context)
+
+
+@require_GET
+def client_account(request, client_id: int):
+    """The payer's account: staff's (its entries name sessions and invoices of any
+    practitioner; the profile shows it to staff only too)."""
+    client = _visible_client(request, client_id)
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can see a payer's account.")
+    return _account_response(request, client)
+
+
+@require_POST
+def account_credit_add(request, client_id: int):
+    """ "Add account credit": a goodwill credit, staff only, with a reason."""
+    client = _visible_client(request, client_id)
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can add account credit.")
+    form = AccountCreditForm(request.POST, currency=settings.OPUS_CURRENCY)
+    error = notice = ""
+    if form.is_valid():
+        try:
+            entry = services.grant_account_credit(
+                payer=client,
+                amount=form.cleaned_data["amount"],
+                currency=settings.OPUS_CURRENCY,
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            )
+        except BusinessRuleError as failure:
+            if failure.field in form.fields:
+                form.add_error(failure.field, failure.message)
+            else:
+                error = failure.message
+        else:
+            notice = (
+                f"{format_money(entry.amount, entry.account.currency)} of account credit added "
+                f"for {client.full_name}."
+            )
+            form = None
+    else:
+        error = "Check the amount and give a reason."
+    if is_fragment_request(request) or form is not None:
+        return _account_response(request, client, form=form, error=error, notice=notice)
+    messages.success(request, notice)
+    return redirect(_safe_next(request) or reverse("billing:client-account", args=[client.pk]))
 
 
 # --- cards on file and card requests (staff and the client's practitioner) ---------------------

@@ -45,9 +45,10 @@ from billing.gateway import (
     CardSetup,
     ChargeResult,
     GatewayError,
+    RefundResult,
     SavedCard,
 )
-from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
+from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge, SimulatedGatewayRefund
 from devkit.routers import GATEWAY_DB
 from opus.lib.money import round_money
 from opus.lib.parsing import ascii_digits
@@ -227,6 +228,70 @@ class SimulatedGateway:
     def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None:
         existing = SimulatedGatewayCharge.objects.filter(idempotency_key=idempotency_key).first()
         return _result(existing) if existing is not None else None
+
+    def refund(
+        self, *, charge_id: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult:
+        """Refund once per idempotency key: a retry returns the first result. A
+        refund of an unknown or failed charge, in another currency, or of more than
+        the charge less what was refunded of it, is refused (a result, as Stripe's
+        refusal is an answer, not an outage)."""
+        if not idempotency_key:
+            raise GatewayError("an idempotency key is required")
+        amount = round_money(amount, currency)
+        if amount <= 0:
+            raise GatewayError("a refund is more than zero")
+        existing = SimulatedGatewayRefund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            charge = SimulatedGatewayCharge.objects.filter(
+                charge_id=charge_id, succeeded=True
+            ).first()
+            message = ""
+            if charge is None or charge.currency != currency:
+                message = "No such charge to refund."
+            else:
+                refunded = sum(
+                    SimulatedGatewayRefund.objects.filter(
+                        charge_id=charge_id, succeeded=True
+                    ).values_list("amount", flat=True),
+                    Decimal(0),
+                )
+                if amount > charge.amount - refunded:
+                    message = "The refund is more than what is left of the charge."
+            try:
+                with transaction.atomic(using=GATEWAY_DB):
+                    existing = SimulatedGatewayRefund.objects.create(
+                        idempotency_key=idempotency_key,
+                        refund_id=f"re_sim_{secrets.token_hex(12)}",
+                        charge_id=charge_id,
+                        amount=amount,
+                        currency=currency,
+                        succeeded=not message,
+                        message=message,
+                    )
+            except IntegrityError:  # a concurrent retry with the same key won the race
+                existing = SimulatedGatewayRefund.objects.get(idempotency_key=idempotency_key)
+        if (
+            existing.charge_id != charge_id
+            or existing.amount != amount
+            or existing.currency != currency
+        ):
+            raise GatewayError("idempotency key reused with different parameters")
+        return _refund_result(existing)
+
+    def retrieve_refund(self, *, idempotency_key: str) -> RefundResult | None:
+        existing = SimulatedGatewayRefund.objects.filter(idempotency_key=idempotency_key).first()
+        return _refund_result(existing) if existing is not None else None
+
+
+def _refund_result(refund) -> RefundResult:
+    return RefundResult(
+        succeeded=refund.succeeded,
+        refund_id=refund.refund_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        message=refund.message,
+    )
 
 
 def _result(charge) -> ChargeResult:

@@ -62,3 +62,20 @@ class SimulatedGatewayCharge(models.Model):
 
     def __str__(self) -> str:
         return self.charge_id
+
+
+class SimulatedGatewayRefund(models.Model):
+    """The simulated processor's refunds; the key makes a retried refund return
+    the first result instead of refunding again."""
+
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    refund_id = models.CharField(max_length=64, unique=True)
+    charge_id = models.CharField(max_length=64)
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    succeeded = models.BooleanField()
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.refund_id

@@ -4,7 +4,7 @@ autocommit, so the app's transactions never hold, see or roll back the
 processor's ledger (a real processor's charge is not undone by our rollback)."""
 
 GATEWAY_DB = "gateway"
-GATEWAY_MODELS = {"simulatedgatewaycard", "simulatedgatewaycharge"}
+GATEWAY_MODELS = {"simulatedgatewaycard", "simulatedgatewaycharge", "simulatedgatewayrefund"}
 
 
 def _is_gateway(model) -> bool:

@@ -1,12 +1,15 @@
 import uuid
 from copy import copy
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from billing.selectors import card_panel_context
+from billing.forms import AccountCreditForm
+from billing.permissions import can_manage_billing
+from billing.selectors import account_panel_context, card_panel_context
 from clients.forms import ClientForm, ContactForm
 from clients.models import Client
 from clients.permissions import can_edit_client
@@ -57,6 +60,9 @@ def client_detail(request, client_id: int):
         return render(request, "clients/detail.html#contact", {**context, "saved": saved})
     context["profile"] = profile_for(client, request.user, today=timezone.localdate())
     context["card_panel"] = card_panel_context(client, request.user)
+    if can_manage_billing(request.user):  # what the practice owes the payer: staff's
+        context["account_panel"] = account_panel_context(client, request.user)
+        context["account_form"] = AccountCreditForm(currency=settings.OPUS_CURRENCY)
     context["today"] = timezone.localdate()
     return render(request, page_or_fragment(request, "clients/detail.html", "profile"), context)
 

@@ -59,6 +59,12 @@ class TransferDraft(models.Model):
     skipped_dates = ArrayField(models.DateField(), default=list, blank=True)
     discounts = models.JSONField(default=list, blank=True)
     apply_credit = models.BooleanField(default=False)
+    # what becomes of the unused value the new invoice cannot absorb
+    leftover = models.CharField(
+        max_length=10,
+        choices=[("credit", "Keep it as account credit"), ("refund", "Refund it")],
+        default="credit",
+    )
     transfer = models.OneToOneField(
         Transfer, null=True, blank=True, on_delete=models.SET_NULL, related_name="draft"
     )

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
@@ -7,7 +8,9 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from billing import rebilling
-from billing.selectors import card_panel_context
+from billing.forms import AccountCreditForm
+from billing.permissions import can_manage_billing
+from billing.selectors import account_panel_context, card_panel_context
 from clients.permissions import details_user_may_add
 from frontdesk import relationship_flows as services
 from frontdesk import relationship_page, selectors
@@ -64,6 +67,11 @@ def _detail_context(request, relationship: Relationship) -> dict:
         "section": "relationships",
         "relationship": relationship,
         "card_panel": card_panel_context(relationship.attendee, request.user),
+        # the payer's account, staff's (what the practice owes back)
+        "account_panel": account_panel_context(relationship.payer, request.user)
+        if can_manage_billing(request.user)
+        else None,
+        "account_form": AccountCreditForm(currency=settings.OPUS_CURRENCY),
         "migration_block": selectors.migration_block(relationship, today=today),
         "draft": draft,
         "booking_block": selectors.booking_block(relationship),

@@ -274,7 +274,10 @@ def transfer_credit(request, draft_id):
     draft = _draft(request, draft_id)
     try:
         transfers.set_credit(
-            draft=draft, actor=request.user, apply=request.POST.get("apply") == "1"
+            draft=draft,
+            actor=request.user,
+            apply=request.POST.get("apply") == "1",
+            leftover=request.POST.get("leftover") or None,
         )
     except transfers.TransferDone:
         return _finished(request, draft)
@@ -331,11 +334,17 @@ def _done_message(outcome) -> str:
         "paid": "paid",
         "closed": "closed",
     }.get(invoice.status, invoice.get_status_display().lower())
-    return (
+    said = (
         f"{client.full_name} moved to {transfer.to_subscription.session} from "
         f"{transfer.to_subscription.first_date:%-d %b %Y}. "
         f"Invoice {invoice.display_number}: {status}."
     )
+    leftover = outcome.leftover_text()
+    if leftover:
+        said += f" {leftover}"
+    if outcome.refund_error is not None:
+        said += f" {outcome.refund_error.message}"
+    return said
 
 
 def _unpaid_message(outcome) -> str:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from billing import services as billing
-from billing.models import Invoice, Payment, PaymentAttempt
+from billing.models import AccountEntry, Invoice, Payment, PaymentAttempt, Refund
 from billing.plans import plan_subscription_invoice
 from billing.rebilling import Unused, unused_value
 from clients.models import ClientEvent
@@ -67,6 +67,31 @@ class Outcome:
     replayed: bool = False
     attempt: PaymentAttempt | None = None  # paying by card: the charge, settled or not
     charge_error: BusinessRuleError | None = None  # the card declined, or no answer
+    # the unused value beyond the new invoice: account credit, and refunded if chosen
+    leftover_entry: AccountEntry | None = None
+    leftover_refunds: list[Refund] = field(default_factory=list)
+    refund_error: BusinessRuleError | None = None
+
+    def leftover_text(self) -> str:
+        """What became of the unused value the new invoice could not take."""
+        entry = self.leftover_entry
+        if entry is None:
+            return ""
+        currency = entry.account.currency
+        going = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+        refunded = sum((r.amount for r in self.leftover_refunds if r.status in going), Decimal(0))
+        if not self.leftover_refunds:
+            return (
+                f"{format_money(entry.amount, currency)} left unused is kept as account credit "
+                "for the next invoices."
+            )
+        text = f"{format_money(refunded, currency)} left unused is refunded"
+        if refunded < entry.amount:
+            text += (
+                f"; {format_money(entry.amount - refunded, currency)} stays as account credit "
+                "(not refunded: see the invoice's payments)"
+            )
+        return text + "."
 
 
 class TransferDone(BusinessRuleError):
@@ -140,9 +165,19 @@ def remove_discount(*, draft: TransferDraft, actor, index: int) -> None:
     _save_open(draft, discounts=[d for i, d in enumerate(draft.discounts) if i != index])
 
 
-def set_credit(*, draft: TransferDraft, actor, apply: bool) -> None:
+LEFTOVER_CHOICES = ("credit", "refund")
+
+
+def set_credit(*, draft: TransferDraft, actor, apply: bool, leftover: str | None = None) -> None:
+    """Whether the unused value is credited on the new invoice, and what becomes of
+    the part it cannot take (``leftover``): kept as account credit, or refunded."""
     _require_actor(actor, draft.subscription.session)
-    _save_open(draft, apply_credit=apply)
+    fields: dict = {"apply_credit": apply}
+    if leftover is not None:
+        if leftover not in LEFTOVER_CHOICES:
+            raise BusinessRuleError("Choose: keep it as account credit, or refund it.")
+        fields["leftover"] = leftover
+    _save_open(draft, **fields)
 
 
 def _save_open(draft: TransferDraft, **fields) -> None:
@@ -322,6 +357,13 @@ def finish_transfer(*, draft: TransferDraft, actor, finish: Finish) -> Outcome:
     if finish.how not in FINISHES:
         raise BusinessRuleError("Choose how to finish: pay now, pay later, or close now.")
     outcome = _transfer(draft, actor=actor, finish=finish)
+    for refund in outcome.leftover_refunds:  # committed with the transfer: send them now
+        if refund.status == Refund.Status.PENDING:
+            try:
+                billing.run_refund(refund=refund, actor=actor)
+            except BusinessRuleError as error:  # recorded; the credit stays on the account
+                outcome.refund_error = error
+            refund.refresh_from_db()
     outcome.attempt = billing_selectors.attempt_for(request_key=_charge_key(draft))
     if outcome.attempt is not None:
         try:
@@ -377,6 +419,7 @@ def _transfer(draft, *, actor, finish: Finish) -> Outcome:
     draft.transfer = transfer
     draft.save(update_fields=["transfer"])
     invoice = _finish(invoice, finish, actor=actor, draft=draft)
+    entry, refunds = _settle_leftover(draft, old, transfer, unused, invoice, actor=actor)
     record_event(
         client=old.client,
         kind=ClientEvent.Kind.TRANSFERRED,
@@ -387,7 +430,61 @@ def _transfer(draft, *, actor, finish: Finish) -> Outcome:
         actor=actor,
         practitioners=[old.session.practitioner_id, target.practitioner_id],
     )
-    return Outcome(transfer=transfer, invoice=invoice, lines=lines, totals=totals, unused=unused)
+    return Outcome(
+        transfer=transfer,
+        invoice=invoice,
+        lines=lines,
+        totals=totals,
+        unused=unused,
+        leftover_entry=entry,
+        leftover_refunds=refunds,
+    )
+
+
+def _settle_leftover(
+    draft, old: Subscription, transfer: Transfer, unused: Unused, invoice: Invoice, *, actor
+):
+    """The unused value the new invoice could not take goes to the payer's account
+    (once per transfer); when the user chose to refund it, it is paid out at once
+    against the payments of the old subscription's paid invoices (card: to the
+    card, sent once this commits; by hand: recorded as paid back the same way)."""
+    left = unused.left_over
+    if left <= 0:
+        return None, []
+    payer = old.relationship.payer
+    entry = billing.grant_account_credit(
+        payer=payer,
+        amount=left,
+        currency=unused.currency,
+        kind=AccountEntry.Kind.TRANSFER,
+        description=f"Unused value of {old.session.service.name} beyond the new invoice",
+        reason=f"Transferred from {old.session} on {draft.end_date:%-d %b %Y}",
+        source=f"transfer:{transfer.pk}",
+        invoice=invoice,  # the history row is about the sessions the invoice is about
+        actor=actor,
+    )
+    if draft.leftover != "refund":
+        return entry, []
+    payments = list(
+        Payment.objects.filter(
+            invoice__payer=payer,
+            invoice__status=Invoice.Status.PAID,
+            invoice__lines__subscription=old,
+            invoice__lines__kind="charge",
+        )
+        .distinct()
+        .select_related("invoice")
+    )
+    refunds = billing.refund_account_credit(
+        payer=payer,
+        currency=unused.currency,
+        amount=left,
+        reason=f"Unused value of {old.session.service.name} after a transfer",
+        payments=payments,
+        request_key=f"transfer-{draft.public_id}-refund",
+        actor=actor,
+    )
+    return entry, refunds
 
 
 def _finish(invoice: Invoice, finish: Finish, *, actor, draft: TransferDraft) -> Invoice:

@@ -233,6 +233,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.request_updates_for_expiring_cards",
         "schedule": 86400.0,
     },
+    "reconcile-refunds": {"task": "billing.tasks.reconcile_refunds", "schedule": 300.0},
     "purge-transfer-drafts": {"task": "frontdesk.tasks.purge_transfer_drafts", "schedule": 86400.0},
     "extend-schedule": {"task": "scheduling.tasks.extend_schedule", "schedule": 86400.0},
     # on the practice's billing day it prepares the month's run (hourly: a day's

@@ -5,7 +5,7 @@ import pytest
 from django.db import connections
 from django.test import TransactionTestCase
 
-from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
+from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge, SimulatedGatewayRefund
 from opus import practice as practices
 from opus.models import User
 from tests.factories import (
@@ -33,6 +33,7 @@ def _gateway_ledger_emptied(django_db_blocker):
     if gateway.connection is None:
         return
     with django_db_blocker.unblock():
+        SimulatedGatewayRefund.objects.all().delete()
         SimulatedGatewayCharge.objects.all().delete()
         SimulatedGatewayCard.objects.all().delete()
     gateway.close()

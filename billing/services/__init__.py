@@ -15,6 +15,12 @@ from billing.gateway import CardDeclined, CardError, GatewayError
 from billing.plans import invoice_totals
 from billing.selectors import balance_due, card_on_file
 from billing.services import runs
+from billing.services.accounts import (
+    ACCOUNT_CREDIT_REASON,
+    apply_account_credit,
+    apply_credits_oldest_first,
+    grant_account_credit,
+)
 from billing.services.card_requests import (
     CardLinkGone,
     add_card_from_link,
@@ -65,10 +71,22 @@ from billing.services.payments import (
     settle_from_processor,
     start_card_attempt,
 )
+from billing.services.refunds import (
+    MANUAL_REFUND_METHODS,
+    RefundPending,
+    RefundRefused,
+    reconcile_refunds,
+    refund_account_credit,
+    refund_payment,
+    run_refund,
+    start_refund,
+)
 
 __all__ = [  # the API other apps call
+    "ACCOUNT_CREDIT_REASON",
     "CONSENT_VERSION",
     "MANUAL_METHODS",
+    "MANUAL_REFUND_METHODS",
     "RECONCILE_AFTER",
     "CardDeclined",
     "CardError",
@@ -77,11 +95,15 @@ __all__ = [  # the API other apps call
     "ChargePending",
     "GatewayError",
     "PayLinkClosed",
+    "RefundPending",
+    "RefundRefused",
     "add_card_from_link",
     "add_card_from_setup",
     "add_charge",
     "add_credit",
     "add_discount",
+    "apply_account_credit",
+    "apply_credits_oldest_first",
     "balance_due",
     "bill_attendee",
     "build_subscription_invoice",
@@ -93,14 +115,18 @@ __all__ = [  # the API other apps call
     "create_draft",
     "credit_open_invoice",
     "default_due_on",
+    "grant_account_credit",
     "invoice_totals",
     "issue_invoice",
     "next_invoice_number",
     "pay_invoice_from_link",
     "pay_link_for_token",
     "reconcile_payment_attempts",
+    "reconcile_refunds",
     "record_card_link_opened",
     "record_payment",
+    "refund_account_credit",
+    "refund_payment",
     "remind_invoice",
     "request_payment_card",
     "request_updates_for_expiring_cards",
@@ -108,6 +134,7 @@ __all__ = [  # the API other apps call
     "run_autopay",
     "run_card_attempt",
     "run_due_autopay",
+    "run_refund",
     "runs",
     "save_plan",
     "send_due_reminders",
@@ -116,5 +143,6 @@ __all__ = [  # the API other apps call
     "settle_from_processor",
     "settle_old_payer",
     "start_card_attempt",
+    "start_refund",
     "void_invoice",
 ]

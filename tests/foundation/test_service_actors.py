@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from billing import rebilling
 from billing import services as billing
+from billing.models import Payment
 from billing.plans import InvoicePlan
 from frontdesk import enrolments, imports, relationship_flows, transfers, withdrawals
 from frontdesk import team as frontdesk_team
@@ -52,6 +53,8 @@ SERVICE_MODULES = (
     "billing.services.runs",
     "billing.services.collection",
     "billing.services.followup",
+    "billing.services.accounts",
+    "billing.services.refunds",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
     "frontdesk.client_flows",
@@ -138,6 +141,24 @@ class World:
             invoice=self.invoice, payment_method=self.card, request_key="a", actor=SYSTEM
         )
         self.practitioner = other_therapist
+        paid = open_invoice(relationship=self.relationship, amount="50")
+        self.payment = billing.record_payment(
+            invoice=paid, amount="20", method="cash", actor=SYSTEM
+        )
+        self.card_payment = Payment.objects.create(
+            invoice=paid,
+            amount=Decimal("30"),
+            method="card",
+            payment_method=self.card,
+            gateway_charge_id="ch_sim_world",
+            received_at=timezone.now(),
+        )
+        self.refund = billing.start_refund(
+            payment=self.card_payment, amount="5", reason="x", method="card", actor=SYSTEM
+        )
+        billing.grant_account_credit(
+            payer=self.relationship.payer, amount="5", currency="GBP", reason="x", actor=SYSTEM
+        )
         self.invited = team.invite_user(
             first_name="Ivy",
             last_name="Vited",
@@ -317,6 +338,31 @@ CALLS = {
     "billing.credit_open_invoice": lambda w, a: _billing("credit_open_invoice")(
         invoice=w.invoice, amount="1", reason="x", description="x", actor=a
     ),
+    "billing.grant_account_credit": lambda w, a: _billing("grant_account_credit")(
+        payer=w.relationship.payer, amount="5", currency="GBP", reason="x", actor=a
+    ),
+    "billing.apply_account_credit": lambda w, a: _billing("apply_account_credit")(
+        invoice=w.invoice, actor=a
+    ),
+    "billing.apply_credits_oldest_first": lambda w, a: _billing("apply_credits_oldest_first")(
+        payer=w.relationship.payer, invoices=[w.draft_invoice], actor=a
+    ),
+    "billing.start_refund": lambda w, a: _billing("start_refund")(
+        payment=w.payment, amount="1", reason="x", method="cash", actor=a
+    ),
+    "billing.refund_payment": lambda w, a: _billing("refund_payment")(
+        payment=w.payment, amount="1", reason="x", method="cash", actor=a
+    ),
+    "billing.refund_account_credit": lambda w, a: _billing("refund_account_credit")(
+        payer=w.relationship.payer,
+        currency="GBP",
+        amount="1",
+        reason="x",
+        payments=[w.payment],
+        request_key="r",
+        actor=a,
+    ),
+    "billing.run_refund": lambda w, a: _billing("run_refund")(refund=w.refund, actor=a),
     "billing.void_invoice": lambda w, a: _billing("void_invoice")(
         invoice=w.invoice, reason="x", actor=a
     ),

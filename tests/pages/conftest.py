@@ -7,7 +7,7 @@ import time_machine
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge
+from devkit.models import SimulatedGatewayCard, SimulatedGatewayCharge, SimulatedGatewayRefund
 from tests.capacity import no_date_left_over_capacity  # noqa: F401 (autouse)
 
 # A Wednesday in term: the demo builds its dates around "today" and has no Sunday
@@ -37,6 +37,7 @@ def large_practice(django_db_setup, django_db_blocker):
                 atomic.__exit__(None, None, None)
                 # the seed's cards went to the simulated gateway's ledger through its
                 # own connection, which the rollback does not reach
+                SimulatedGatewayRefund.objects.all().delete()
                 SimulatedGatewayCharge.objects.all().delete()
                 SimulatedGatewayCard.objects.all().delete()
 

@@ -183,6 +183,14 @@ ID_ROUTES = {
     "clients:delete": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
     "clients:relationship-new": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
     "billing:client-cards": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "billing:client-account": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "billing:account-credit-add": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "billing:invoice-apply-credit": lambda w: [
+        {"invoice_id": i.pk} for i in [w["t1_only"], *w["t2_invoices"]]
+    ],
+    "billing:invoice-refund": lambda w: [
+        {"invoice_id": i.pk} for i in [w["t1_only"], *w["t2_invoices"]]
+    ],
     "scheduling:session-date": lambda w: [
         {"session_date_id": d.pk} for d in w["t1_dates"] + w["t2_dates"]
     ],
@@ -254,6 +262,9 @@ POST_ONLY = {
     "billing:invoice-close",
     "billing:invoice-send",
     "billing:card-request-create",
+    "billing:invoice-apply-credit",
+    "billing:invoice-refund",
+    "billing:account-credit-add",
     "billing:card-request-resend",
     "billing:client-autopay",
     "relationships:rebook",
