@@ -42,9 +42,10 @@ from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from billing import tasks
-from billing.models import BillingRun, ChargedDate, Invoice, InvoiceLine
+from billing.models import Account, BillingRun, ChargedDate, Invoice, InvoiceLine, PaymentMethod
 from billing.permissions import require_billing_actor
 from billing.plans import InvoicePlan
+from billing.services.accounts import apply_credits_oldest_first
 from billing.services.invoices import issue_invoice, send_invoice
 from clients.models import Client
 from opus import practice as practices
@@ -108,6 +109,8 @@ class PayerDraft:
     relationship_ids: set = field(default_factory=set)
     invoice: Invoice | None = None
     last_total: Decimal | None = None
+    account_credit: Decimal = Decimal(0)  # the payer's credit, applied when issued
+    autopay_without_card: bool = False
 
     @property
     def lines(self):
@@ -132,6 +135,17 @@ class PayerDraft:
                     f"Total {direction} {abs(change) * 100:.0f}% since last month's run "
                     f"({format_money(last, self.currency)})."
                 )
+        if self.account_credit > 0 and self.total > 0:
+            applied = min(self.account_credit, self.total)
+            said.append(
+                f"Account credit: {format_money(applied, self.currency)} is applied when the "
+                "invoice is issued."
+            )
+        if self.autopay_without_card and self.total > self.account_credit:
+            said.append(
+                "Autopay is on but the card on file has expired or was removed: the invoice "
+                "is emailed with its pay link instead."
+            )
         return said
 
 
@@ -281,6 +295,7 @@ def plan_month(period_start: date) -> list[PayerDraft]:
         drafts.values(), key=lambda d: (d.payer.last_name, d.payer.first_name, d.payer.pk)
     )
     _last_totals(result, previous_month(start))
+    _payer_facts(result)
     return result
 
 
@@ -316,7 +331,37 @@ def run_drafts(run: BillingRun) -> list[PayerDraft]:
             )
         )
     _last_totals(drafts, previous_month(run.period_start))
+    _payer_facts(drafts)
     return drafts
+
+
+def _payer_facts(drafts: list[PayerDraft]) -> None:
+    """Each payer's account credit, and whether autopay will miss a card the payer
+    had (expired or removed): three queries."""
+    payer_ids = {draft.payer.pk for draft in drafts}
+    if not payer_ids:
+        return
+    credit = {
+        (payer_id, currency): balance
+        for payer_id, currency, balance in Account.objects.filter(
+            payer_id__in=payer_ids, balance__gt=0
+        ).values_list("payer_id", "currency", "balance")
+    }
+    with_card = set(
+        PaymentMethod.objects.usable()
+        .filter(client_id__in=payer_ids)
+        .values_list("client_id", flat=True)
+    )
+    had_card = set(
+        PaymentMethod.objects.filter(client_id__in=payer_ids).values_list("client_id", flat=True)
+    )
+    autopay = practices.current().autopay_enabled
+    for draft in drafts:
+        draft.account_credit = credit.get((draft.payer.pk, draft.currency), Decimal(0))
+        payer_id = draft.payer.pk
+        draft.autopay_without_card = (
+            autopay and draft.payer.autopay and payer_id in had_card and payer_id not in with_card
+        )
 
 
 def totals_by_currency(drafts: list[PayerDraft]) -> dict[str, Decimal]:
@@ -426,9 +471,20 @@ def issue_run(*, run_id: int, actor) -> BillingRun:
     if run.status != BillingRun.Status.ISSUING:
         return run
     issuer = run.approved_by or actor
-    for invoice in run.invoices.filter(status=Invoice.Status.DRAFT).order_by("pk"):
+    drafts = run.invoices.filter(status=Invoice.Status.DRAFT)
+    with_credit = set(
+        Account.objects.filter(balance__gt=0, payer_id__in=drafts.values("payer_id")).values_list(
+            "payer_id", "currency"
+        )
+    )
+    for invoice in drafts.select_related("payer").order_by("pk"):
         try:
             with transaction.atomic():
+                if (invoice.payer_id, invoice.currency) in with_credit:
+                    apply_credits_oldest_first(
+                        payer=invoice.payer, invoices=[invoice], actor=issuer
+                    )
+                    invoice.refresh_from_db()
                 issued = issue_invoice(invoice=invoice, actor=issuer)
                 if issued.status == Invoice.Status.OPEN:
                     send_invoice(invoice=issued, actor=issuer)

@@ -331,3 +331,34 @@ def test_the_data_migration_fills_the_dates_of_existing_lines(piano):
     assert not ChargedDate.objects.exists()
     fill.fill_charged_dates(apps, None)
     assert dates_billed(s) == [NOV_2, date(2026, 11, 9), date(2026, 11, 16)]
+
+
+# --- the payer's account and card, seen before money moves -----------------------------------
+def test_account_credit_is_flagged_in_the_preview_and_applied_when_issued(piano, staff):
+    s = sub(piano)
+    payer = s.relationship.payer
+    billing.grant_account_credit(
+        payer=payer, amount=Decimal("50.00"), currency="GBP", reason="Goodwill", actor=staff
+    )
+    (draft,) = runs.plan_month(DEC)
+    assert draft.flags == ["Account credit: £50.00 is applied when the invoice is issued."]
+    runs.prepare_run(period_start=DEC, actor=SYSTEM)
+    run = runs.approve_run(period_start=DEC, actor=staff)
+    run = runs.issue_run(run_id=run.pk, actor=SYSTEM)
+    invoice = run.invoices.get()
+    credit = invoice.lines.get(kind=InvoiceLine.Kind.CREDIT)
+    assert credit.amount == Decimal("50.00")
+    assert (invoice.total, invoice.status) == (Decimal("70.00"), "open")
+    assert payer.accounts.get(currency="GBP").balance == 0
+
+
+def test_a_payer_whose_card_expired_is_flagged_when_autopay_is_on(piano):
+    from tests.factories import PaymentMethodFactory
+
+    s = sub(piano)
+    PaymentMethodFactory(client=s.relationship.payer, exp_month=1, exp_year=2020)
+    (draft,) = runs.plan_month(DEC)
+    assert draft.flags == [
+        "Autopay is on but the card on file has expired or was removed: the invoice is "
+        "emailed with its pay link instead."
+    ]
