@@ -166,6 +166,13 @@ def pages(page, base: str):
         ("team-member", via("/team/", r"/team/\d+/")),
         ("practice-settings", go("/practice/")),
         ("two-factor", go("/account/two-factor/")),
+        ("billing-run", go("/billing/run/")),
+        ("invoices", go("/billing/invoices/")),
+        ("invoice", via("/billing/invoices/", r"/billing/invoices/\d+/")),
+        ("reports", go("/reports/")),
+        ("report-aging", go("/reports/aging/")),
+        ("report-revenue", go("/reports/revenue/")),
+        ("report-enrolments", go("/reports/enrolments/")),
     ]
 
 
