@@ -231,6 +231,7 @@ def schedule_slots(user, *, start: date, end: date, **filters) -> list[dict]:
                 "state": " cancelled" if row["cancelled"] else " full" if full else "",
                 "enrolled": str(enrolled),
                 "capacity": str(capacity),
+                "private": capacity == 1,  # reads "Full" or "Free", never "0/1"
                 "places": places_text(capacity, enrolled),
             }
         )

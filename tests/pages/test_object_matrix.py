@@ -226,6 +226,7 @@ STAFF_ONLY = {
     "clients:relationship-new",
     "relationships:end",
     "team:member",
+    "billing:client-account",  # the account's entries name any practitioner's sessions
 }
 
 # staff's alone: no practitioner sees them, T2 neither (404), staff 200

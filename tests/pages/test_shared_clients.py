@@ -246,6 +246,8 @@ ID_ROUTES = {
 # They only take a POST (a GET answers 405: nothing to read)
 POST_ONLY = {
     "logout",
+    "billing:run-approve",
+    "billing:stripe-webhook",
     "scheduling:transfer-start",
     "scheduling:unenroll",
     "scheduling:undo-unenroll",

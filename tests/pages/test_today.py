@@ -250,3 +250,14 @@ def test_the_query_count_does_not_grow_with_the_day(staff_client, therapist, sta
     small = count(staff_client)
     add(12)
     assert count(staff_client) == small <= 16
+
+
+def test_a_billing_run_waiting_for_approval_is_one_click_away(staff_client):
+    from datetime import date
+
+    from billing.models import BillingRun
+
+    BillingRun.objects.create(period_start=date(2026, 12, 1), period_end=date(2027, 1, 1))
+    page = staff_client.get(reverse("home")).content.decode()
+    assert "Billing runs to approve" in page
+    assert f'href="{reverse("billing:run")}?month=2026-12"' in page and "December 2026" in page
