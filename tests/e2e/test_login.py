@@ -9,13 +9,15 @@ from tests.support.browser import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_staff_logs_in_and_sees_the_schedule(page, live_server, console_errors):
+def test_staff_logs_in_to_today_and_reaches_the_schedule(page, live_server, console_errors):
     UserFactory(username="frontdesk", role=User.Role.STAFF)
     session_date = SessionDateFactory(session__service__name="Piano, 30 min private")
     log_in(page, live_server, "frontdesk", PASSWORD)
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     for label in ("Schedule", "Clients", "Relationships", "Invoices"):
         expect(page.get_by_role("link", name=label, exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Today, ")  # the home page
+    page.get_by_role("link", name="Schedule", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Week of")
     page.goto(f"{live_server.url}/schedule/?date={session_date.date:%Y-%m-%d}")
     # the service filter lists the name too: look for the session date itself

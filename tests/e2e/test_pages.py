@@ -57,6 +57,7 @@ def slot(page, text: str):
 def test_staff_walk_the_schedule_roster_and_clients(axe_page, live_server, demo, console_errors):
     page = axe_page
     log_in(page, live_server, "frontdesk", DEMO_PASSWORD)
+    page.get_by_role("link", name="Schedule", exact=True).click()  # login lands on Today
     heading = page.get_by_role("heading", level=1)
     expect(heading).to_contain_text("Week of")
     assert_accessible(page, "week")
@@ -130,6 +131,7 @@ def test_a_practitioner_walks_their_own_schedule_and_clients(
 ):
     page = axe_page
     log_in(page, live_server, "maria", DEMO_PASSWORD)
+    page.get_by_role("link", name="Schedule", exact=True).click()  # login lands on Today
     expect(page.get_by_role("heading", level=1)).to_contain_text("Week of")
     expect(page.get_by_label("Practitioner")).to_have_count(0)
     metas = page.locator("a.slot .meta").all_inner_texts()
@@ -178,6 +180,7 @@ def test_a_practitioner_walks_their_own_schedule_and_clients(
 
 def test_the_roster_actions_work_from_the_keyboard(page, live_server, demo, console_errors):
     log_in(page, live_server, "frontdesk", DEMO_PASSWORD)
+    page.get_by_role("link", name="Schedule", exact=True).click()  # login lands on Today
     page.get_by_role("link", name="Next week →").click()
     expect(page).to_have_url(re.compile(r"date="))
     for _ in range(60):  # Tab through the page to the first session date
@@ -203,6 +206,7 @@ def test_without_javascript_a_session_date_opens_as_its_own_page(browser, live_s
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     log_in(page, live_server, "frontdesk", DEMO_PASSWORD)
+    page.get_by_role("link", name="Schedule", exact=True).click()  # login lands on Today
     page.get_by_role("link", name="Next week →").click()
     page.locator("a.slot").first.click()
     expect(page).to_have_url(re.compile(r"/schedule/dates/\d+/$"))

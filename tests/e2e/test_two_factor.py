@@ -23,7 +23,7 @@ def app_code(secret_text: str, steps_ahead: int = 0) -> str:
 def test_set_up_two_factor_and_log_in_with_the_code(page, live_server, console_errors):
     UserFactory(username="frontdesk", first_name="Fran", last_name="Desk", role=User.Role.STAFF)
     log_in(page, live_server, "frontdesk", PASSWORD)
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Week of")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Today, ")  # logged in
 
     page.get_by_text("Fran Desk").click()  # the account menu
     page.get_by_role("link", name="Two-factor authentication").click()
@@ -48,5 +48,5 @@ def test_set_up_two_factor_and_log_in_with_the_code(page, live_server, console_e
     # the app's next code: the one shown now confirmed the setup, and a code works once
     page.get_by_label("Code", exact=True).fill(app_code(secret, steps_ahead=1))
     page.get_by_role("button", name="Verify").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Week of")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Today, ")  # logged in
     assert console_errors == []
