@@ -25,15 +25,16 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from billing.models import (
-    LINE_PRACTITIONER,
     Account,
     AccountEntry,
     AutopayPlan,
     Invoice,
     InvoiceLine,
+    LINE_PRACTITIONER,
     Payment,
     PaymentAttempt,
     PaymentCardRequest,
+    PaymentConfirmation,
     PaymentMethod,
 )
 from billing.permissions import can_manage_billing, can_request_card
@@ -229,8 +230,6 @@ def card_request_for_token(token: str) -> PaymentCardRequest | None:
 
 def confirmation_for_token(token: str):
     """The payment confirmation a link token belongs to, whatever its state."""
-    from billing.models import PaymentConfirmation
-
     if not looks_like_token(token):
         return None
     return (

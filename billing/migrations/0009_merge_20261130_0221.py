@@ -4,14 +4,12 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0008_accounts_and_refunds'),
-        ('billing', '0008_autopay'),
-        ('billing', '0008_card_request_opened_at'),
-        ('billing', '0008_charged_dates_and_billing_runs'),
-        ('billing', '0008_stripe'),
+        ("billing", "0008_accounts_and_refunds"),
+        ("billing", "0008_autopay"),
+        ("billing", "0008_card_request_opened_at"),
+        ("billing", "0008_charged_dates_and_billing_runs"),
+        ("billing", "0008_stripe"),
     ]
 
-    operations = [
-    ]
+    operations = []

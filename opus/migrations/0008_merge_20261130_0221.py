@@ -4,13 +4,11 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('opus', '0007_autopay'),
-        ('opus', '0007_billing_run_settings'),
-        ('opus', '0007_practice_locale'),
-        ('opus', '0007_practice_require_two_factor'),
+        ("opus", "0007_autopay"),
+        ("opus", "0007_billing_run_settings"),
+        ("opus", "0007_practice_locale"),
+        ("opus", "0007_practice_require_two_factor"),
     ]
 
-    operations = [
-    ]
+    operations = []
