@@ -25,12 +25,12 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from billing.models import (
+    LINE_PRACTITIONER,
     Account,
     AccountEntry,
     AutopayPlan,
     Invoice,
     InvoiceLine,
-    LINE_PRACTITIONER,
     Payment,
     PaymentAttempt,
     PaymentCardRequest,
