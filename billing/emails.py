@@ -297,11 +297,14 @@ def moved_notice_context(row) -> dict | None:
         invoice = invoices.get(item.get("invoice_id"))
         if invoice is None:
             continue
+        paid_back = Decimal(item.get("refund") or 0)
+        refunded = min(Decimal(item.get("refunded") or 0), paid_back)
         changes.append(
             {
                 "invoice": invoice,
                 "credited": Decimal(item.get("credited") or 0),
-                "refund": Decimal(item.get("refund") or 0),
+                "refunded": refunded,
+                "kept": paid_back - refunded,  # on their account, for their next invoices
             }
         )
     return {

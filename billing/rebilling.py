@@ -30,6 +30,9 @@ from relationships.models import Relationship
 from scheduling.models import Booking, Service, Subscription
 from scheduling.selectors import count_dates_before
 
+LEFTOVER_CREDIT, LEFTOVER_REFUND = "credit", "refund"
+LEFTOVER_CHOICES = (LEFTOVER_CREDIT, LEFTOVER_REFUND)
+
 
 def sessions_per_unit(service) -> Decimal:
     """How many sessions one unit of a charge bills: one, or for a monthly service
@@ -241,7 +244,7 @@ class InvoiceMoneyBack:
     invoice: Any  # an Invoice with its balance (selectors.with_balance)
     value: Decimal
     credits: list[Credit]
-    refund: Decimal
+    refund: Decimal  # paid for them: kept as account credit, or refunded (the user's choice)
     shares: list[MovedShare] = field(default_factory=list)  # per session
 
     @property
@@ -286,6 +289,7 @@ class OldPayerMoney:
     payer: Client | None
     invoices: list = field(default_factory=list)
     attendee: Client | None = None
+    leftover: str = LEFTOVER_CREDIT  # what was paid for them: account credit, or refunded
 
     def taken_over(self) -> list[TakenOver]:
         """Each invoice's returned money shared over its moved sessions by value,
@@ -341,8 +345,9 @@ class OldPayerMoney:
     def refund(self) -> dict[str, Decimal]:
         return self._sum("refund")
 
-    def sentences(self, *, done: bool) -> list[str]:
-        """The preview (``done=False``) and the confirmation say the same things."""
+    def sentences(self, *, done: bool, paid_back: str | None = None) -> list[str]:
+        """The preview (``done=False``) and the confirmation say the same things;
+        ``paid_back`` is what became of the money already paid, once done."""
         if self.payer is None:
             return []
         name = self.payer.full_name
@@ -361,11 +366,20 @@ class OldPayerMoney:
                     f"{name}'s {which} {item.invoice.display_number}{settles}."
                 )
         refund = self.refund
-        if refund:
+        if refund and paid_back is not None:
+            said.append(paid_back)
+        elif refund:
             numbers = ", ".join(i.invoice.display_number for i in self.invoices if i.refund)
+            if self.leftover == LEFTOVER_REFUND:
+                what = "is refunded to them" if done else "will be refunded to them"
+            else:
+                what = (
+                    "is kept as account credit for their next invoices"
+                    if done
+                    else "will be kept as account credit for their next invoices"
+                )
             said.append(
-                f"{_money_text(refund)} paid by {name} for moved sessions is to be refunded "
-                f"({numbers})."
+                f"{_money_text(refund)} paid by {name} for moved sessions {what} ({numbers})."
             )
         if not said:
             said.append(
@@ -403,7 +417,9 @@ def _credit_description(share, attendee: Client) -> str:
     )
 
 
-def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> OldPayerMoney:
+def old_payer_money(
+    *, old: Relationship | None, subscriptions, bookings, leftover: str = LEFTOVER_CREDIT
+) -> OldPayerMoney:
     """For the chosen subscriptions (annotated by ``frontdesk.selectors.with_coming_dates``) and
     bookings under ``old``: what the old payer was billed for the moved sessions
     (``billed_sessions``), and what becomes of it.
@@ -411,9 +427,9 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
     - open invoice: the moved value is credited on it, up to its balance (a
       credit line; at zero balance it is paid, per billing's rules);
     - what was already paid for them (on a paid or closed invoice, or the part of
-      an open invoice's payments the balance cannot absorb) is to be refunded: Opus
-      keeps no client credit balance, so it is recorded in the payer's history and
-      said to the user; never more than the invoice was settled with (payments,
+      an open invoice's payments the balance cannot absorb) goes back to the payer:
+      kept as account credit or refunded, as the user chooses (``leftover``; the
+      rebooking writes it); never more than the invoice was settled with (payments,
       and credits carried in from a transfer's unused value);
     - a draft is credited the same way, so that issuing it later charges nothing
       for them; a void invoice billed nothing.
@@ -453,4 +469,4 @@ def old_payer_money(*, old: Relationship | None, subscriptions, bookings) -> Old
         refund = min(value - unpaid_moved, invoice.paid_amount + invoice.carried_credits)
         if credits or refund > 0:
             invoices.append(InvoiceMoneyBack(invoice, value, credits, refund, invoice_shares))
-    return OldPayerMoney(old.payer, invoices, old.attendee)
+    return OldPayerMoney(old.payer, invoices, old.attendee, leftover)

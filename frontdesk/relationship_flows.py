@@ -5,7 +5,7 @@ old relationship still holds), and booking sessions under a relationship."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -405,17 +405,60 @@ def _check_bookable(session_date) -> None:
 class Rebooked:
     moved: int
     money: rebilling.OldPayerMoney
+    paid_back: billing.PaidBack = field(default_factory=billing.PaidBack)
+
+    def sentences(self) -> list[str]:
+        """What changed in billing, as done: the refund said as it went."""
+        name = self.money.payer.full_name if self.money.payer is not None else ""
+        said = self.money.sentences(done=True, paid_back=self.paid_back.text(name))
+        if self.paid_back.refund_error is not None:
+            said.append(self.paid_back.refund_error.message)
+        return said
+
+
+def rebook_coming_sessions(
+    *,
+    relationship: Relationship,
+    actor,
+    booking_ids: list[int],
+    subscription_ids: list[int],
+    leftover: str = rebilling.LEFTOVER_CREDIT,
+) -> Rebooked:
+    """``_rebook`` (below), then the card refunds it recorded (when the user chose
+    to refund what the old payer had paid) are sent, with no transaction open: a
+    refusal leaves the money on the payer's account, and is said."""
+    result = _rebook(
+        relationship=relationship,
+        actor=actor,
+        booking_ids=booking_ids,
+        subscription_ids=subscription_ids,
+        leftover=leftover,
+    )
+    for refund in result.paid_back.refunds:
+        if refund.status == refund.Status.PENDING:
+            try:
+                billing.run_refund(refund=refund, actor=actor)
+            except BusinessRuleError as error:  # recorded; the credit stays on the account
+                result.paid_back.refund_error = error
+            refund.refresh_from_db()
+    return result
 
 
 @transaction.atomic
-def rebook_coming_sessions(
-    *, relationship: Relationship, actor, booking_ids: list[int], subscription_ids: list[int]
+def _rebook(
+    *,
+    relationship: Relationship,
+    actor,
+    booking_ids: list[int],
+    subscription_ids: list[int],
+    leftover: str,
 ) -> Rebooked:
     """Cancel the chosen coming sessions under the old relationship and book them
     under this one, in one step: all of them or none. Past sessions and their
     invoices stay with the old payer; nothing is charged to the old payer for the
     moved ones afterwards: what their open invoices billed for them is credited,
-    and what they already paid for them is recorded as to be refunded. The
+    and what they already paid for them is kept as account credit or refunded
+    (``leftover``, the user's choice; refunding is staff's). The
     attendee is invoiced exactly that (``billing.services.bill_attendee``). A practitioner moves
     only their own sessions: another's is refused as one no longer there."""
 
@@ -437,11 +480,19 @@ def rebook_coming_sessions(
         subscription_ids=subscription_ids,
         actor=actor,
         under="the first-party relationship",
+        leftover=leftover,
     )
 
 
 def _move_sessions(
-    *, old: Relationship, new: Relationship, booking_ids, subscription_ids, actor, under: str
+    *,
+    old: Relationship,
+    new: Relationship,
+    booking_ids,
+    subscription_ids,
+    actor,
+    under: str,
+    leftover: str = rebilling.LEFTOVER_CREDIT,
 ) -> Rebooked:
     """Cancel the chosen coming sessions under ``old`` and book them under ``new``
     (the caller holds both relationships locked and checked who may act)."""
@@ -486,7 +537,9 @@ def _move_sessions(
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    money = rebilling.old_payer_money(old=old, subscriptions=subscriptions, bookings=bookings)
+    money = rebilling.old_payer_money(
+        old=old, subscriptions=subscriptions, bookings=bookings, leftover=leftover
+    )
     for booking in bookings:
         booking.status = Booking.Status.CANCELLED
         booking.cancelled_at = now
@@ -523,7 +576,7 @@ def _move_sessions(
         DateAbsence.objects.filter(
             subscription=subscription, session_date__date__gte=switch_on
         ).update(subscription=successors[subscription.pk])
-    billing.settle_old_payer(money, actor=actor)
+    paid_back = billing.settle_old_payer(money, actor=actor)
     billing.bill_attendee(
         money,
         relationship=relationship,
@@ -543,7 +596,7 @@ def _move_sessions(
             actor=actor,
             practitioners=[practitioner_id],
         )
-    return Rebooked(len(bookings) + len(subscriptions), money)
+    return Rebooked(len(bookings) + len(subscriptions), money, paid_back)
 
 
 # --- ending a relationship -------------------------------------------------------------------

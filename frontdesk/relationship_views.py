@@ -93,8 +93,15 @@ def _rebook_context(request, relationship: Relationship) -> dict:
         )
     else:
         chosen = coming
+    may_refund = can_manage_billing(request.user)
+    leftover = request.GET.get("leftover")
+    if leftover not in rebilling.LEFTOVER_CHOICES or not may_refund:
+        leftover = rebilling.LEFTOVER_CREDIT
     money = rebilling.old_payer_money(
-        old=coming.old, subscriptions=chosen.subscriptions, bookings=chosen.bookings
+        old=coming.old,
+        subscriptions=chosen.subscriptions,
+        bookings=chosen.bookings,
+        leftover=leftover,
     )
     return {
         "coming_under_old": coming,
@@ -102,6 +109,7 @@ def _rebook_context(request, relationship: Relationship) -> dict:
         "chosen_bookings": {b.pk for b in chosen.bookings},
         "chosen_subscriptions": {s.pk for s in chosen.subscriptions},
         "rebook_money": money,
+        "rebook_may_refund": may_refund,
         "rebook_preview": (
             money.sentences(done=False)
             if chosen.count
@@ -313,6 +321,7 @@ def rebook(request, pk: int):
             actor=request.user,
             booking_ids=_ids(request.POST.getlist("booking")),
             subscription_ids=_ids(request.POST.getlist("subscription")),
+            leftover=request.POST.get("leftover") or rebilling.LEFTOVER_CREDIT,
         )
     except BusinessRuleError as error:
         messages.error(request, error.message)
@@ -324,7 +333,7 @@ def rebook(request, pk: int):
                     f"{result.moved} coming {'session' if result.moved == 1 else 'sessions'} "
                     "moved: "
                     f"{relationship.attendee.full_name} pays for them now.",
-                    *result.money.sentences(done=True),
+                    *result.sentences(),
                 ]
             ),
         )

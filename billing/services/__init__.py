@@ -58,7 +58,7 @@ from billing.services.invoices import (
     send_invoice,
     void_invoice,
 )
-from billing.services.moved_sessions import bill_attendee, settle_old_payer
+from billing.services.moved_sessions import PaidBack, bill_attendee, settle_old_payer
 from billing.services.payments import (
     MANUAL_METHODS,
     RECONCILE_AFTER,
@@ -94,6 +94,7 @@ __all__ = [  # the API other apps call
     "ChargeAwaitingConfirmation",
     "ChargePending",
     "GatewayError",
+    "PaidBack",
     "PayLinkClosed",
     "RefundPending",
     "RefundRefused",

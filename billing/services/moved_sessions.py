@@ -4,11 +4,16 @@ written."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from billing.emails import MOVED_NOTICE
-from billing.permissions import require_billing_actor
+from billing.models import AccountEntry, Payment, Refund
+from billing.permissions import can_manage_billing, require_billing_actor
 from billing.rebilling import (
+    LEFTOVER_CHOICES,
+    LEFTOVER_REFUND,
     REBOOK_CREDIT_REASON,
     OldPayerMoney,
     TakenOver,
@@ -16,6 +21,7 @@ from billing.rebilling import (
     sessions_text,
 )
 from billing.selectors import invoice_practitioners
+from billing.services.accounts import grant_account_credit
 from billing.services.invoices import (
     add_charge,
     add_credit,
@@ -24,23 +30,85 @@ from billing.services.invoices import (
     issue_invoice,
     send_invoice,
 )
+from billing.services.refunds import refund_account_credit
 from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM, require_actor
+from opus.lib.errors import BusinessRuleError
 from opus.lib.money import format_money, round_money
 from opus.services import queue_email
 from scheduling.models import SessionDate
 
 
 # --- sessions moved to another payer (``billing.rebilling`` works out the money) ---------------
-def settle_old_payer(money: OldPayerMoney, *, actor) -> None:
+@dataclass
+class PaidBack:
+    """What became of the money the old payer had already paid for moved sessions:
+    account credit (always written first), and the refunds paying it out when the
+    user chose to refund it (a card refund is pending until ``run_refund``)."""
+
+    credits: list[AccountEntry] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
+    refund_error: BusinessRuleError | None = None
+
+    def text(self, payer_name: str) -> str | None:
+        """The confirmation's sentence: what was kept, what was refunded and how."""
+        if not self.credits:
+            return None
+        currency = self.credits[0].account.currency
+        kept = sum((entry.amount for entry in self.credits), Decimal(0))
+        numbers = ", ".join(entry.invoice.display_number for entry in self.credits)
+        paid = f"{format_money(kept, currency)} paid by {payer_name} for moved sessions"
+        if not self.refunds:
+            return f"{paid} is kept as account credit for their next invoices ({numbers})."
+        going = [
+            r for r in self.refunds if r.status in (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+        ]
+        refunded = sum((r.amount for r in going), Decimal(0))
+        hows = "; ".join(sorted({_how(r) for r in going}))
+        if going and refunded == kept:
+            text = f"{paid} is refunded ({hows}; {numbers})"
+        elif going:
+            text = (
+                f"{format_money(refunded, currency)} of the {paid} is refunded ({hows}); "
+                f"{format_money(kept - refunded, currency)} stays as account credit "
+                "(the invoice's payments could not take more)"
+            )
+        else:
+            text = f"{paid} could not be refunded: it stays as account credit ({numbers})"
+        return text + "."
+
+
+GOING = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+
+
+def _how(refund: Refund) -> str:
+    if refund.method == Refund.Method.CARD:
+        if refund.status == Refund.Status.SUCCEEDED:
+            return "to the card"
+        return "to the card, the processor's answer awaited"
+    return f"paid back by {refund.get_method_display().lower()}, recorded"
+
+
+def settle_old_payer(money: OldPayerMoney, *, actor, request_key: str = "") -> PaidBack:
     """Apply what ``old_payer_money`` worked out. The credits are Opus's (as a
     booking's invoice is): a practitioner may rebook, changing invoices is
-    staff's; the history says who rebooked (``actor``)."""
+    staff's; the history says who rebooked (``actor``). What the old payer had
+    already paid for the moved sessions goes to their account; when the user
+    chose to refund it (staff only: money leaves the practice), it is paid out at
+    once against that invoice's payments (card refunds are recorded pending: send
+    them with ``run_refund`` once committed). Returns what became of it."""
     require_actor(actor)
+    paid_back = PaidBack()
     payer = money.payer
     if payer is None:  # the old relationship billed nothing
-        return
+        return paid_back
+    if money.leftover not in LEFTOVER_CHOICES:
+        raise BusinessRuleError("Choose: keep it as account credit, or refund it.")
+    if money.leftover == LEFTOVER_REFUND and not can_manage_billing(actor):
+        raise BusinessRuleError(
+            "Only staff can refund: the money already paid is kept as account credit."
+        )
 
     for item in money.invoices:
         for credit in item.credits:
@@ -69,29 +137,65 @@ def settle_old_payer(money: OldPayerMoney, *, actor) -> None:
                 practitioners=invoice_practitioners(item.invoice),
             )
         if item.refund:
-            record_event(
-                client=payer,
-                kind=ClientEvent.Kind.PAYMENT,
-                summary=(
-                    f"{format_money(item.refund, item.invoice.currency)} paid by "
-                    f"{payer.full_name} on {item.invoice.display_number} for moved "
-                    "sessions is to be refunded (rebooked under the attendee's own account)"
-                ),
-                actor=actor,
-                practitioners=invoice_practitioners(item.invoice),
-            )
+            paid_back.credits.append(_keep_as_credit(item, payer, money.attendee))
+    if money.leftover == LEFTOVER_REFUND and paid_back.credits:
+        paid_back.refunds = _refund_credits(money, paid_back.credits, actor=actor, key=request_key)
 
-    _queue_moved_notice(money)
+    _queue_moved_notice(money, paid_back)
+    return paid_back
 
 
-def _queue_moved_notice(money: OldPayerMoney) -> None:
+def _keep_as_credit(item, payer: Client, attendee: Client | None) -> AccountEntry:
+    return grant_account_credit(
+        payer=payer,
+        amount=item.refund,
+        currency=item.invoice.currency,
+        kind=AccountEntry.Kind.REBOOKING,
+        description=f"Paid on {item.invoice.display_number} for sessions moved to "
+        + (f"{attendee.full_name}'s own account" if attendee else "another payer"),
+        reason=REBOOK_CREDIT_REASON,
+        invoice=item.invoice,
+        actor=SYSTEM,  # Opus's, as the credit lines are; the rebooking's history says who
+    )
+
+
+def _refund_credits(money: OldPayerMoney, credits, *, actor, key: str) -> list[Refund]:
+    """Pay the credits just written out again, each against its invoice's payments."""
+    key = key or uuid.uuid4().hex
+    refunds: list[Refund] = []
+    for entry in credits:
+        refunds += refund_account_credit(
+            payer=money.payer,
+            currency=entry.account.currency,
+            amount=entry.amount,
+            reason=f"Paid for sessions rebooked under {money.attendee.full_name}'s own account"
+            if money.attendee
+            else "Paid for sessions rebooked under another payer",
+            payments=list(Payment.objects.filter(invoice=entry.invoice).select_related("invoice")),
+            request_key=f"rebook-{key}-{entry.invoice_id}"[:80],
+            actor=actor,
+        )
+    return refunds
+
+
+def _queue_moved_notice(money: OldPayerMoney, paid_back: PaidBack) -> None:
     """Tell the old payer what changed for them: the sessions now billed to the
-    attendee, and per invoice what is credited or to be refunded."""
+    attendee, and per invoice what is credited, and what they had paid for them:
+    kept on their account or refunded."""
     payer = money.payer
     if payer is None or not payer.email or money.attendee is None:
         return
+    refunded: dict[int, Decimal] = {}
+    for refund in paid_back.refunds:
+        invoice_id = refund.payment.invoice_id
+        refunded[invoice_id] = refunded.get(invoice_id, Decimal(0)) + refund.amount
     items = [
-        {"invoice_id": item.invoice.pk, "credited": str(item.credited), "refund": str(item.refund)}
+        {
+            "invoice_id": item.invoice.pk,
+            "credited": str(item.credited),
+            "refund": str(item.refund),
+            "refunded": str(refunded.get(item.invoice.pk, Decimal(0))),
+        }
         for item in money.invoices
         if item.credited or item.refund
     ]

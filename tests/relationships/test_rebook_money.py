@@ -1,6 +1,7 @@
 """Rebooking is honest about money for the old payer: what their open invoices
-billed for the moved sessions is credited, what they already paid is recorded as
-to be refunded, and the past stays theirs. On PostgreSQL, with the real triggers."""
+billed for the moved sessions is credited, what they already paid is kept as
+account credit (or refunded, when staff choose it: test_rebook_paid_back.py), and
+the past stays theirs. On PostgreSQL, with the real triggers."""
 
 from decimal import Decimal
 
@@ -8,7 +9,7 @@ import pytest
 
 from billing import rebilling
 from billing import services as billing
-from billing.models import InvoiceLine
+from billing.models import Account, AccountEntry, InvoiceLine, Refund
 from clients.models import ClientEvent
 from frontdesk import relationship_flows as services
 from frontdesk import selectors
@@ -35,9 +36,16 @@ def credits_on(invoice):
 
 
 def refund_events(world):
+    """The history lines of what was already paid, kept on the payer's account."""
     return list(
-        ClientEvent.objects.filter(client=world["payer"], summary__contains="to be refunded")
+        ClientEvent.objects.filter(
+            client=world["payer"], summary__contains="Already paid for rebooked sessions"
+        )
     )
+
+
+def kept(amount, invoice) -> str:
+    return f"Account credit of £{amount} (Already paid for rebooked sessions, {invoice})"
 
 
 def test_an_open_invoice_is_credited_exactly_what_it_billed_for_the_moved_sessions(
@@ -74,7 +82,8 @@ def test_a_credit_that_clears_the_balance_leaves_the_invoice_paid_and_the_rest_t
     assert invoice.status == "paid" and invoice.total == Decimal("100.00")
     assert result.money.refund == {"GBP": Decimal("10.00")}
     (event,) = refund_events(world)
-    assert event.summary.startswith(f"£10.00 paid by Oliver Grant on {invoice}")
+    assert event.summary.startswith(kept("10.00", invoice))
+    assert Account.objects.get(payer=world["payer"]).balance == Decimal("10.00")
 
 
 def test_a_booking_billed_alone_is_credited_in_full_and_its_invoice_is_settled(world, therapist):
@@ -89,7 +98,7 @@ def test_a_booking_billed_alone_is_credited_in_full_and_its_invoice_is_settled(w
     assert invoice.status == "paid" and invoice.total == 0
 
 
-def test_what_was_already_paid_is_recorded_as_to_be_refunded(world, therapist):
+def test_what_was_already_paid_is_kept_as_account_credit_by_default(world, therapist):
     invoice = bill(world, (6, "30.00", {"subscription": world["subscription"]}), pay="all")
     lines_before = invoice.lines.count()
     result = rebook(world, therapist, bookings=[])
@@ -97,13 +106,14 @@ def test_what_was_already_paid_is_recorded_as_to_be_refunded(world, therapist):
     assert credits_on(invoice) == [] and invoice.lines.count() == lines_before
     assert invoice.status == "paid" and invoice.total == Decimal("180.00")
     (event,) = refund_events(world)
-    assert event.kind == ClientEvent.Kind.PAYMENT and event.actor == therapist
-    assert event.summary.startswith(
-        f"£90.00 paid by Oliver Grant on {invoice} for moved sessions is to be refunded"
-    )
+    assert event.kind == ClientEvent.Kind.PAYMENT
+    assert event.summary.startswith(kept("90.00", invoice))
+    (entry,) = AccountEntry.objects.filter(account__payer=world["payer"])
+    assert (entry.kind, entry.amount, entry.invoice_id) == ("rebooking", Decimal(90), invoice.pk)
+    assert not Refund.objects.exists()
     assert (
-        f"£90.00 paid by Oliver Grant for moved sessions is to be refunded ({invoice})."
-        in result.money.sentences(done=True)
+        f"£90.00 paid by Oliver Grant for moved sessions is kept as account credit for their "
+        f"next invoices ({invoice})." in result.sentences()
     )
 
 
@@ -133,7 +143,7 @@ def test_the_newest_invoices_are_the_ones_that_billed_the_moved_sessions(world, 
     assert [c.amount for c in credits_on(open_)] == [Decimal("120.00")]
     assert open_.status == "paid" and open_.total == 0
     (event,) = refund_events(world)
-    assert event.summary.startswith(f"£30.00 paid by Oliver Grant on {paid}")
+    assert event.summary.startswith(kept("30.00", paid))
 
 
 def test_only_the_chosen_sessions_are_credited(world, therapist):
@@ -181,7 +191,7 @@ def test_a_failure_halfway_leaves_no_credit_and_no_refund_record(world, therapis
     paid.refresh_from_db()
     assert InvoiceLine.objects.filter(kind="credit").count() == 0
     assert (sub_invoice.status, sub_invoice.total) == ("open", Decimal(180))
-    assert refund_events(world) == []
+    assert refund_events(world) == [] and not AccountEntry.objects.exists()
     assert not ClientEvent.objects.filter(summary__startswith="Credit of").exists()
     assert Booking.objects.filter(relationship=world["old"], status="booked").count() == 2
     assert selectors.coming_under_old(world["new"], therapist).count == 3
@@ -249,9 +259,10 @@ def test_the_preview_is_what_the_rebook_does(world, therapist):
         s.replace("will be credited", "credited")
         .replace(", which settles it", ": it is now paid")
         .replace("will be invoiced", "is invoiced")
+        .replace("will be kept as account credit", "is kept as account credit")
         for s in preview.sentences(done=False)
     ]
-    assert said == result.money.sentences(done=True) and len(said) == 4
+    assert said == result.money.sentences(done=True) == result.sentences() and len(said) == 4
     assert preview.billed_to_attendee == result.money.billed_to_attendee
     assert sum(c.amount for c in InvoiceLine.objects.filter(kind="credit")) == Decimal(120)
 

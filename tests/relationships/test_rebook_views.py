@@ -44,9 +44,10 @@ def test_the_page_says_what_rebooking_will_credit_and_refund(therapist_client, b
         f"£90.00 will be credited on Oliver Grant's open invoice {billed['sub_invoice']}." in page
     )
     assert (
-        f"£40.00 paid by Oliver Grant for moved sessions is to be refunded ({billed['paid']})."
-        in page
+        "£40.00 paid by Oliver Grant for moved sessions will be kept as account credit for "
+        f"their next invoices ({billed['paid']})." in page
     )
+    assert "Only staff can choose to refund it" in page and 'name="leftover"' not in page
     assert 'hx-get="{}"'.format(reverse("relationships:detail", args=[billed["new"].pk])) in page
 
 
@@ -60,7 +61,9 @@ def test_the_fragment_previews_only_the_ticked_sessions(therapist_client, billed
     fragment = text(response)
     assert "<html" not in fragment and 'id="rebook-preview"' in fragment
     assert "HX-Request" in response["Vary"]
-    assert "£40.00 paid by Oliver Grant for moved sessions is to be refunded" in fragment
+    assert (
+        "£40.00 paid by Oliver Grant for moved sessions will be kept as account credit" in fragment
+    )
     assert "credited" not in fragment
     nothing = therapist_client.get(url, {"chosen": "1"}, headers=PREVIEW)
     assert "Choose at least one session to rebook." in text(nothing)
@@ -80,7 +83,7 @@ def test_without_htmx_the_ticked_selection_is_kept_on_the_full_page(therapist_cl
     assert f'name="booking" value="{billed["bookings"][1].pk}" checked>' in page
 
 
-def test_the_confirmation_says_what_was_credited_and_what_is_to_be_refunded(
+def test_the_confirmation_says_what_was_credited_and_what_was_kept_as_account_credit(
     therapist_client, billed
 ):
     new = billed["new"]
@@ -96,7 +99,7 @@ def test_the_confirmation_says_what_was_credited_and_what_is_to_be_refunded(
     page = text(therapist_client.get(new.get_absolute_url()))
     assert "3 coming sessions moved: Sam Rivera pays for them now." in page
     assert f"£90.00 credited on Oliver Grant's open invoice {billed['sub_invoice']}." in page
-    assert "£40.00 paid by Oliver Grant for moved sessions is to be refunded" in page
+    assert "£40.00 paid by Oliver Grant for moved sessions is kept as account credit" in page
     assert 'id="rebook"' not in page
 
 
