@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from billing.gateway import CardDetails
 from billing.models import Invoice, Payment, Refund
-from billing.plans import MAX_AMOUNT
+from billing.plans import EXCESS_TO_CREDIT_LABEL, MAX_AMOUNT
 from billing.selectors import InvoiceFilters
 from opus.lib.money import DECIMAL_PLACES, MAX_DIGITS, format_money, minor_digits, quantum
 from opus.lib.parsing import ascii_digits
@@ -80,7 +80,13 @@ class PaymentForm(forms.Form):
         max_length=200,
         help_text="A receipt number, the bank transfer's reference…",
     )
-    field_order = ["amount", "method", "reference"]
+    excess_to_credit = forms.BooleanField(
+        label=EXCESS_TO_CREDIT_LABEL,
+        required=False,
+        help_text="Only when more than the balance was received: the rest pays the payer's "
+        "next invoices.",
+    )
+    field_order = ["amount", "method", "reference", "excess_to_credit"]
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)

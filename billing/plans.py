@@ -28,6 +28,9 @@ from scheduling.models import DateAbsence, Service, SessionDate
 
 MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES) - 1
 
+# the payment form's box, which the refusal of an overpayment names
+EXCESS_TO_CREDIT_LABEL = "Keep what is above the balance as account credit"
+
 
 def money(value, currency: str, *, field: str, label: str) -> Decimal:
     """A user-supplied amount as Decimal at the currency's precision, in range."""

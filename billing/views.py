@@ -238,9 +238,16 @@ def invoice_record_payment(request, invoice_id: int):
             amount=data["amount"],
             method=data["method"],
             reference=data["reference"],
+            excess_to_credit=data["excess_to_credit"],
             actor=request.user,
         )
-        return f"Payment of {format_money(payment.amount, payment.currency)} recorded."
+        said = f"Payment of {format_money(payment.amount, payment.currency)} recorded."
+        if payment.excess:
+            said += (
+                f" {format_money(payment.excess, payment.currency)} above the balance is kept "
+                f"as account credit for {invoice.payer.full_name}."
+            )
+        return said
 
     def form(invoice):
         return PaymentForm(request.POST, currency=invoice.currency)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from billing import gateway as gateways
 from billing.gateway import CardDeclined, GatewayError
 from billing.models import (
+    AccountEntry,
     Invoice,
     Payment,
     PaymentAttempt,
@@ -22,10 +23,9 @@ from billing.models import (
     PaymentMethod,
 )
 from billing.permissions import require_billing_actor
-from billing.plans import (
-    money,
-)
+from billing.plans import EXCESS_TO_CREDIT_LABEL, money
 from billing.selectors import amount_paid, invoice_practitioners
+from billing.services.accounts import grant_account_credit
 from billing.services.followup import queue_receipt
 from billing.services.invoices import lock_open, settle_if_paid
 from billing.stripe_gateway import StripeGateway, intent_result
@@ -53,9 +53,14 @@ def record_payment(
     reference: str = "",
     actor,
     received_at=None,
+    excess_to_credit: bool = False,
 ) -> Payment:
     """A payment received by hand (cash, bank transfer, card terminal, other).
-    Partial payments are fine; more than the balance is refused."""
+    Partial payments are fine. More than the balance is refused unless the user
+    says to keep the excess as account credit (``excess_to_credit``: a typo of
+    1000 for 100 is not taken silently): then the payment is recorded as received,
+    the invoice is paid, and the excess goes to the payer's account (an
+    overpayment credit, once per payment). ``payment.excess`` says how much."""
     require_billing_actor(actor)
     locked = lock_open(invoice, "payments are recorded")
     if method not in MANUAL_METHODS:
@@ -68,9 +73,12 @@ def record_payment(
     if amount <= 0:
         raise BusinessRuleError("A payment is more than zero.", field="amount")
     balance = locked.total - amount_paid(locked)
-    if amount > balance:
+    excess = max(amount - balance, Decimal(0))
+    if excess and not excess_to_credit:
         raise BusinessRuleError(
-            f"The payment is more than the balance ({format_money(balance, locked.currency)}).",
+            f"The payment is more than the balance ({format_money(balance, locked.currency)}). "
+            f"To keep the {format_money(excess, locked.currency)} above it as account credit "
+            f"for {locked.payer.full_name}'s next invoices, tick “{EXCESS_TO_CREDIT_LABEL}”.",
             field="amount",
         )
     payment = Payment.objects.create(
@@ -94,7 +102,26 @@ def record_payment(
         actor=actor,
         practitioners=invoice_practitioners(locked),
     )
+    if excess:
+        _overpaid(payment, locked, excess, actor=actor)
+    payment.excess = excess
     return payment
+
+
+def _overpaid(payment: Payment, invoice: Invoice, excess: Decimal, *, actor) -> None:
+    """The part of a payment above what was due goes to the payer's account."""
+    grant_account_credit(
+        payer=invoice.payer,
+        amount=excess,
+        currency=payment.currency,
+        kind=AccountEntry.Kind.OVERPAYMENT,
+        description=f"Paid above the balance of {invoice.display_number}",
+        reason=f"{payment.get_method_display()} payment of "
+        f"{format_money(payment.amount, payment.currency)} on {invoice.display_number}",
+        source=f"overpayment:{payment.pk}",
+        invoice=invoice,
+        actor=actor,
+    )
 
 
 RECONCILE_AFTER = timedelta(minutes=5)
@@ -297,13 +324,15 @@ def _record_outcome(
             if invoice.status == Invoice.Status.OPEN:
                 settle_if_paid(invoice)
             queue_receipt(attempt.payment)
+            if result.amount > balance:
+                _overpaid(attempt.payment, invoice, result.amount - balance, actor=SYSTEM)
             summary = (
                 f"{format_money(result.amount, attempt.currency)} charged to {_card_name(card)} "
                 f"on {invoice.display_number}"
             )
             if result.amount > balance:  # settled meanwhile by other means
                 extra = format_money(result.amount - balance, attempt.currency)
-                summary += f"; {extra} more than was due: refund it"
+                summary += f"; {extra} more than was due: kept as account credit"
         else:
             if attempt.status not in (*UNSETTLED, PaymentAttempt.Status.FAILED):
                 return attempt
