@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 
 from opus.lib.fields import currency_field, money_field
@@ -644,6 +644,7 @@ class InvoiceEvent(models.Model):
         PAY_LINK = "pay_link", "Paid through the link"
         RECEIPT = "receipt", "Receipt"
         REMINDER = "reminder", "Reminder"
+        LATE_FEE = "late_fee", "Late fee"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -673,6 +674,30 @@ class InvoiceReminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder {self.step:+d} of {self.invoice_id}"
+
+
+class LateFee(models.Model):
+    """The practice's late fee on an open invoice without autopay, unpaid its days
+    after the due date: billed once per invoice (the one-to-one holds it) on an
+    invoice of its own (``fee_invoice``), issued and emailed."""
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="late_fee")
+    fee_invoice = models.OneToOneField(
+        Invoice, on_delete=models.PROTECT, related_name="late_fee_for"
+    )
+    amount = money_field()
+    added_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="late_fee_positive"),
+            models.CheckConstraint(
+                condition=~Q(invoice=F("fee_invoice")), name="late_fee_not_on_itself"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Late fee on {self.invoice_id}"
 
 
 class StripeCustomer(models.Model):

@@ -45,8 +45,9 @@ def run_due_autopay() -> int:
 
 @shared_task
 def send_due_reminders() -> int:
-    """Beat runs it hourly (a reminder step is sent once): reminders of open invoices."""
-    return services.send_due_reminders()
+    """Beat runs it hourly (a reminder step is sent once): reminders of open invoices,
+    then the practice's late fee where one is due (once per invoice)."""
+    return services.send_due_reminders() + services.add_due_late_fees()
 
 
 @shared_task(autoretry_for=(services.GatewayError,), retry_backoff=True, max_retries=5)

@@ -148,6 +148,7 @@ NOTICE_HOURS_RANGE = (0, 720)
 MAKEUP_WEEKS_RANGE = (1, 52)
 # the billing run's day of the month: at most 28, so that every month has it
 BILLING_DAY_RANGE = (1, 28)
+LATE_FEE_DAYS_RANGE = (1, 365)
 DAY_STEPS_MAX = 10
 
 
@@ -225,6 +226,9 @@ class Practice(models.Model):
     autopay_retry_days = models.CharField(max_length=50, blank=True, default="3,7")
     # reminders of open invoices without autopay: days relative to the due date
     reminder_days = models.CharField(max_length=50, blank=True, default="-3,7,14")
+    # an optional late fee on those invoices, once each (billing.services.collection)
+    late_fee = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    late_fee_days = models.PositiveSmallIntegerField(default=14)
     locale = models.CharField(
         "format of money and dates", max_length=10, default=DEFAULT_LOCALE, choices=LOCALES
     )
@@ -263,6 +267,14 @@ class Practice(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(locale__in=list(LOCALES)), name="practice_locale_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(late_fee__isnull=True) | Q(late_fee__gt=0),
+                name="practice_late_fee_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(late_fee_days__range=LATE_FEE_DAYS_RANGE),
+                name="practice_late_fee_days_range",
             ),
         ]
 

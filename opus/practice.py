@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from email.utils import parseaddr
 
 from django import forms
@@ -41,6 +42,7 @@ from opus.models import (
     CARD_LINK_DAYS_RANGE,
     DEFAULT_LOCALE,
     DUE_DAYS_RANGE,
+    LATE_FEE_DAYS_RANGE,
     LOCALES,
     MAKEUP_WEEKS_RANGE,
     NOTICE_HOURS_RANGE,
@@ -302,6 +304,27 @@ FIELDS: dict[str, Callable[[], forms.Field]] = {
         validators=[_reminder_days],
         help_text="For invoices without autopay: negative before the due date, positive after, "
         "e.g. -3,7,14. Empty: no reminders.",
+    ),
+    "late_fee": lambda: forms.DecimalField(
+        label="Late fee",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=12,
+        decimal_places=2,
+        help_text="Billed once, on an invoice of its own, for an invoice without autopay still "
+        "unpaid the days below after its due date. Empty: no late fee.",
+        error_messages={
+            "invalid": "Enter an amount such as 10.00, or leave it empty for no late fee.",
+            "min_value": "A late fee is more than zero; leave it empty for no late fee.",
+            "max_digits": "That amount is too large.",
+            "max_whole_digits": "That amount is too large.",
+            "max_decimal_places": "Enter an amount with at most two decimals.",
+        },
+    ),
+    "late_fee_days": lambda: _days(
+        "Late fee after (days past the due date)",
+        LATE_FEE_DAYS_RANGE,
+        "How long after the due date an unpaid invoice gets the late fee.",
     ),
     "locale": lambda: forms.ChoiceField(
         label="Format of money and dates",

@@ -34,6 +34,8 @@ from billing.services.card_requests import (
 from billing.services.collection import (
     CONSENT_VERSION,
     PayLinkClosed,
+    add_due_late_fees,
+    add_late_fee,
     consent_text,
     pay_invoice_from_link,
     pay_link_for_token,
@@ -103,6 +105,8 @@ __all__ = [  # the API other apps call
     "add_charge",
     "add_credit",
     "add_discount",
+    "add_due_late_fees",
+    "add_late_fee",
     "apply_account_credit",
     "apply_credits_oldest_first",
     "balance_due",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,6 +27,7 @@ from billing.models import (
     InvoiceEvent,
     InvoicePayLink,
     InvoiceReminder,
+    LateFee,
     Payment,
     PaymentAttempt,
     PaymentMethod,
@@ -37,6 +39,7 @@ from billing.services.followup import (
     invoice_event,
     queue_decline_notice,
 )
+from billing.services.invoices import add_charge, create_draft, issue_invoice, send_invoice
 from billing.services.payments import ChargePending, run_card_attempt, start_card_attempt
 from billing.tokens import hash_token
 from clients.models import Client, ClientEvent
@@ -426,3 +429,96 @@ def send_due_reminders(*, today=None) -> int:
         .values_list("pk", flat=True)
     )
     return sum(remind_invoice(invoice_id=pk, steps=steps, today=today) for pk in candidates)
+
+
+# --- the optional late fee ----------------------------------------------------------------------
+def add_late_fee(*, invoice_id: int, today) -> Invoice | None:
+    """Bill the practice's late fee for an open invoice without autopay still
+    unpaid ``late_fee_days`` after its due date: once per invoice (held by the
+    database), on an invoice of its own to the same payer, issued (due after the
+    practice's usual days) and emailed, and said in both invoices' history. Never
+    on a fee invoice, nor in another currency than the practice's. Returns the fee
+    invoice, or None when none is due."""
+    practice = practices.current()
+    fee = practice.late_fee
+    if not fee:
+        return None
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("payer", "relationship")
+            .filter(
+                WITHOUT_AUTOPAY,
+                pk=invoice_id,
+                status=Invoice.Status.OPEN,
+                currency=settings.OPUS_CURRENCY,
+                late_fee__isnull=True,
+                late_fee_for__isnull=True,
+                due_on__lte=today - timedelta(days=practice.late_fee_days),
+            )
+            .first()
+        )
+        if invoice is None:
+            return None
+        relationship = invoice.relationship
+        if relationship is not None and relationship.payer_id != invoice.payer_id:
+            relationship = None
+        due_text = f"{invoice.due_on:%-d %b %Y}"
+        draft = create_draft(
+            payer=invoice.payer, relationship=relationship, actor=SYSTEM, currency=invoice.currency
+        )
+        add_charge(
+            invoice=draft,
+            actor=SYSTEM,
+            description=f"Late fee: {invoice.display_number} unpaid {practice.late_fee_days} "
+            f"days after its due date ({due_text})",
+            unit_price=fee,
+        )
+        fee_invoice = issue_invoice(invoice=draft, issued_on=today, actor=SYSTEM)
+        now = timezone.now()
+        LateFee.objects.create(invoice=invoice, fee_invoice=fee_invoice, amount=fee, added_at=now)
+        amount = format_money(fee, invoice.currency)
+        invoice_event(
+            invoice,
+            InvoiceEvent.Kind.LATE_FEE,
+            f"Late fee of {amount} billed on {fee_invoice.display_number} "
+            f"(unpaid {practice.late_fee_days} days after {due_text})",
+            at=now,
+        )
+        invoice_event(
+            fee_invoice,
+            InvoiceEvent.Kind.LATE_FEE,
+            f"Late fee for {invoice.display_number}",
+            at=now,
+        )
+        record_event(
+            client=invoice.payer,
+            kind=ClientEvent.Kind.INVOICE,
+            summary=f"Late fee of {amount} for {invoice.display_number}: "
+            f"{fee_invoice.display_number} issued",
+            actor=SYSTEM,
+            practitioners=invoice_practitioners(invoice),
+        )
+        send_invoice(invoice=fee_invoice, actor=SYSTEM)
+        return fee_invoice
+
+
+def add_due_late_fees(*, today=None) -> int:
+    """The daily sweep (with the reminders): the late fee of every open invoice
+    without autopay now due one. Returns how many were billed."""
+    practice = practices.current()
+    if not practice.late_fee:
+        return 0
+    today = today or timezone.localdate()
+    candidates = (
+        Invoice.objects.filter(
+            WITHOUT_AUTOPAY,
+            status=Invoice.Status.OPEN,
+            late_fee__isnull=True,
+            late_fee_for__isnull=True,
+            due_on__lte=today - timedelta(days=practice.late_fee_days),
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return sum(add_late_fee(invoice_id=pk, today=today) is not None for pk in candidates)
