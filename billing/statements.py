@@ -69,6 +69,11 @@ class CurrencyStatement:
     def credits(self) -> Decimal:
         return sum((row.credit for row in self.rows), ZERO)
 
+    @property
+    def in_credit(self) -> Decimal:
+        """What the practice owes the payer at the end (a closing balance below zero)."""
+        return max(-self.closing, ZERO)
+
 
 @dataclass
 class Statement:
