@@ -192,6 +192,15 @@ def revenue(
     }[by]
     sql = f"""
         WITH line AS NOT MATERIALIZED ({_LINES}),
+        refunds AS MATERIALIZED (
+            SELECT p.invoice_id, r.currency, SUM(r.amount) AS amount,
+                   date_trunc('month', r.settled_at AT TIME ZONE %(tz)s)::date AS month
+            FROM {T["refund"]} r
+            JOIN {T["payment"]} p ON p.id = r.payment_id
+            WHERE r.status = 'succeeded'
+              AND r.settled_at >= %(start)s AND r.settled_at < %(end)s
+            GROUP BY p.invoice_id, r.currency, 4
+        ),
         facts AS (
             SELECT date_trunc('month', i.issued_on)::date AS month, i.currency,
                    line.service_id, line.practitioner_id,
@@ -208,15 +217,11 @@ def revenue(
             JOIN line ON line.invoice_id = i.id
             WHERE p.received_at >= %(start)s AND p.received_at < %(end)s
             UNION ALL
-            SELECT date_trunc('month', r.settled_at AT TIME ZONE %(tz)s)::date, r.currency,
-                   line.service_id, line.practitioner_id,
+            SELECT r.month, r.currency, line.service_id, line.practitioner_id,
                    0::numeric, 0::numeric, r.amount * line.signed / NULLIF(i.total, 0)
-            FROM {T["refund"]} r
-            JOIN {T["payment"]} p ON p.id = r.payment_id
-            JOIN {T["invoice"]} i ON i.id = p.invoice_id
+            FROM refunds r
+            JOIN {T["invoice"]} i ON i.id = r.invoice_id
             JOIN line ON line.invoice_id = i.id
-            WHERE r.status = 'succeeded'
-              AND r.settled_at >= %(start)s AND r.settled_at < %(end)s
         )
         SELECT {key} AS key, {label} AS label, f.currency,
                SUM(f.invoiced) AS invoiced, COALESCE(SUM(f.collected), 0) AS collected,
