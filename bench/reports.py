@@ -155,11 +155,20 @@ HISTORY_SQL = [
     # most are paid in full, one in ten in part, the last months' less often
     """
     INSERT INTO billing_payment (invoice_id, amount, currency, method, reference,
-                                 gateway_charge_id, received_at)
+                                 gateway_charge_id, received_at, dispute_reason, refunded)
     SELECT invoice_id, CASE WHEN invoice_id % 10 = 3 THEN price * 2 ELSE price * 4 END,
-           'GBP', 'cash', '', '', b.month + 10 + time '12:00'
+           'GBP', 'cash', '', '', b.month + 10 + time '12:00', '',
+           CASE WHEN invoice_id % 20 = 7 THEN price ELSE 0 END
     FROM bench_months b
     WHERE b.m > 2 OR invoice_id % 3 = 0
+    """,
+    # one payment in twenty partly refunded (cash), a week after it came in
+    """
+    INSERT INTO billing_refund (payment_id, amount, currency, method, reason, from_account,
+                                status, gateway_refund_id, message, created_at, settled_at)
+    SELECT id, refunded, currency, 'cash', 'bench', false, 'succeeded', '', '',
+           received_at + interval '7 days', received_at + interval '7 days'
+    FROM billing_payment WHERE refunded > 0
     """,
     """
     UPDATE billing_invoice i SET status = 'paid'
@@ -188,7 +197,7 @@ HISTORY_SQL = [
     # card links: three a client over three years, the older ones used or replaced
     """
     INSERT INTO billing_paymentcardrequest (client_id, reason, nonce, token_hash, created_at,
-        expires_at, sent_at, opened_at, provider_message_id, superseded_at)
+        expires_at, sent_at, opened_at, provider_message_id, superseded_at, setup_id)
     SELECT c.id, 'bench', 'bench-' || c.id || '-' || k, md5('bench' || c.id || '-' || k),
            now() - make_interval(days => (30 * k + c.id % 30)::int),
            now() - make_interval(days => (30 * k + c.id % 30)::int) + interval '7 days',
@@ -196,7 +205,7 @@ HISTORY_SQL = [
            CASE WHEN (c.id + k) % 3 <> 0 THEN
                now() - make_interval(days => (30 * k + c.id % 30)::int) + interval '3 hours'
            END,
-           '', now() - make_interval(days => (30 * k + c.id % 30)::int) + interval '8 days'
+           '', now() - make_interval(days => (30 * k + c.id % 30)::int) + interval '8 days', ''
     FROM clients_client c CROSS JOIN generate_series(1, 3) AS k
     """,
     "ANALYZE",

@@ -20,6 +20,8 @@ class BillingConfig(AppConfig):
             RECEIPT_EMAIL,
             REMINDER,
             REMINDER_EMAIL,
+            STATEMENT,
+            STATEMENT_EMAIL,
         )
         from opus.mail import register_email
 
@@ -30,5 +32,6 @@ class BillingConfig(AppConfig):
         register_email(MOVED_NOTICE, MOVED_NOTICE_EMAIL)
         register_email(REMINDER, REMINDER_EMAIL)
         register_email(PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_EMAIL)
+        register_email(STATEMENT, STATEMENT_EMAIL)
 
         from billing import checks  # noqa: F401  (registers the start-up checks)

@@ -5,7 +5,7 @@ re-derived from the request when the worker renders the email."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -14,13 +14,14 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceEvent, Payment, PaymentCardRequest, PaymentConfirmation
 from billing.paylinks import pay_url
-from billing.pdf import invoice_pdf_attachment
+from billing.pdf import invoice_pdf_attachment, statement_pdf_attachment
 from billing.selectors import balance_due, invoice_practitioners
+from billing.statements import statement_for
 from billing.tokens import confirmation_token_for, token_for
 from clients.models import Client, ClientEvent
 from clients.services import record_event
 from opus.lib.actors import SYSTEM
-from opus.lib.money import format_money
+from opus.lib.money import format_day, format_money
 from opus.mail import EmailKind
 from opus.models import User
 from scheduling.models import Subscription
@@ -429,4 +430,65 @@ PAYMENT_CONFIRMATION_EMAIL = EmailKind(
     context=payment_confirmation_context,
     on_sent=payment_confirmation_sent,
     on_failed=payment_confirmation_failed,
+)
+
+
+# --- a payer's statement, emailed on request ---------------------------------------------------
+STATEMENT = "statement"
+
+
+def statement_context(row) -> dict | None:
+    """The statement as it stands when the worker sends it (the same date range)."""
+    from_ctx = row.context or {}
+    pk = from_ctx.get("client_id")
+    try:
+        start = date.fromisoformat(from_ctx.get("start", ""))
+        end = date.fromisoformat(from_ctx.get("end", ""))
+    except (TypeError, ValueError):
+        return None
+    payer = Client.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+    if payer is None:
+        return None
+    return {
+        "first_name": payer.first_name,
+        "statement": statement_for(payer=payer, start=start, end=end),
+    }
+
+
+def statement_sent(row) -> None:
+    context = statement_context(row)
+    if context is not None:
+        statement = context["statement"]
+        record_event(
+            actor=SYSTEM,
+            client=statement.payer,
+            kind=ClientEvent.Kind.EMAIL_SENT,
+            summary=(
+                f"Emailed a statement ({format_day(statement.start)} to "
+                f"{format_day(statement.end)}) to {row.to_address}"
+            ),
+        )
+
+
+def statement_failed(row) -> None:
+    payer = Client.objects.filter(pk=(row.context or {}).get("client_id")).first()
+    if payer is not None:
+        record_event(
+            actor=SYSTEM,
+            client=payer,
+            kind=ClientEvent.Kind.EMAIL_FAILED,
+            summary=f"A statement could not be emailed to {row.to_address}",
+        )
+
+
+def statement_attachments(row, context: dict) -> list[tuple[str, bytes, str]]:
+    """The statement as a PDF, made by the worker as it sends the email."""
+    return [statement_pdf_attachment(context["statement"])]
+
+
+STATEMENT_EMAIL = EmailKind(
+    context=statement_context,
+    on_sent=statement_sent,
+    on_failed=statement_failed,
+    attachments=statement_attachments,
 )

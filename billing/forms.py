@@ -260,3 +260,51 @@ class RefundForm(forms.Form):
         self.fields["payment"].choices = [(p.pk, str(p.pk)) for p in payments]
         self.fields["amount"] = money_field("Amount", currency)
         self.order_fields(self.field_order)
+
+
+class StatementForm(forms.Form):
+    """The statement's dates, read from the address: whatever is typed, a statement
+    renders (a refused date shows its error, and the default stands)."""
+
+    start = forms.DateField(
+        label="From",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter a date such as 2026-03-31."},
+    )
+    end = forms.DateField(
+        label="To",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter a date such as 2026-03-31."},
+    )
+
+    EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+    @staticmethod
+    def default_range(today: date) -> tuple[date, date]:
+        """From the first of the month two months back to today."""
+        month = today.month - 2
+        year = today.year + (month - 1) // 12
+        return date(year, (month - 1) % 12 + 1, 1), today
+
+    def clean(self):
+        data = super().clean()
+        for name in ("start", "end"):
+            value = data.get(name)
+            if value is not None and not self.EARLIEST <= value <= self.LATEST:
+                self.add_error(name, "Enter a date from 1900 to 2999.")
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start and not self.errors:
+            self.add_error("end", "The last day is before the first.")
+        return data
+
+    def dates(self, today: date) -> tuple[date, date]:
+        """The dates to show: those given and valid, the defaults otherwise."""
+        start, end = self.default_range(today)
+        if self.is_valid():
+            start = self.cleaned_data.get("start") or start
+            end = self.cleaned_data.get("end") or end
+            if end < start:
+                start = end
+        return start, end

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from billing import selectors
 from billing.models import Invoice
 from billing.plans import invoice_totals
+from billing.statements import Statement
 from opus import practice as practices
 
 STYLESHEET = "css/invoice-pdf.css"
@@ -52,3 +53,29 @@ def invoice_pdf(invoice: Invoice) -> bytes:
 def invoice_pdf_attachment(invoice: Invoice) -> tuple[str, bytes, str]:
     """(filename, content, mimetype): what ``EmailMessage.attach`` takes."""
     return invoice_filename(invoice), invoice_pdf(invoice), MIMETYPE
+
+
+# --- a payer's statement -------------------------------------------------------------------------
+
+
+def statement_filename(statement: Statement) -> str:
+    return f"statement-{statement.payer.pk}-{statement.start:%Y%m%d}-{statement.end:%Y%m%d}.pdf"
+
+
+def statement_html(statement: Statement) -> str:
+    return render_to_string(
+        "billing/statement_pdf.html",
+        {"statement": statement, "payer": statement.payer, "practice": practices.current()},
+    )
+
+
+def statement_pdf(statement: Statement) -> bytes:
+    """The statement as PDF bytes, in the invoice's style."""
+    import weasyprint
+
+    stylesheet = weasyprint.CSS(filename=finders.find(STYLESHEET))
+    return weasyprint.HTML(string=statement_html(statement)).write_pdf(stylesheets=[stylesheet])
+
+
+def statement_pdf_attachment(statement: Statement) -> tuple[str, bytes, str]:
+    return statement_filename(statement), statement_pdf(statement), MIMETYPE

@@ -37,6 +37,21 @@ urlpatterns = [
         views.account_credit_add,
         name="account-credit-add",
     ),
+    path(
+        "billing/clients/<int:client_id>/statement/",
+        views.client_statement,
+        name="client-statement",
+    ),
+    path(
+        "billing/clients/<int:client_id>/statement/pdf/",
+        views.client_statement_pdf,
+        name="client-statement-pdf",
+    ),
+    path(
+        "billing/clients/<int:client_id>/statement/email/",
+        views.client_statement_email,
+        name="client-statement-email",
+    ),
     path("billing/invoices/<int:invoice_id>/send/", views.invoice_send, name="invoice-send"),
     path("billing/invoices/<int:invoice_id>/void/", views.invoice_void, name="invoice-void"),
     path("billing/invoices/<int:invoice_id>/close/", views.invoice_close, name="invoice-close"),

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -35,11 +35,13 @@ from billing.forms import (
     ReasonForm,
     RefundForm,
     SendForm,
+    StatementForm,
 )
 from billing.gateway import CardError, GatewayError, get_gateway
 from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest, Refund
 from billing.permissions import can_manage_billing
 from billing.services import gateway_events, runs
+from billing.statements import statement_for
 from billing.tokens import looks_like_token
 from clients.models import Client
 from opus import practice as practices
@@ -938,3 +940,75 @@ def stripe_webhook(request):
         return HttpResponse("invalid signature", status=400, content_type="text/plain")
     _row, created = gateway_events.store_event(event=event)
     return HttpResponse("stored" if created else "duplicate", status=200, content_type="text/plain")
+
+
+# --- a payer's statement (staff) -----------------------------------------------------------------
+
+
+def _statement_payer(request, client_id: int) -> Client:
+    """404 when the user cannot see the client, 403 unless staff: a statement lists
+    every practitioner's invoices."""
+    client = _visible_client(request, client_id)
+    if not can_manage_billing(request.user):
+        raise PermissionDenied("Only staff can see a payer's statement.")
+    return client
+
+
+def _statement(request, client: Client, source) -> tuple[StatementForm, object]:
+    form = StatementForm(source)
+    start, end = form.dates(timezone.localdate())
+    return form, statement_for(payer=client, start=start, end=end)
+
+
+def _statement_query(statement) -> str:
+    return urlencode({"start": statement.start.isoformat(), "end": statement.end.isoformat()})
+
+
+@require_GET
+def client_statement(request, client_id: int):
+    """The payer's statement over a date range (in the address), printable, with a
+    PDF and "Email statement"."""
+    client = _statement_payer(request, client_id)
+    form, statement = _statement(request, client, request.GET)
+    template = page_or_fragment(request, "billing/statement.html", "results")
+    response = render(
+        request,
+        template,
+        {
+            "client": client,
+            "form": form,
+            "statement": statement,
+            "query": _statement_query(statement),
+        },
+    )
+    response["Vary"] = "HX-Request"
+    return response
+
+
+@require_GET
+def client_statement_pdf(request, client_id: int):
+    client = _statement_payer(request, client_id)
+    _form, statement = _statement(request, client, request.GET)
+    response = HttpResponse(pdf.statement_pdf(statement), content_type=pdf.MIMETYPE)
+    response["Content-Disposition"] = f'attachment; filename="{pdf.statement_filename(statement)}"'
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@require_POST
+def client_statement_email(request, client_id: int):
+    """ "Email statement": queued through the outbox; the worker attaches the PDF."""
+    client = _statement_payer(request, client_id)
+    _form, statement = _statement(request, client, request.POST)
+    try:
+        services.email_statement(
+            payer=client, start=statement.start, end=statement.end, actor=request.user
+        )
+    except BusinessRuleError as failure:
+        messages.error(request, failure.message)
+    else:
+        messages.success(request, f"Statement emailed to {client.email}.")
+    url = f"{reverse('billing:client-statement', args=[client.pk])}?{_statement_query(statement)}"
+    if is_fragment_request(request):
+        return HttpResponseLocation(url)
+    return redirect(url)

@@ -137,7 +137,7 @@ def build_aging(filters: Filters) -> Table:
     rows = selectors.aging(as_of=filters.as_of, currency=filters.currency)
     for row in rows:
         row["payer"] = f"{row['first_name']} {row['last_name']}"
-    keys = [*selectors.AGING_BUCKETS, "total", "invoices"]
+    keys = [*selectors.AGING_BUCKETS, "total", "invoices", "credit"]
     totals = _per_currency(rows, keys, "payer", "Total")
     charts = [
         bar_chart(
@@ -156,6 +156,7 @@ def build_aging(filters: Filters) -> Table:
             Column("invoices", "Open invoices", "int"),
             *(Column(key, label, "money") for key, label in AGING_LABELS.items()),
             Column("total", "Total open", "money"),
+            Column("credit", "Account credit", "money"),
         ],
         rows=rows,
         totals=totals,
@@ -163,7 +164,9 @@ def build_aging(filters: Filters) -> Table:
         notes=[
             "What each payer still owed at the end of the day chosen, by how many days "
             "past its due date each invoice was.",
-            "Credit balances will be shown once payers' accounts hold credit.",
+            "Account credit: what the practice owed the payer back at the end of that day "
+            "(their account's balance), shown apart: it is set against their next invoices, "
+            "not taken off the open invoices above.",
         ],
     )
 
@@ -182,13 +185,14 @@ def build_revenue(filters: Filters) -> Table:
     for row in rows:
         row["invoiced"] = amount(row["invoiced"], row["currency"])
         row["collected"] = amount(row["collected"], row["currency"])
+        row["refunded"] = amount(row["refunded"], row["currency"])
         if filters.by == "month":
             row["label"] = row["key"]
         elif row["label"] is None:
             row["label"] = "No session" if filters.by == "service" else "No practitioner"
     group_label = dict(REVENUE_GROUPS)[filters.by]
     label_kind = "month" if filters.by == "month" else "text"
-    totals = _per_currency(rows, ["invoiced", "collected"], "label", "Total")
+    totals = _per_currency(rows, ["invoiced", "collected", "refunded"], "label", "Total")
     charts = []
     for total in totals:
         currency = total["currency"]
@@ -198,18 +202,18 @@ def build_revenue(filters: Filters) -> Table:
             months = months_between(filters.first, filters.last)
             categories = [month_label(m) for m in months]
             values = [
-                [by_month.get(m, {}).get("invoiced"), by_month.get(m, {}).get("collected")]
+                [by_month.get(m, {}).get(key) for key in ("invoiced", "collected", "refunded")]
                 for m in months
             ]
         else:
             mine = mine[:12]
             categories = [row["label"] for row in mine]
-            values = [[row["invoiced"], row["collected"]] for row in mine]
+            values = [[row["invoiced"], row["collected"], row["refunded"]] for row in mine]
         charts.append(
             bar_chart(
-                f"Invoiced and collected by {group_label.lower()} ({currency})",
+                f"Invoiced, collected and refunded by {group_label.lower()} ({currency})",
                 categories,
-                ["Invoiced", "Collected"],
+                ["Invoiced", "Collected", "Refunded"],
                 values,
                 show=lambda v, c=currency: format_money(Decimal(v), c),
                 label_every=_label_every(len(categories)),
@@ -221,15 +225,17 @@ def build_revenue(filters: Filters) -> Table:
             Column("currency", "Currency"),
             Column("invoiced", "Invoiced", "money"),
             Column("collected", "Collected", "money"),
+            Column("refunded", "Refunded", "money"),
         ],
         rows=rows,
         totals=totals,
         charts=charts,
         notes=[
             "Invoiced: issued invoices (not void), on their issue date, line by line. "
-            "Collected: payments, on the day received.",
-            "By service or practitioner, a payment is shared over its invoice's lines in "
-            "proportion to their amounts. Refunds are not shown yet.",
+            "Collected: payments, on the day received. Refunded: refunds made, on the day "
+            "made (collected counts the payments as received; take refunded off for the net).",
+            "By service or practitioner, a payment or a refund is shared over its invoice's "
+            "lines in proportion to their amounts.",
         ],
     )
 

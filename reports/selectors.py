@@ -15,7 +15,15 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, Payment, PaymentCardRequest
+from billing.models import (
+    Account,
+    AccountEntry,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentCardRequest,
+    Refund,
+)
 from clients.models import Client
 from frontdesk.models import Transfer, Withdrawal
 from opus.models import User
@@ -32,6 +40,9 @@ T = {
     "invoice": Invoice._meta.db_table,
     "line": InvoiceLine._meta.db_table,
     "payment": Payment._meta.db_table,
+    "refund": Refund._meta.db_table,
+    "account": Account._meta.db_table,
+    "account_entry": AccountEntry._meta.db_table,
     "card_request": PaymentCardRequest._meta.db_table,
     "client": Client._meta.db_table,
     "user": User._meta.db_table,
@@ -71,9 +82,11 @@ def _tz() -> str:
 def aging(*, as_of: date, currency: str = "") -> list[dict]:
     """Per payer and currency, what was still owed at the end of ``as_of``, by how
     many days past its due date each invoice was: current (not yet due), 1-30,
-    31-60, 61-90, over 90. An invoice counts when it was issued by then and was
-    still open then: open now, or paid, void or closed only after that day;
-    payments count when received by the end of that day."""
+    31-60, 61-90, over 90; and the account credit the payer held then (``credit``,
+    the ledger's entries written by the end of that day). An invoice counts when it
+    was issued by then and was still open then: open now, or paid, void or closed
+    only after that day; payments count when received by the end of that day. A
+    payer who owes nothing but holds credit has a row of their own."""
     sql = f"""
         WITH owed AS (
             SELECT i.payer_id, i.currency, i.due_on,
@@ -87,24 +100,45 @@ def aging(*, as_of: date, currency: str = "") -> list[dict]:
                    OR (i.status IN ('paid', 'void', 'closed')
                        AND i.status_changed_at >= %(cutoff)s))
               AND (%(currency)s = '' OR i.currency = %(currency)s)
+        ),
+        by_payer AS (
+            SELECT o.payer_id, o.currency,
+                COUNT(*) AS invoices,
+                COALESCE(SUM(balance) FILTER (
+                    WHERE o.due_on IS NULL OR o.due_on >= %(as_of)s), 0) AS current,
+                COALESCE(SUM(balance) FILTER (
+                    WHERE %(as_of)s - o.due_on BETWEEN 1 AND 30), 0) AS d1_30,
+                COALESCE(SUM(balance) FILTER (
+                    WHERE %(as_of)s - o.due_on BETWEEN 31 AND 60), 0) AS d31_60,
+                COALESCE(SUM(balance) FILTER (
+                    WHERE %(as_of)s - o.due_on BETWEEN 61 AND 90), 0) AS d61_90,
+                COALESCE(SUM(balance) FILTER (WHERE %(as_of)s - o.due_on > 90), 0) AS over_90,
+                SUM(balance) AS total
+            FROM owed o
+            WHERE o.balance > 0
+            GROUP BY o.payer_id, o.currency
+        ),
+        credit AS (
+            SELECT a.payer_id, a.currency, SUM(e.amount) AS credit
+            FROM {T["account_entry"]} e
+            JOIN {T["account"]} a ON a.id = e.account_id
+            WHERE e.created_at < %(cutoff)s
+              AND (%(currency)s = '' OR a.currency = %(currency)s)
+            GROUP BY a.payer_id, a.currency
+            HAVING SUM(e.amount) > 0
         )
-        SELECT o.payer_id, c.first_name, c.last_name, o.currency,
-            COUNT(*) AS invoices,
-            COALESCE(SUM(balance) FILTER (
-                WHERE o.due_on IS NULL OR o.due_on >= %(as_of)s), 0) AS current,
-            COALESCE(SUM(balance) FILTER (
-                WHERE %(as_of)s - o.due_on BETWEEN 1 AND 30), 0) AS d1_30,
-            COALESCE(SUM(balance) FILTER (
-                WHERE %(as_of)s - o.due_on BETWEEN 31 AND 60), 0) AS d31_60,
-            COALESCE(SUM(balance) FILTER (
-                WHERE %(as_of)s - o.due_on BETWEEN 61 AND 90), 0) AS d61_90,
-            COALESCE(SUM(balance) FILTER (WHERE %(as_of)s - o.due_on > 90), 0) AS over_90,
-            SUM(balance) AS total
-        FROM owed o
-        JOIN {T["client"]} c ON c.id = o.payer_id
-        WHERE o.balance > 0
-        GROUP BY o.payer_id, c.first_name, c.last_name, o.currency
-        ORDER BY SUM(balance) DESC, c.last_name, c.first_name, o.payer_id, o.currency
+        SELECT COALESCE(b.payer_id, k.payer_id) AS payer_id, c.first_name, c.last_name,
+            COALESCE(b.currency, k.currency) AS currency,
+            COALESCE(b.invoices, 0) AS invoices,
+            COALESCE(b.current, 0) AS current, COALESCE(b.d1_30, 0) AS d1_30,
+            COALESCE(b.d31_60, 0) AS d31_60, COALESCE(b.d61_90, 0) AS d61_90,
+            COALESCE(b.over_90, 0) AS over_90, COALESCE(b.total, 0) AS total,
+            COALESCE(k.credit, 0) AS credit
+        FROM by_payer b
+        FULL OUTER JOIN credit k ON k.payer_id = b.payer_id AND k.currency = b.currency
+        JOIN {T["client"]} c ON c.id = COALESCE(b.payer_id, k.payer_id)
+        ORDER BY COALESCE(b.total, 0) DESC, c.last_name, c.first_name,
+            COALESCE(b.payer_id, k.payer_id), COALESCE(b.currency, k.currency)
     """
     cutoff = day_start(as_of + timedelta(days=1))
     return _rows(sql, {"as_of": as_of, "cutoff": cutoff, "currency": currency})
@@ -137,11 +171,13 @@ def revenue(
     service_id: int | None = None,
     practitioner_id: int | None = None,
 ) -> list[dict]:
-    """Invoiced (issued, not void, on its issue date) and collected (payments, on the
-    day received) from ``first`` to ``last``, grouped by month, service or
+    """Invoiced (issued, not void, on its issue date), collected (payments, on the
+    day received) and refunded (refunds made, on the day made) from ``first`` to
+    ``last``, grouped by month, service or
     practitioner, per currency. Invoiced sums the invoices' lines, so the groups
-    add up to the invoices' totals to the penny; a payment is shared out over its
-    invoice's lines in proportion to their amounts (rounded once, per group)."""
+    add up to the invoices' totals to the penny; a payment (and a refund, through
+    its payment) is shared out over its invoice's lines in proportion to their
+    amounts (rounded once, per group)."""
     if by not in REVENUE_GROUPS:
         raise ValueError(by)
     key = {
@@ -156,24 +192,40 @@ def revenue(
     }[by]
     sql = f"""
         WITH line AS NOT MATERIALIZED ({_LINES}),
+        refunds AS MATERIALIZED (
+            SELECT p.invoice_id, r.currency, SUM(r.amount) AS amount,
+                   date_trunc('month', r.settled_at AT TIME ZONE %(tz)s)::date AS month
+            FROM {T["refund"]} r
+            JOIN {T["payment"]} p ON p.id = r.payment_id
+            WHERE r.status = 'succeeded'
+              AND r.settled_at >= %(start)s AND r.settled_at < %(end)s
+            GROUP BY p.invoice_id, r.currency, 4
+        ),
         facts AS (
             SELECT date_trunc('month', i.issued_on)::date AS month, i.currency,
                    line.service_id, line.practitioner_id,
-                   line.signed AS invoiced, 0::numeric AS collected
+                   line.signed AS invoiced, 0::numeric AS collected, 0::numeric AS refunded
             FROM {T["invoice"]} i
             JOIN line ON line.invoice_id = i.id
             WHERE i.status = ANY(%(billed)s) AND i.issued_on BETWEEN %(first)s AND %(last)s
             UNION ALL
             SELECT date_trunc('month', p.received_at AT TIME ZONE %(tz)s)::date, p.currency,
                    line.service_id, line.practitioner_id,
-                   0::numeric, p.amount * line.signed / NULLIF(i.total, 0)
+                   0::numeric, p.amount * line.signed / NULLIF(i.total, 0), 0::numeric
             FROM {T["payment"]} p
             JOIN {T["invoice"]} i ON i.id = p.invoice_id
             JOIN line ON line.invoice_id = i.id
             WHERE p.received_at >= %(start)s AND p.received_at < %(end)s
+            UNION ALL
+            SELECT r.month, r.currency, line.service_id, line.practitioner_id,
+                   0::numeric, 0::numeric, r.amount * line.signed / NULLIF(i.total, 0)
+            FROM refunds r
+            JOIN {T["invoice"]} i ON i.id = r.invoice_id
+            JOIN line ON line.invoice_id = i.id
         )
         SELECT {key} AS key, {label} AS label, f.currency,
-               SUM(f.invoiced) AS invoiced, COALESCE(SUM(f.collected), 0) AS collected
+               SUM(f.invoiced) AS invoiced, COALESCE(SUM(f.collected), 0) AS collected,
+               COALESCE(SUM(f.refunded), 0) AS refunded
         FROM facts f
         LEFT JOIN {T["service"]} sv ON sv.id = f.service_id
         LEFT JOIN {T["user"]} u ON u.id = f.practitioner_id

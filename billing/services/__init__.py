@@ -83,6 +83,7 @@ from billing.services.refunds import (
     run_refund,
     start_refund,
 )
+from billing.services.statements import email_statement
 
 __all__ = [  # the API other apps call
     "ACCOUNT_CREDIT_REASON",
@@ -120,6 +121,7 @@ __all__ = [  # the API other apps call
     "create_draft",
     "credit_open_invoice",
     "default_due_on",
+    "email_statement",
     "grant_account_credit",
     "invoice_totals",
     "issue_invoice",

@@ -55,6 +55,7 @@ SERVICE_MODULES = (
     "billing.services.followup",
     "billing.services.accounts",
     "billing.services.refunds",
+    "billing.services.statements",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
     "frontdesk.client_flows",
@@ -340,6 +341,9 @@ CALLS = {
     ),
     "billing.grant_account_credit": lambda w, a: _billing("grant_account_credit")(
         payer=w.relationship.payer, amount="5", currency="GBP", reason="x", actor=a
+    ),
+    "billing.email_statement": lambda w, a: _billing("email_statement")(
+        payer=w.relationship.payer, start=date(2026, 1, 1), end=date(2026, 1, 31), actor=a
     ),
     "billing.apply_account_credit": lambda w, a: _billing("apply_account_credit")(
         invoice=w.invoice, actor=a

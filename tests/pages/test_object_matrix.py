@@ -90,6 +90,9 @@ MATRIX = {
     "billing:client-cards": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
     "billing:client-account": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
     "billing:account-credit-add": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
+    "billing:client-statement": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
+    "billing:client-statement-pdf": (lambda w: {"client_id": w["client"].pk}, GET_ONLY),
+    "billing:client-statement-email": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
     "billing:card-request-create": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
     "billing:client-autopay": (lambda w: {"client_id": w["client"].pk}, POST_ONLY),
     "billing:card-request-resend": (lambda w: {"request_id": w["card_request"].pk}, POST_ONLY),
@@ -227,6 +230,8 @@ STAFF_ONLY = {
     "relationships:end",
     "team:member",
     "billing:client-account",  # the account's entries name any practitioner's sessions
+    "billing:client-statement",  # a statement lists every practitioner's invoices
+    "billing:client-statement-pdf",
 }
 
 # staff's alone: no practitioner sees them, T2 neither (404), staff 200

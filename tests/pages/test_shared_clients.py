@@ -185,6 +185,9 @@ ID_ROUTES = {
     "billing:client-cards": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
     "billing:client-account": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
     "billing:account-credit-add": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "billing:client-statement": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "billing:client-statement-pdf": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
+    "billing:client-statement-email": lambda w: [{"client_id": w[c].pk} for c in ("sam", "pam")],
     "billing:invoice-apply-credit": lambda w: [
         {"invoice_id": i.pk} for i in [w["t1_only"], *w["t2_invoices"]]
     ],
@@ -246,6 +249,7 @@ ID_ROUTES = {
 # They only take a POST (a GET answers 405: nothing to read)
 POST_ONLY = {
     "logout",
+    "billing:client-statement-email",
     "billing:run-approve",
     "billing:stripe-webhook",
     "scheduling:transfer-start",

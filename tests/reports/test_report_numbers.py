@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from billing import services as billing
 from billing.models import PaymentCardRequest
 from frontdesk.models import Transfer, Withdrawal
 from reports import selectors
@@ -65,6 +66,55 @@ def test_aging_before_an_invoice_was_issued_leaves_it_out(money_world):
 def test_aging_filters_by_currency(money_world):
     assert selectors.aging(as_of=AS_OF, currency="EUR") == []
     assert len(selectors.aging(as_of=AS_OF, currency="GBP")) == 2
+
+
+def test_aging_shows_each_payers_account_credit_and_totals_it(money_world, staff):
+    with time_machine.travel(at(AS_OF - timedelta(days=1)), tick=False):
+        billing.grant_account_credit(
+            payer=money_world["ann"], amount="15.00", currency="GBP", reason="Heating", actor=staff
+        )
+        cat = RelationshipFactory(payer__first_name="Cat", payer__last_name="Cole").payer
+        billing.grant_account_credit(
+            payer=cat, amount="5.00", currency="GBP", reason="Goodwill", actor=staff
+        )
+    with time_machine.travel(at(AS_OF + timedelta(days=1)), tick=False):  # after: not counted
+        billing.grant_account_credit(
+            payer=cat, amount="7.00", currency="GBP", reason="Later", actor=staff
+        )
+    rows = {row["last_name"]: row for row in selectors.aging(as_of=AS_OF)}
+    assert (rows["Able"]["credit"], rows["Able"]["total"]) == (D("15.000"), D("145.000"))
+    assert (rows["Cole"]["credit"], rows["Cole"]["total"], rows["Cole"]["invoices"]) == (
+        D("5.000"),
+        0,
+        0,
+    )  # owes nothing, holds credit: a row of its own
+    assert rows["Baker"]["credit"] == 0
+    table = build_aging(Filters(first=AS_OF, last=AS_OF, as_of=AS_OF))
+    assert [(t["currency"], t["total"], t["credit"]) for t in table.totals] == [
+        ("GBP", D("248.330"), D("20.000"))
+    ]
+    later = {row["last_name"]: row for row in selectors.aging(as_of=AS_OF + timedelta(days=1))}
+    assert later["Cole"]["credit"] == D("12.000")
+
+
+def test_revenue_counts_refunds_on_the_day_made(money_world, staff):
+    payment = money_world["invoices"]["d45"].payments.get()
+    with time_machine.travel(at(date(2026, 7, 6)), tick=False):
+        billing.refund_payment(
+            payment=payment, amount="12.50", reason="Lesson missed", method="cash", actor=staff
+        )
+    rows = selectors.revenue(first=date(2026, 1, 1), last=date(2026, 7, 31), by="month")
+    refunded = {row["key"]: round(row["refunded"], 2) for row in rows}
+    assert refunded[date(2026, 7, 1)] == D("12.50")
+    assert sum(refunded.values()) == D("12.50")
+    by_service = selectors.revenue(first=date(2026, 7, 1), last=date(2026, 7, 31), by="service")
+    assert _money(by_service, "refunded")["Guitar"] == D("12.50")
+    assert (
+        selectors.revenue(first=date(2026, 1, 1), last=date(2026, 6, 30), by="month")[-1][
+            "refunded"
+        ]
+        == 0
+    )  # before the refund was made
 
 
 def test_revenue_by_month_adds_up_to_the_invoices_and_payments(money_world):
