@@ -291,6 +291,7 @@ def pay_setup_for_link(*, link: InvoicePayLink) -> CardSetup:
     customer) the first time the page opens, the same one on every later opening
     until a card is taken through it. Opening the page changes nothing else."""
     gateway = gateways.get_gateway()
+    link.refresh_from_db(fields=["setup_id"])  # a card taken meanwhile cleared it
     previous = link.setup_id
     if previous:
         setup = gateway.retrieve_setup(setup_id=previous)

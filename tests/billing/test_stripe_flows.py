@@ -309,3 +309,34 @@ def test_the_pay_link_takes_the_card_through_stripe_js_and_charges_it(client):
         url, {"setup_intent": setup_id, "request_key": request_key, "save_card": "on"}
     )
     assert "is paid" in again.content.decode() and Payment.objects.count() == 1
+
+
+def test_the_pay_link_after_a_decline_takes_another_card_and_sends_a_bank_check_to_its_page(
+    client,
+):
+    invoice = open_invoice(payer=ClientFactory(email="ada@example.com"), amount="60.00")
+    url = reverse("billing:pay-link", args=[pay_token_for(ensure_pay_link(invoice))])
+    client.get(url)
+    first = InvoicePayLink.objects.get(invoice=invoice).setup_id
+    browser_confirms(first, CHARGE_DECLINED)
+
+    declined = client.post(url, {"setup_intent": first, "request_key": "page-1"})
+
+    assert "Your card was declined" in declined.content.decode()
+    fresh = InvoicePayLink.objects.get(invoice=invoice).setup_id
+    assert fresh.startswith("seti_") and fresh != first  # the next card, a new setup
+    again = client.post(url, {"setup_intent": first, "request_key": "page-2"})
+    assert "not confirmed" in again.content.decode()  # a used setup is refused
+    browser_confirms(fresh, NEEDS_AUTHENTICATION)
+
+    checked = client.post(url, {"setup_intent": fresh, "request_key": "page-3"})
+
+    assert checked.status_code == 302 and "/pay/confirm/" in checked["Location"]
+    attempt = PaymentAttempt.objects.get(request_key="page-3")
+    assert attempt.status == PaymentAttempt.Status.ACTION
+    confirm_page = client.get(checked["Location"])
+    assert "Confirm payment" in confirm_page.content.decode()
+    bank_check_done(attempt)
+    assert "your payment is confirmed" in client.post(checked["Location"]).content.decode()
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID and Payment.objects.count() == 1
