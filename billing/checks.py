@@ -7,6 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from billing.gateway import get_gateway
 
+STRIPE_JS = "https://js.stripe.com/"
+
 
 @register()
 def check_payment_gateway(app_configs, **kwargs):
@@ -22,4 +24,33 @@ def check_payment_gateway(app_configs, **kwargs):
                 id="billing.E002",
             )
         ]
+    if gateway.name == "stripe":
+        return _stripe_settings()
     return []
+
+
+def _stripe_settings() -> list[Error]:
+    errors = [
+        Error(
+            f"OPUS_PAYMENT_GATEWAY=stripe needs {name}.",
+            hint=hint,
+            id="billing.E003",
+        )
+        for name, hint in (
+            ("STRIPE_PUBLISHABLE_KEY", "Stripe.js needs it to take the card in the page."),
+            ("STRIPE_WEBHOOK_SECRET", "The webhook endpoint's signing secret, from Stripe."),
+        )
+        if not getattr(settings, name)
+    ]
+    if settings.PRODUCTION and (
+        settings.STRIPE_API_BASE or not settings.STRIPE_JS_URL.startswith(STRIPE_JS)
+    ):
+        errors.append(
+            Error(
+                "STRIPE_API_BASE or STRIPE_JS_URL points away from Stripe (a stand-in for "
+                "the offline tests).",
+                hint="Unset both in production.",
+                id="billing.E004",
+            )
+        )
+    return errors

@@ -1,11 +1,15 @@
-"""What a payer agrees to when they save a card through a link: what will be
-charged, when, and how to cancel, from the practice's settings. The text shown
-is stored with the card, with its version (a digest of the text: any change of
-the settings that shape it is a new version), the time and the payer."""
+"""What a payer agrees to when they save a card through a link (the card link,
+or an invoice's pay link with "save my card"): what will be charged, when, and
+how to cancel, from the practice's settings. Both pages show ``consent_text()``;
+the text shown is stored with the card (``PaymentMethod.consent_*``), with its
+version (a digest of the text: any change of the settings that shape it is a new
+version) and the time; the payer is the card's client."""
 
 from __future__ import annotations
 
 import hashlib
+
+from django.utils import timezone
 
 from opus import practice as practices
 
@@ -31,3 +35,16 @@ def consent_text() -> str:
 
 def consent_version(text: str) -> str:
     return "v1-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def consent_given() -> dict:
+    """The consent fields of a card saved now (``PaymentMethod``'s consent_text,
+    consent_version and consented_at): the text the page showed, its version, the
+    time. The one place both card-saving paths (the card link, the pay link with
+    "save my card") take them from."""
+    text = consent_text()
+    return {
+        "consent_text": text,
+        "consent_version": consent_version(text),
+        "consented_at": timezone.now(),
+    }

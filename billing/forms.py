@@ -214,6 +214,21 @@ class PayForm(CardForm):
     request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
 
+class StripePayForm(forms.Form):
+    """The pay link's form when Stripe.js takes the card in the page: only the
+    SetupIntent it confirmed comes back to Opus, with the name, the choice to keep
+    the card, and the page's key."""
+
+    name = forms.CharField(label="Name on card", max_length=100, required=False)
+    setup_intent = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=100,
+        error_messages={"required": "The card was not confirmed. Enter it again."},
+    )
+    save_card = forms.BooleanField(label="Save this card for my next invoices", required=False)
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+
 class AccountCreditForm(forms.Form):
     """ "Add account credit": a goodwill credit entered by staff, with a reason."""
 

@@ -346,8 +346,10 @@ class PaymentMethod(models.Model):
     expiry_notice_at = models.DateTimeField(
         null=True, blank=True, help_text="When the payer was emailed a link to replace it."
     )
-    # what the payer agreed to when they saved it through a link (billing/consent.py);
-    # the payer is ``client``
+    # What the payer agreed to when they saved it through a link (the card link, or
+    # the pay link with "save my card"): the text shown (billing/consent.py), its
+    # version and when. The payer is ``client``. The one record of a card's consent;
+    # all three set or none (a card staff entered by other means has none).
     consent_text = models.TextField(blank=True)
     consent_version = models.CharField(max_length=20, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
@@ -367,6 +369,11 @@ class PaymentMethod(models.Model):
             models.CheckConstraint(
                 condition=Q(exp_year__gte=2000, exp_year__lte=2200),
                 name="payment_method_exp_year_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(consent_text="", consent_version="", consented_at__isnull=True)
+                | (~Q(consent_text="") & ~Q(consent_version="") & Q(consented_at__isnull=False)),
+                name="payment_method_consent_whole_or_none",
             ),
         ]
 
@@ -573,35 +580,15 @@ class InvoicePayLink(models.Model):
     nonce = models.CharField(max_length=64, unique=True)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    setup_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The processor's card setup the page uses (Stripe: a SetupIntent); "
+        "cleared once a card was taken through it.",
+    )
 
     def __str__(self) -> str:
         return f"Pay link of {self.invoice_id}"
-
-
-class CardConsent(models.Model):
-    """What a payer agreed to when saving a card through a pay link: the exact text
-    and its version, when, and who (the invoice's payer)."""
-
-    payment_method = models.OneToOneField(
-        PaymentMethod, on_delete=models.PROTECT, related_name="consent"
-    )
-    client = models.ForeignKey(
-        "clients.Client", on_delete=models.PROTECT, related_name="card_consents"
-    )
-    invoice = models.ForeignKey(
-        Invoice, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    text_version = models.CharField(max_length=20)
-    text = models.TextField()
-    given_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=~Q(text=""), name="card_consent_has_text"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Consent {self.text_version} of {self.client_id}"
 
 
 class AutopayPlan(models.Model):

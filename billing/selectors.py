@@ -228,6 +228,14 @@ def card_request_for_token(token: str) -> PaymentCardRequest | None:
     )
 
 
+def confirmation_of_request(*, invoice: Invoice, request_key: str):
+    """The payment confirmation of the charge a page's submission started, if its
+    bank asks the payer to confirm it."""
+    return PaymentConfirmation.objects.filter(
+        attempt__invoice=invoice, attempt__request_key=request_key
+    ).first()
+
+
 def confirmation_for_token(token: str):
     """The payment confirmation a link token belongs to, whatever its state."""
     if not looks_like_token(token):

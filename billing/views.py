@@ -36,13 +36,14 @@ from billing.forms import (
     RefundForm,
     SendForm,
     StatementForm,
+    StripePayForm,
 )
 from billing.gateway import CardError, GatewayError, get_gateway
 from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest, Refund
 from billing.permissions import can_manage_billing
 from billing.services import gateway_events, runs
 from billing.statements import statement_for
-from billing.tokens import looks_like_token
+from billing.tokens import confirmation_token_for, looks_like_token
 from clients.models import Client
 from opus import practice as practices
 from opus.lib.clientip import client_ip
@@ -778,22 +779,36 @@ PAY_IP_SCOPE = "pay-link-ip"
 PAY_CARD_SCOPE = "pay-link-card"
 
 
-def _pay_page(request, link, form, *, error: str = ""):
+def _pay_page(request, link, form, *, error: str = "", status: int = 200):
     invoice = link.invoice
     lines = list(invoice.lines.all())
-    return _link_response(
-        request,
-        "billing/pay_link.html",
-        {
-            "invoice": invoice,
-            "lines": lines,
-            "balance": selectors.balance_due(invoice),
-            "form": form,
-            "consent_text": services.consent_text(),
-            "pay_error": error,
-            "gateway": get_gateway(),
-        },
-    )
+    gateway = get_gateway()
+    context = {
+        "invoice": invoice,
+        "lines": lines,
+        "balance": selectors.balance_due(invoice),
+        "form": form,
+        "pay_error": error,
+        "gateway": gateway,
+    }
+    if gateway.collects_card_in_page:
+        return _link_response(request, "billing/pay_link.html", context, status=status)
+    # Stripe.js takes the card in the page: the page carries the setup's secret
+    try:
+        context["setup"] = services.pay_setup_for_link(link=link)
+    except GatewayError:
+        context["unavailable"] = True
+        status = 503
+    context["stripe_js_url"] = settings.STRIPE_JS_URL
+    context["stripe_publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
+    return _in_page(_link_response(request, "billing/pay_link.html", context, status=status))
+
+
+def _pay_form(data=None, **initial):
+    """The card form of the pay page: the card itself (the simulated gateway), or
+    only the SetupIntent Stripe.js confirmed (Stripe)."""
+    form_class = PayForm if get_gateway().collects_card_in_page else StripePayForm
+    return form_class(data, initial={"request_key": uuid.uuid4().hex, **initial})
 
 
 def _pay_closed(request, invoice, *, just_paid=None):
@@ -824,22 +839,32 @@ def pay_link(request, token: str):
     if invoice.status != Invoice.Status.OPEN and request.method != "POST":
         return _pay_closed(request, invoice)
     if request.method != "POST":
-        return _pay_page(request, link, PayForm(initial={"request_key": uuid.uuid4().hex}))
+        return _pay_page(request, link, _pay_form())
     if ratelimit.is_blocked(PAY_CARD_SCOPE, link.token_hash, limit=card_limit):
         return _link_response(request, "billing/card_link_limited.html", {}, status=429)
-    form = PayForm(request.POST)
+    form = _pay_form(request.POST)
     if not form.is_valid():
         return _pay_page(request, link, form)
     data = form.cleaned_data
     try:
         payment = services.pay_invoice_from_link(
             token=token,
-            card=form.card(),
+            card=form.card() if isinstance(form, PayForm) else None,
+            confirmation=data.get("setup_intent", ""),
             save_card=data["save_card"],
             request_key=data["request_key"],
         )
     except services.PayLinkClosed as closed:
         return _pay_closed(request, closed.invoice)
+    except services.ChargeAwaitingConfirmation:
+        # the payer's bank asks them to confirm: the confirmation page does it now
+        confirmation = selectors.confirmation_of_request(
+            invoice=invoice, request_key=data["request_key"]
+        )
+        confirm_token = confirmation_token_for(confirmation) if confirmation else None
+        if confirm_token:
+            return redirect("billing:payment-confirm", token=confirm_token)
+        return _pay_page(request, link, form, error="Your bank asks you to confirm this payment.")
     except (services.CardDeclined, CardError) as error:
         ratelimit.record_failure(PAY_CARD_SCOPE, link.token_hash, window=window)
         message = (
@@ -847,12 +872,16 @@ def pay_link(request, token: str):
             if isinstance(error, services.CardDeclined)
             else error.message
         )
-        fresh = PayForm(
-            initial={"request_key": uuid.uuid4().hex, "name": data["name"]},
-        )
-        return _pay_page(request, link, fresh, error=message)
+        return _pay_page(request, link, _pay_form(name=data["name"]), error=message)
     except services.ChargePending as error:
         return _pay_page(request, link, form, error=error.message)
+    except GatewayError:
+        return _pay_page(
+            request,
+            link,
+            form,
+            error="The card processor did not answer. Please try again in a minute.",
+        )
     except BusinessRuleError as error:
         return _pay_page(request, link, form, error=error.message)
     invoice.refresh_from_db()

@@ -11,6 +11,7 @@ Amounts are rounded once, by ``opus.lib.money.round_money``, when a line is
 written; totals are sums of rounded amounts and need no second rounding.
 """
 
+from billing.consent import consent_text
 from billing.gateway import CardDeclined, CardError, GatewayError
 from billing.plans import invoice_totals
 from billing.selectors import balance_due, card_on_file
@@ -32,13 +33,12 @@ from billing.services.card_requests import (
     resend_payment_card_request,
 )
 from billing.services.collection import (
-    CONSENT_VERSION,
     PayLinkClosed,
     add_due_late_fees,
     add_late_fee,
-    consent_text,
     pay_invoice_from_link,
     pay_link_for_token,
+    pay_setup_for_link,
     remind_invoice,
     run_autopay,
     run_due_autopay,
@@ -87,7 +87,6 @@ from billing.services.statements import email_statement
 
 __all__ = [  # the API other apps call
     "ACCOUNT_CREDIT_REASON",
-    "CONSENT_VERSION",
     "MANUAL_METHODS",
     "MANUAL_REFUND_METHODS",
     "RECONCILE_AFTER",
@@ -128,6 +127,7 @@ __all__ = [  # the API other apps call
     "next_invoice_number",
     "pay_invoice_from_link",
     "pay_link_for_token",
+    "pay_setup_for_link",
     "reconcile_payment_attempts",
     "reconcile_refunds",
     "record_card_link_opened",

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from billing import gateway as gateways
-from billing.consent import consent_text, consent_version
+from billing.consent import consent_given
 from billing.gateway import CardDetails, CardSetup, GatewayError
 from billing.models import (
     PaymentCardRequest,
@@ -238,7 +238,6 @@ def _save_card(card_request, *, card=None, confirmation: str = "") -> PaymentMet
     else:
         setup = CardSetup(id=card_request.setup_id)
         saved = gateway.confirm_setup(setup=setup, confirmation=confirmation)
-    agreed = consent_text()
     try:
         with transaction.atomic():
             method = PaymentMethod.objects.create(
@@ -249,9 +248,7 @@ def _save_card(card_request, *, card=None, confirmation: str = "") -> PaymentMet
                 last4=saved.last4,
                 exp_month=saved.exp_month,
                 exp_year=saved.exp_year,
-                consent_text=agreed,
-                consent_version=consent_version(agreed),
-                consented_at=timezone.now(),
+                **consent_given(),
             )
     except IntegrityError as error:  # a token the gateway gave twice
         raise GatewayError("duplicate token") from error

@@ -18,11 +18,11 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from billing import gateway as gateways
+from billing.consent import consent_given
 from billing.emails import REMINDER
-from billing.gateway import CardDeclined, CardDetails, GatewayError
+from billing.gateway import CardDeclined, CardDetails, CardSetup, GatewayError
 from billing.models import (
     AutopayPlan,
-    CardConsent,
     Invoice,
     InvoiceEvent,
     InvoicePayLink,
@@ -40,7 +40,12 @@ from billing.services.followup import (
     queue_decline_notice,
 )
 from billing.services.invoices import add_charge, create_draft, issue_invoice, send_invoice
-from billing.services.payments import ChargePending, run_card_attempt, start_card_attempt
+from billing.services.payments import (
+    ChargeAwaitingConfirmation,
+    ChargePending,
+    run_card_attempt,
+    start_card_attempt,
+)
 from billing.tokens import hash_token
 from clients.models import Client, ClientEvent
 from clients.services import record_event
@@ -53,15 +58,6 @@ from opus.services import queue_email
 logger = logging.getLogger(__name__)
 
 AUTOPAY_KEY = "autopay-"
-CONSENT_VERSION = "2026-11-v1"
-CONSENT_TEXT = (
-    "Save this card and let {practice} charge it for my future invoices (autopay), "
-    "until I ask {practice} to remove it."
-)
-
-
-def consent_text() -> str:
-    return CONSENT_TEXT.format(practice=practices.current().name)
 
 
 # --- autopay -------------------------------------------------------------------------------------
@@ -161,9 +157,10 @@ def _claim(plan_id: int) -> tuple[AutopayPlan, PaymentAttempt, int] | None:
 
 def run_autopay(*, plan_id: int) -> str:
     """Charge an invoice's autopay step if it is due: "paid", "declined",
-    "follow-up", "pending" (the processor did not answer: tried again after a
-    lease), or "skipped". Safe to run twice at once (the plan is claimed with
-    skip_locked; a step's request key finds its attempt again)."""
+    "follow-up", "awaiting" (the payer's bank asks them to confirm), "pending"
+    (the processor did not answer: tried again after a lease), or "skipped".
+    Safe to run twice at once (the plan is claimed with skip_locked; a step's
+    request key finds its attempt again)."""
     try:
         claimed = _claim(plan_id)
     except BusinessRuleError as error:  # nothing left to charge, meanwhile
@@ -176,6 +173,8 @@ def run_autopay(*, plan_id: int) -> str:
         payment = run_card_attempt(attempt=attempt, actor=SYSTEM)
     except ChargePending:
         return "pending"
+    except ChargeAwaitingConfirmation:
+        return _awaiting_payer(plan.pk, step)
     except CardDeclined:
         return _after_decline(plan.pk, step)
     except BusinessRuleError:  # never reached the processor: the lease retries
@@ -192,6 +191,26 @@ def run_autopay(*, plan_id: int) -> str:
             f"to {payment.reference}",
         )
     return "paid"
+
+
+def _awaiting_payer(plan_id: int, step: int) -> str:
+    """The payer's bank asks them to confirm the charge (3-D Secure): they were
+    emailed the confirmation link, and the webhook or the reconciliation settles the
+    attempt. Autopay stops here: a retry would only ask the bank again."""
+    with transaction.atomic():
+        plan = AutopayPlan.objects.select_for_update().select_related("invoice").get(pk=plan_id)
+        if plan.attempts >= step:  # recorded already (a second run of the same step)
+            return "awaiting"
+        plan.attempts = step
+        plan.save(update_fields=["attempts"])
+        _finish(plan, timezone.now())
+        invoice_event(
+            plan.invoice,
+            InvoiceEvent.Kind.AUTOPAY,
+            "Autopay awaits the payer's confirmation: their bank asks them to confirm the "
+            "charge, and they were emailed a link",
+        )
+    return "awaiting"
 
 
 def _after_decline(plan_id: int, step: int) -> str:
@@ -269,18 +288,51 @@ def pay_link_for_token(token: str) -> InvoicePayLink | None:
     )
 
 
+def pay_setup_for_link(*, link: InvoicePayLink) -> CardSetup:
+    """The processor's card setup behind a pay link's page, for a processor whose
+    script takes the card in the page (Stripe): started for the payer (their
+    customer) the first time the page opens, the same one on every later opening
+    until a card is taken through it. Opening the page changes nothing else."""
+    gateway = gateways.get_gateway()
+    link.refresh_from_db(fields=["setup_id"])  # a card taken meanwhile cleared it
+    previous = link.setup_id
+    if previous:
+        setup = gateway.retrieve_setup(setup_id=previous)
+        if setup is not None:
+            return setup
+    # none yet, the last one took a card, or it was canceled (a declined card)
+    setup = gateway.create_setup(reference=f"invoice-{link.invoice_id}", payer=link.invoice.payer)
+    with transaction.atomic():
+        claimed = InvoicePayLink.objects.filter(pk=link.pk, setup_id=previous).update(
+            setup_id=setup.id
+        )
+    if not claimed:  # another opening of the page started one first: use that one
+        link.refresh_from_db(fields=["setup_id"])
+        return gateway.retrieve_setup(setup_id=link.setup_id) or setup
+    link.setup_id = setup.id
+    return setup
+
+
 @sensitive_variables("card", "token")
 def pay_invoice_from_link(
-    *, token: str, card: CardDetails, save_card: bool, request_key: str
+    *,
+    token: str,
+    save_card: bool,
+    request_key: str,
+    card: CardDetails | None = None,
+    confirmation: str = "",
 ) -> Payment:
     """The payer pays the invoice's balance by card through its emailed link. The
-    card is handed to the gateway (saved as the payer's card on file, with their
-    consent recorded, when ``save_card``; otherwise kept only as the record of this
-    charge), the attempt recorded and committed, then charged. The same page
-    submitted twice (``request_key``) finds its attempt; submissions at once are
-    serialised on the link, and a charge pending on the invoice is finished rather
-    than another started: one charge. Raises PayLinkClosed (paid, void, closed),
-    CardError (the card could not be saved), CardDeclined, ChargePending."""
+    card is handed to the gateway (``card``; with Stripe, ``confirmation`` is the
+    SetupIntent Stripe.js confirmed in the page, and the card never reaches Opus),
+    saved as the payer's card on file, with their consent recorded, when
+    ``save_card``; otherwise kept only as the record of this charge. The attempt is
+    recorded and committed, then charged. The same page submitted twice
+    (``request_key``) finds its attempt; submissions at once are serialised on the
+    link, and a charge pending on the invoice is finished rather than another
+    started: one charge. Raises PayLinkClosed (paid, void, closed), CardError (the
+    card could not be saved), CardDeclined, ChargeAwaitingConfirmation,
+    ChargePending."""
     with transaction.atomic():
         link = (
             InvoicePayLink.objects.select_for_update(of=("self",))
@@ -298,15 +350,25 @@ def pay_invoice_from_link(
                 raise PayLinkClosed(invoice)
             attempt = invoice.attempts.filter(status=PaymentAttempt.Status.PENDING).first()
         if attempt is None:
-            attempt = _attempt_with_new_card(invoice, card, save_card, request_key)
+            saved = _card_from_page(link, invoice, card, confirmation)
+            attempt = _attempt_with_new_card(invoice, saved, save_card, request_key)
     return run_card_attempt(attempt=attempt, actor=SYSTEM)
 
 
 @sensitive_variables("card")
-def _attempt_with_new_card(invoice, card, save_card: bool, request_key: str) -> PaymentAttempt:
+def _card_from_page(link: InvoicePayLink, invoice: Invoice, card, confirmation: str):
     gateway = gateways.get_gateway()
-    setup = gateway.create_setup(reference=f"invoice-{invoice.pk}")
-    saved = gateway.confirm_setup(setup=setup, card=card)  # CardError: nothing saved
+    if gateway.collects_card_in_page:
+        setup = gateway.create_setup(reference=f"invoice-{invoice.pk}")
+        return gateway.confirm_setup(setup=setup, card=card)  # CardError: nothing saved
+    # the setup this page started, once: the next card on this page gets a fresh one
+    saved = gateway.confirm_setup(setup=CardSetup(id=link.setup_id), confirmation=confirmation)
+    link.setup_id = ""
+    link.save(update_fields=["setup_id"])
+    return saved
+
+
+def _attempt_with_new_card(invoice, saved, save_card: bool, request_key: str) -> PaymentAttempt:
     try:
         with transaction.atomic():
             method = PaymentMethod.objects.create(
@@ -317,6 +379,7 @@ def _attempt_with_new_card(invoice, card, save_card: bool, request_key: str) -> 
                 last4=saved.last4,
                 exp_month=saved.exp_month,
                 exp_year=saved.exp_year,
+                **(consent_given() if save_card else {}),
             )
     except IntegrityError as error:  # a token the gateway gave twice
         raise GatewayError("duplicate token") from error
@@ -326,14 +389,6 @@ def _attempt_with_new_card(invoice, card, save_card: bool, request_key: str) -> 
     )
     name = f"{saved.brand.title()} ending {saved.last4}"
     if save_card:
-        CardConsent.objects.create(
-            payment_method=method,
-            client_id=invoice.payer_id,
-            invoice=invoice,
-            text_version=CONSENT_VERSION,
-            text=consent_text(),
-            given_at=now,
-        )
         record_event(
             actor=SYSTEM,
             client=invoice.payer,

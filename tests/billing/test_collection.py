@@ -13,10 +13,9 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import services
+from billing import consent, services
 from billing.models import (
     AutopayPlan,
-    CardConsent,
     Invoice,
     InvoiceEvent,
     Payment,
@@ -119,19 +118,24 @@ def test_paying_by_card_pays_the_invoice_emails_a_receipt_once_and_the_link_says
 
 def test_saving_the_card_stores_the_consent_text_version_time_and_payer(client):
     invoice = open_invoice(amount="60.00")
+    page = text(client.get(pay_path(invoice)))
+    assert consent.consent_text() in page.replace("&#x27;", "'")  # what the page shows
     with time_machine.travel(timezone.now(), tick=False):
         client.post(pay_path(invoice), card_post(request_key="k", save_card="on"))
         now = timezone.now()
     card = services.card_on_file(invoice.payer)
-    assert card is not None and card.last4 == "4242"
-    consent = CardConsent.objects.get()
-    assert (consent.client, consent.payment_method, consent.invoice) == (
-        invoice.payer,
-        card,
-        invoice,
-    )
-    assert consent.text_version == services.CONSENT_VERSION
-    assert consent.text == services.consent_text() and consent.given_at == now
+    assert card is not None and card.last4 == "4242" and card.client == invoice.payer
+    assert card.consent_text == consent.consent_text()
+    assert card.consent_version == consent.consent_version(card.consent_text)
+    assert card.consented_at == now
+
+
+def test_a_card_used_once_without_saving_it_records_no_consent(client):
+    invoice = open_invoice(amount="60.00")
+    client.post(pay_path(invoice), card_post(request_key="k"))
+    card = PaymentMethod.objects.get()
+    assert card.removed_at is not None
+    assert (card.consent_text, card.consent_version, card.consented_at) == ("", "", None)
 
 
 def test_a_declined_card_charges_nothing_and_the_page_asks_for_another(client):

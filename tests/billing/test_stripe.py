@@ -4,7 +4,6 @@ through the attempt discipline, the reconciliation, refunds, and the signed
 webhook endpoint. What localstripe does not model (dispute events) comes from
 recorded events below."""
 
-import contextlib
 import json
 import time
 from datetime import timedelta
@@ -37,71 +36,24 @@ from opus.models import OutboundEmail
 from tests.factories import ClientFactory
 from tests.support import localstripe
 from tests.support.billing import next_year, open_invoice
+from tests.support.localstripe import (
+    CHARGE_DECLINED,
+    NEEDS_AUTHENTICATION,
+    SAVE_DECLINED,
+    SUCCEEDS,
+    browser_confirms,
+    card_on_file,
+    intents_for,
+    stripe_server,  # noqa: F401 (the fixture)
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SUCCEEDS = "4242424242424242"
-CHARGE_DECLINED = "4000000000000341"  # saved; every charge declined
-SAVE_DECLINED = "4000000000000002"
-
-
-@pytest.fixture(scope="session")
-def stripe_server():
-    server = localstripe.LocalStripe()
-    server.start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture(autouse=True)
-def stripe_settings(settings, stripe_server):
-    settings.OPUS_PAYMENT_GATEWAY = "stripe"
-    settings.STRIPE_SECRET_KEY = localstripe.SECRET_KEY
-    settings.STRIPE_PUBLISHABLE_KEY = localstripe.PUBLISHABLE_KEY
-    settings.STRIPE_WEBHOOK_SECRET = localstripe.WEBHOOK_SECRET
-    settings.STRIPE_API_BASE = stripe_server.url
-    settings.STRIPE_JS_URL = f"{stripe_server.url}/js.stripe.com/v3/"
+def stripe_settings(settings, stripe_server):  # noqa: F811 (imported above)
+    localstripe.configure(settings, stripe_server)
     return settings
-
-
-def browser_confirms(setup_id: str, number: str) -> None:
-    """What Stripe.js does in the page: the card goes to Stripe, never to Opus
-    (and a bank's check on saving the card is completed, as the payer would)."""
-    with contextlib.suppress(stripe.CardError):  # the page shows Stripe's message
-        setup = client_stripe().v1.setup_intents.confirm(
-            setup_id,
-            params={
-                "payment_method_data": {
-                    "type": "card",
-                    "card": {
-                        "number": number,
-                        "exp_month": 12,
-                        "exp_year": next_year(),
-                        "cvc": "123",
-                    },
-                }
-            },
-        )
-        if setup.status == "requires_action":
-            client_stripe().v1.setup_intents.confirm(setup_id)
-
-
-def card_on_file(payer, number=SUCCEEDS) -> PaymentMethod:
-    """A card saved through a card link, as the page does it."""
-    card_request = services.request_payment_card(client=payer, actor=SYSTEM, reason="Lessons")
-    setup = services.card_setup_for_link(card_request=card_request)
-    browser_confirms(setup.id, number)
-    return services.add_card_from_link(token=token_for(card_request), confirmation=setup.id)
-
-
-def intents_for(key: str) -> list:
-    return [
-        intent
-        for intent in client_stripe()
-        .v1.payment_intents.list(params={"limit": 100})
-        .auto_paging_iter()
-        if _metadata(intent).get("opus_key") == key
-    ]
 
 
 def test_the_card_link_page_mounts_stripe_js_and_saves_the_setup_intents_card(client):
@@ -387,8 +339,6 @@ def test_setup_intent_succeeded_saves_the_card_when_the_page_never_posted(client
 
 
 # --- strong customer authentication -------------------------------------------------------
-
-NEEDS_AUTHENTICATION = "4000002760003184"  # every charge asks the payer's bank
 
 
 def confirmation_link_of(attempt) -> str:

@@ -1,6 +1,7 @@
 """localstripe (a fake, stateful Stripe server on PyPI, with a stand-in Stripe.js)
 as a subprocess on a free port, for the Stripe adapter's offline tests."""
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -10,6 +11,15 @@ import subprocess
 import sys
 import time
 
+import pytest
+import stripe
+
+from billing import services
+from billing.stripe_gateway import _metadata
+from billing.stripe_gateway import client as stripe_client
+from billing.tokens import token_for
+from opus.lib.actors import SYSTEM
+from tests.support.billing import next_year
 from tests.support.broker import free_port
 
 WEBHOOK_SECRET = "whsec_opus_offline_tests"
@@ -70,3 +80,62 @@ def configure(settings, server: LocalStripe) -> None:
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.STRIPE_API_BASE = server.url
     settings.STRIPE_JS_URL = f"{server.url}/js.stripe.com/v3/"
+
+
+# --- what the tests of every layer share ------------------------------------------------------
+
+# Cards localstripe understands (Stripe's test numbers).
+SUCCEEDS = "4242424242424242"
+CHARGE_DECLINED = "4000000000000341"  # saved; every charge declined
+SAVE_DECLINED = "4000000000000002"
+NEEDS_AUTHENTICATION = "4000002760003184"  # the bank checks it when saved and on every charge
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    """One localstripe for the session (import this fixture into a test module)."""
+    server = LocalStripe()
+    server.start()
+    yield server
+    server.stop()
+
+
+def browser_confirms(setup_id: str, number: str, *, exp_year: int | None = None) -> None:
+    """What Stripe.js does in the page: the card goes to Stripe, never to Opus
+    (and a bank's check on saving the card is completed, as the payer would)."""
+    with contextlib.suppress(stripe.CardError):  # the page shows Stripe's message
+        setup = stripe_client().v1.setup_intents.confirm(
+            setup_id,
+            params={
+                "payment_method_data": {
+                    "type": "card",
+                    "card": {
+                        "number": number,
+                        "exp_month": 12,
+                        "exp_year": exp_year or next_year(),
+                        "cvc": "123",
+                    },
+                }
+            },
+        )
+        if setup.status == "requires_action":
+            stripe_client().v1.setup_intents.confirm(setup_id)
+
+
+def intents_for(key: str) -> list:
+    """The PaymentIntents localstripe holds for an attempt's idempotency key."""
+    return [
+        intent
+        for intent in stripe_client()
+        .v1.payment_intents.list(params={"limit": 100})
+        .auto_paging_iter()
+        if _metadata(intent).get("opus_key") == key
+    ]
+
+
+def card_on_file(payer, number: str = SUCCEEDS):
+    """A card saved at localstripe through a card link, as the page does it."""
+    card_request = services.request_payment_card(client=payer, actor=SYSTEM, reason="Lessons")
+    setup = services.card_setup_for_link(card_request=card_request)
+    browser_confirms(setup.id, number)
+    return services.add_card_from_link(token=token_for(card_request), confirmation=setup.id)
