@@ -8,6 +8,7 @@ from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from opus.lib import undo
 from opus.lib.money import format_day, format_money
 
 register = template.Library()
@@ -36,6 +37,12 @@ def icon_markup(name: str) -> str:
 def icon(name):
     """{% icon "calendar" %}: a vendored Lucide icon, inline and aria-hidden."""
     return mark_safe(icon_markup(name))  # our own vendored files, not input
+
+
+@register.filter
+def undo_url(message):
+    """{{ message|undo_url }}: where the message's Undo button posts (opus.lib.undo)."""
+    return undo.undo_url(message)
 
 
 @register.filter
