@@ -20,6 +20,7 @@ from clients.selectors import (
 )
 from clients.services import archive_client, restore_client
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.undo import success_with_undo
 
 PAGE_SIZE = 25
 LIST_FIELDS = ("first_name", "last_name", "email", "phone", "last_activity_at")
@@ -77,11 +78,15 @@ def pick(request):
     )
 
 
-def _archive_or_restore(request, client_id: int, service, done: str):
+def _archive_or_restore(request, client_id: int, service, done: str, undo: str = ""):
     client = get_object_or_404(Client.objects.visible_to(request.user), pk=client_id)
     _staff_only(request)
     if service(client=client, actor=request.user):
-        messages.success(request, done.format(name=client.full_name))
+        text = done.format(name=client.full_name)
+        if undo:
+            success_with_undo(request, text, reverse(undo, args=[client.pk]))
+        else:
+            messages.success(request, text)
     url = reverse("clients:detail", args=[client.pk])
     if is_fragment_request(request):
         return HttpResponseClientRedirect(url)
@@ -96,6 +101,7 @@ def archive(request, client_id: int):
         archive_client,
         "{name} is archived: gone from the clients list and search, with every invoice "
         "and line of history kept. Restore them here at any time.",
+        undo="clients:restore",
     )
 
 

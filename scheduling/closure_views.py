@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -15,6 +16,7 @@ from django_htmx.http import trigger_client_event
 
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.undo import success_with_undo
 from scheduling import closures
 from scheduling.closure_forms import CancelDateForm, ClosureForm
 from scheduling.models import Closure
@@ -117,7 +119,8 @@ def closure_confirm(request):
         text = f"Closed: {closed.closure.reason}. {count} session date{plural} cancelled"
         if closed.emails:
             text += f"; {closed.emails} email{'' if closed.emails == 1 else 's'} on their way"
-        messages.success(request, text + ".")
+        undo = reverse("scheduling:closure-undo", args=[closed.closure.pk])
+        success_with_undo(request, text + ".", undo)
     else:
         messages.info(request, f"{closed.closure.reason} was already confirmed: nothing more done.")
     return redirect("scheduling:closures")
@@ -145,20 +148,32 @@ def closure_undo(request, closure_id: int):
     return redirect("scheduling:closures")
 
 
-def _date_change(request, session_date_id: int, change):
+def _date_change(request, session_date_id: int, change, undo: str = ""):
     sd = _visible_session_date(request, session_date_id)
     _staff_only(request)
+    done = False  # a change that took returns (notice, True): it may be undone
     try:
         changed = change(sd)
-        notice, level = changed, messages.SUCCESS
+        notice, done = changed if isinstance(changed, tuple) else (changed, False)
+        level = messages.SUCCESS
     except BusinessRuleError as error:
         notice, level = error.message, messages.ERROR
     sd = _visible_session_date(request, session_date_id)  # as it is now
+    # Undo is offered when the change took and can still be taken back
+    undo_url = reverse(undo, args=[sd.pk]) if undo and done else ""
     if not is_fragment_request(request):
-        messages.add_message(request, level, notice)
+        if undo_url:
+            success_with_undo(request, notice, undo_url)
+        else:
+            messages.add_message(request, level, notice)
         return redirect("scheduling:session-date", session_date_id=sd.pk)
     context = _session_date_context(
-        request, sd, notice=notice, notice_is_error=level == messages.ERROR
+        request,
+        sd,
+        notice=notice,
+        notice_is_error=level == messages.ERROR,
+        undo_url=undo_url,
+        undo_target="closest article",
     )
     response = render(request, "scheduling/session_date.html#panel", context)
     response["Vary"] = "HX-Request"
@@ -178,9 +193,9 @@ def date_cancel(request, session_date_id: int):
         done = closures.cancel_session_date(
             session_date=sd, reason=form.cleaned_data["reason"], actor=request.user
         )
-        return "This date is cancelled." if done else "This date was already cancelled."
+        return ("This date is cancelled.", True) if done else "This date was already cancelled."
 
-    return _date_change(request, session_date_id, change)
+    return _date_change(request, session_date_id, change, undo="scheduling:date-reopen")
 
 
 @require_POST

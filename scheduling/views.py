@@ -16,6 +16,7 @@ from django_htmx.http import trigger_client_event
 from clients.models import Client
 from opus.lib.errors import BusinessRuleError
 from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.undo import success_with_undo
 from scheduling.attendance import mark_all_present, mark_attendance
 from scheduling.calendar import time_grid
 from scheduling.forms import ScheduleForm
@@ -155,7 +156,9 @@ def session_date(request, session_date_id: int):
     return render(request, template, _session_date_context(request, sd))
 
 
-def _roster_change(request, session_date_id: int, subscription_id: int, change, done: str):
+def _roster_change(
+    request, session_date_id: int, subscription_id: int, change, done: str, undo: str = ""
+):
     sd = _visible_session_date(request, session_date_id)
     subscription = get_object_or_404(
         Subscription.objects.visible_to(request.user)
@@ -165,16 +168,26 @@ def _roster_change(request, session_date_id: int, subscription_id: int, change, 
     )
     if not can_unenroll(request.user, sd):
         raise PermissionDenied
+    undo_url = ""
     try:
         change(subscription=subscription, session_date=sd, actor=request.user)
         notice, level = done.format(name=subscription.client.full_name), messages.SUCCESS
+        undo_url = reverse(undo, args=[sd.pk, subscription.pk]) if undo else ""
     except BusinessRuleError as error:
         notice, level = error.message, messages.ERROR
     if not is_fragment_request(request):
-        messages.add_message(request, level, notice)
+        if undo_url:
+            success_with_undo(request, notice, undo_url)
+        else:
+            messages.add_message(request, level, notice)
         return redirect("scheduling:session-date", session_date_id=sd.pk)
     context = _session_date_context(
-        request, sd, notice=notice, notice_is_error=level == messages.ERROR
+        request,
+        sd,
+        notice=notice,
+        notice_is_error=level == messages.ERROR,
+        undo_url=undo_url,
+        undo_target=f"#roster-{sd.pk}",
     )
     response = render(request, "scheduling/session_date.html#roster", context)
     return trigger_client_event(response, ROSTER_CHANGED)
@@ -189,6 +202,7 @@ def unenroll(request, session_date_id: int, subscription_id: int):
         subscription_id,
         unenroll_from_date,
         "{name} is unenrolled from this date only: absent by request.",
+        undo="scheduling:undo-unenroll",
     )
 
 

@@ -25,19 +25,28 @@ DEMO_PASSWORD = "opus-demo-2026"  # noqa: S105 - the demo login given in README.
 WIDTHS = {1280: 800, 390: 844}
 # The few that README.md shows (docs/screenshots/<name>-<width>.png), cut to a height.
 README = {
-    ("today", 1280): 800,
-    ("today", 390): 1000,
-    ("calendar-week", 1280): 1000,
-    ("calendar-week", 390): 1400,
-    ("calendar-day", 1280): 900,
-    ("setup-sessions", 1280): 760,
-    ("setup-sessions", 390): 844,
-    ("client-add", 1280): 1100,
-    ("client-add", 390): 1100,
-    ("closure-preview", 1280): 1250,
-    ("client-enrol", 390): 600,
-    ("team", 1280): 800,
-    ("team", 390): 1000,
+    (name, width): 800 if width == 1280 else 1100
+    for name in (
+        "today",
+        "calendar-week",
+        "calendar-day",
+        "calendar-month",
+        "clients",
+        "client-profile",
+        "client-add",
+        "relationships",
+        "transfer-payment",
+        "invoices",
+        "invoice",
+        "billing-run",
+        "setup-sessions",
+        "setup-session-new",
+        "closure-preview",
+        "reports",
+        "team",
+        "search",
+    )
+    for width in (1280, 390)
 }
 
 OVERFLOW = """() => {
@@ -128,6 +137,22 @@ def pages(page, base: str):
 
         return step
 
+    def transfer_payment():
+        """A transfer's payment step: the first roster of the week with a Transfer
+        button, its first session with a free place, then "Payment" (a draft, not finished)."""
+        page.goto(base + "/schedule/?view=week")
+        hrefs = page.eval_on_selector_all("a.slot", "els => els.map(e => e.getAttribute('href'))")
+        for href in hrefs:
+            page.goto(base + href)
+            transfer = page.get_by_role("button", name=re.compile("^Transfer "))
+            if transfer.count():
+                transfer.first.click()
+                break
+        rows = page.locator("tbody tr").filter(has_not=page.locator(".badge.warn, .muted"))
+        rows.get_by_role("button", name=re.compile("^Choose")).first.click()
+        page.get_by_role("button", name="Payment").click()
+        page.get_by_role("heading", name="The new subscription's invoice").wait_for()
+
     session = r"/schedule/setup/sessions/\d+/"
     return [
         ("today", go("/")),
@@ -136,6 +161,9 @@ def pages(page, base: str):
         ("calendar-day-rooms", go("/schedule/?view=day&across=room")),
         ("calendar-month", go("/schedule/?view=month")),
         ("search", go("/search/?q=ava")),
+        ("clients", go("/clients/")),
+        ("relationships", go("/relationships/")),
+        ("transfer-payment", transfer_payment),
         ("setup-sessions", go("/schedule/setup/")),
         ("setup-session-new", go("/schedule/setup/sessions/new/")),
         (
@@ -184,6 +212,11 @@ def _in_weeks(page, weeks: int) -> str:
     )
 
 
+def cut(page, name: str, width: int) -> int:
+    """The README's height for the shot, or the page's own if shorter."""
+    return min(README[name, width], page.evaluate("document.documentElement.scrollHeight"))
+
+
 def shoot(base: str, out: Path, readme: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     report = {}
@@ -209,7 +242,7 @@ def shoot(base: str, out: Path, readme: bool = False) -> dict:
                     page.screenshot(
                         path=str(Path(__file__).parent / f"{name}-{width}.png"),
                         full_page=True,
-                        clip={"x": 0, "y": 0, "width": width, "height": README[name, width]},
+                        clip={"x": 0, "y": 0, "width": width, "height": cut(page, name, width)},
                     )
                 report.setdefault(name, {})[width] = {
                     "url": page.url,
@@ -229,7 +262,7 @@ def shoot(base: str, out: Path, readme: bool = False) -> dict:
                     page.screenshot(
                         path=str(Path(__file__).parent / f"{name}-{width}.png"),
                         full_page=True,
-                        clip={"x": 0, "y": 0, "width": width, "height": README[name, width]},
+                        clip={"x": 0, "y": 0, "width": width, "height": cut(page, name, width)},
                     )
                 report.setdefault(name, {})[width] = {
                     "url": page.url,

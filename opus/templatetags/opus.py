@@ -1,11 +1,48 @@
+import re
+from functools import cache
+from pathlib import Path
+
 from django import template
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from opus.lib import undo
 from opus.lib.money import format_day, format_money
 
 register = template.Library()
+
+ICONS = Path(__file__).resolve().parent.parent / "icons" / "lucide"
+SVG_BODY = re.compile(r"<svg[^>]*>(.*)</svg>", re.DOTALL)
+
+
+@cache
+def icon_markup(name: str) -> str:
+    """The inline SVG of one vendored Lucide icon (opus/icons/), hidden from
+    assistive technology: the text label next to it is what is read."""
+    path = ICONS / f"{name}.svg"
+    if not re.fullmatch(r"[a-z0-9-]+", name) or not path.is_file():
+        raise ValueError(f"no icon {name!r} in {ICONS}")
+    body = " ".join(SVG_BODY.search(path.read_text()).group(1).split())
+    return (
+        '<svg class="icon" aria-hidden="true" xmlns="http://www.w3.org/2000/svg"'
+        ' width="24" height="24" viewBox="0 0 24 24" fill="none" stroke="currentColor"'
+        ' stroke-width="2"'
+        f' stroke-linecap="round" stroke-linejoin="round">{body}</svg>'
+    )
+
+
+@register.simple_tag
+def icon(name):
+    """{% icon "calendar" %}: a vendored Lucide icon, inline and aria-hidden."""
+    return mark_safe(icon_markup(name))  # our own vendored files, not input
+
+
+@register.filter
+def undo_url(message):
+    """{{ message|undo_url }}: where the message's Undo button posts (opus.lib.undo)."""
+    return undo.undo_url(message)
 
 
 @register.filter

@@ -120,7 +120,11 @@ def test_an_archived_client_leaves_the_list_and_comes_back(staff_client):
     assert staff_client.get(reverse("clients:archive", args=[client.pk])).status_code == 405
     response = staff_client.post(reverse("clients:archive", args=[client.pk]))
     assert response.status_code == 302 and response["Location"] == profile
-    assert "is archived" in text(staff_client.get(profile))  # the message, on the profile
+    message = text(staff_client.get(profile))  # the message, on the profile, offers Undo
+    restore = reverse("clients:restore", args=[client.pk])
+    assert (
+        "is archived" in message and f'action="{restore}" class="inline-form undo-form"' in message
+    )
     assert "Zephyrine" not in text(staff_client.get(reverse("clients:list")))
     assert "Zephyrine" not in text(staff_client.get(reverse("clients:list"), {"q": "Zeph"}))
     page = text(staff_client.get(profile))

@@ -204,6 +204,8 @@ def test_confirm_without_email_sends_nothing(world, staff_client):
     data = form_data(world, key=str(uuid.uuid4()))
     response = staff_client.post(reverse("scheduling:closure-confirm"), data, follow=True)
     assert "Closed: Christmas break. 4 session dates cancelled." in response.content.decode()
+    undo = reverse("scheduling:closure-undo", args=[Closure.objects.get().pk])
+    assert f'action="{undo}" class="inline-form undo-form"' in response.content.decode()
     assert not OutboundEmail.objects.exists()
 
 
@@ -257,6 +259,8 @@ def test_cancel_and_undo_as_htmx_fragments(world, staff_client):
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
     assert "This date is cancelled." in html and "Undo cancellation" in html
+    reopen = reverse("scheduling:date-reopen", args=[sd.pk])
+    assert f'form="undo-{sd.pk}"' in html and f'hx-post="{reopen}"' in html  # Undo in the notice
     assert "roster-changed" in response["HX-Trigger"]
     response = staff_client.post(reverse("scheduling:date-reopen", args=[sd.pk]), headers=HX)
     assert "This date is held again." in response.content.decode()

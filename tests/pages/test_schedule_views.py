@@ -261,6 +261,21 @@ def test_unenroll_with_htmx_re_renders_the_roster(staff_client, world):
     assert "roster-changed" in response["HX-Trigger"]  # the schedule behind refreshes
 
 
+def test_the_unenroll_confirmation_offers_undo(staff_client, world):
+    fragment = text(staff_client.post(unenroll_url(world), headers=HX))
+    notice = fragment[
+        fragment.index('role="status"') : fragment.index("</p>", fragment.index('role="status"'))
+    ]
+    assert "unenrolled from this date only" in notice and f'form="undo-{world.date.pk}"' in notice
+    assert f'hx-post="{undo_url(world)}"' in fragment
+    DateAbsence.objects.all().delete()
+    page = text(staff_client.post(unenroll_url(world), follow=True))
+    assert f'<form method="post" action="{undo_url(world)}" class="inline-form undo-form">' in page
+    SessionDate.objects.filter(pk=world.date.pk).update(cancelled=True, cancel_reason="Snow")
+    refused = text(staff_client.post(unenroll_url(world), headers=HX))
+    assert 'role="alert"' in refused and 'form="undo-' not in refused  # nothing to undo
+
+
 def test_undo_puts_the_client_back(staff_client, world):
     staff_client.post(unenroll_url(world))
     response = staff_client.post(undo_url(world), headers=HX)

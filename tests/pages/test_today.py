@@ -98,7 +98,8 @@ def test_staff_see_todays_sessions_with_rosters_and_marks(staff_client, therapis
     assert 'Zed Zane <span class="badge">Absent by request</span>' in body
     assert 'Sam Rivera</a> <span class="badge ok">Present</span>' in body
     assert "1 of 3 marked" in body
-    assert f'<a class="button" href="/schedule/dates/{sd.pk}/">Mark attendance' in body
+    assert f'<a class="button" href="/schedule/dates/{sd.pk}/"><svg class="icon"' in body
+    assert "</svg>Mark attendance" in body
 
 
 def test_the_waiting_list_links_to_each_thing_to_act_on(staff_client, staff):

@@ -35,8 +35,8 @@ def _csv(response) -> list[list[str]]:
 
 
 def test_reports_are_in_the_nav_for_staff_only(staff_client, therapist_client):
-    assert b">Reports</a>" in staff_client.get(reverse("home"), follow=True).content
-    assert b">Reports</a>" not in therapist_client.get(reverse("home"), follow=True).content
+    assert b">Reports</span></a>" in staff_client.get(reverse("home"), follow=True).content
+    assert b">Reports</span></a>" not in therapist_client.get(reverse("home"), follow=True).content
     index = staff_client.get(reverse("reports:index"))
     assert index.status_code == 200
     for report in REPORTS.values():

@@ -49,8 +49,8 @@ def session_form(**changes) -> dict:
 
 
 def test_the_nav_has_setup_for_staff_only(staff_client, therapist_client):
-    assert b">Setup</a>" in staff_client.get(reverse("scheduling:schedule")).content
-    assert b">Setup</a>" not in therapist_client.get(reverse("scheduling:schedule")).content
+    assert b">Setup</span></a>" in staff_client.get(reverse("scheduling:schedule")).content
+    assert b">Setup</span></a>" not in therapist_client.get(reverse("scheduling:schedule")).content
 
 
 def test_a_service_is_added_and_a_monthly_one_needs_its_sessions(staff_client):

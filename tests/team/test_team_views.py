@@ -1,6 +1,7 @@
 """The Team page and each person's page: staff only, both renderings, the forms'
 refusals shown by their fields, and the revocation on the next request."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -43,7 +44,10 @@ def test_the_team_page_lists_people_with_role_status_and_last_login(staff, staff
         "Never",
     ):
         assert expected in text, expected
-    assert '<a href="/team/" aria-current="page">Team</a>' in text  # the nav entry
+    nav_entry = (
+        r'<a\s+href="/team/"\s+aria-current="page"\s*><svg [^>]+>.*?</svg><span>Team</span></a>'
+    )
+    assert re.search(nav_entry, text, re.DOTALL)  # the nav entry, with its icon
     fragment = staff_client.get(reverse("team:list"), headers=HX)
     assert fragment.status_code == 200
     assert "<html" not in fragment.content.decode() and "Ivy Vited" in fragment.content.decode()
