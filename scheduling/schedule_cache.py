@@ -42,7 +42,7 @@ from collections.abc import Callable
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import caches
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connections, transaction
 from django.db.backends.signals import connection_created
 from django.middleware.csp import get_nonce
 from django.middleware.csrf import get_token
@@ -129,12 +129,16 @@ def _pending(connection) -> bool:
 
 def bump(*, using: str = DEFAULT_DB_ALIAS) -> None:
     """Replace the schedule's token: every cached rendering is out of date."""
-    ScheduleVersion.objects.using(using).bulk_create(
-        [ScheduleVersion(pk=1, token=uuid.uuid4().hex)],
-        update_conflicts=True,
-        unique_fields=["id"],
-        update_fields=["token"],
-    )
+    try:
+        with transaction.atomic(using=using):
+            ScheduleVersion.objects.using(using).bulk_create(
+                [ScheduleVersion(pk=1, token=uuid.uuid4().hex)],
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=["token"],
+            )
+    except ProgrammingError:  # migrating: the version's table is not there yet
+        pass
 
 
 def _changed(connection) -> None:
