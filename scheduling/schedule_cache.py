@@ -222,17 +222,16 @@ def cached_fragment(request, parts: tuple, render: Callable[[dict], str]) -> Saf
     version = current_version()
     if version is None:
         return mark_safe(render({}))
-    cache = caches[CACHE_ALIAS]
     key = key_for(request, version, parts)
     try:
-        html = cache.get(key)
+        html = caches[CACHE_ALIAS].get(key)
     except Exception:
         logger.warning("The schedule cache could not be read", exc_info=True)
         html = None
     if html is None:
         html = str(render({"csrf_token": CSRF_MARK, "csp_nonce": NONCE_MARK}))
         try:
-            cache.set(key, html, TIMEOUT)
+            caches[CACHE_ALIAS].set(key, html, TIMEOUT)
         except Exception:
             logger.warning("The schedule cache could not be written", exc_info=True)
     return _personal(request, html)
