@@ -190,7 +190,15 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
+        },
+        # the rendered schedule (scheduling/schedule_cache.py): entries of old versions expire
+        "schedule": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "schedule",
+            "TIMEOUT": 3600,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        },
     }
 else:
     # Folders under .data/, created by whatever starts the development processes
@@ -209,8 +217,18 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "opus_cache",
-        }
+        },
+        # the rendered schedule, in a table of its own: culling it never drops a rate limit
+        "schedule": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "opus_schedule_cache",
+            "TIMEOUT": 3600,
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        },
     }
+# The schedule's views answer from the "schedule" cache (scheduling/schedule_cache.py);
+# OPUS_SCHEDULE_CACHE=off renders every request.
+SCHEDULE_CACHE = os.environ.get("OPUS_SCHEDULE_CACHE", "on").strip().lower() not in ("off", "0")
 
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -16,13 +16,9 @@ def id_choice_field(empty_label: str) -> forms.TypedChoiceField:
     )
 
 
-class ScheduleForm(forms.Form):
-    """The schedule's query string: which view, which date, which filters. Every
-    field is optional; an invalid one is reported and left out, never a 500.
-
-    The filter choices are (id, label) pairs read with one query each: the
-    schedule renders them by hand, since widget templates for every option of
-    a large practice cost more than the week itself."""
+class SchedulePeriodForm(forms.Form):
+    """The part of the schedule's query string read without a query: which view,
+    which date (enough to know what the cached rendering depends on)."""
 
     VIEWS = [("day", "Day"), ("week", "Week"), ("month", "Month")]
 
@@ -31,6 +27,29 @@ class ScheduleForm(forms.Form):
     view = forms.ChoiceField(choices=VIEWS, required=False, widget=forms.HiddenInput)
     across = forms.ChoiceField(choices=ACROSS, required=False, widget=forms.HiddenInput)
     date = forms.DateField(required=False, label="Date")
+
+    def clean_date(self):
+        day = self.cleaned_data.get("date")
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise forms.ValidationError("Pick a date between 2000 and 2100.")
+        return day
+
+    def value(self, name: str):
+        """The cleaned value of one field, or None when it was missing or invalid."""
+        if not self.is_bound:
+            return None
+        self.is_valid()
+        return self.cleaned_data.get(name)
+
+
+class ScheduleForm(SchedulePeriodForm):
+    """The schedule's query string: which view, which date, which filters. Every
+    field is optional; an invalid one is reported and left out, never a 500.
+
+    The filter choices are (id, label) pairs read with one query each: the
+    schedule renders them by hand, since widget templates for every option of
+    a large practice cost more than the week itself."""
+
     practitioner = id_choice_field("All practitioners")
     service = id_choice_field("All services")
     room = id_choice_field("All rooms")
@@ -54,19 +73,6 @@ class ScheduleForm(forms.Form):
             )
         self.fields["service"].choices += list(services.values_list("pk", "name"))
         self.fields["room"].choices += list(Room.objects.values_list("pk", "name"))
-
-    def clean_date(self):
-        day = self.cleaned_data.get("date")
-        if day is not None and not EARLIEST <= day <= LATEST:
-            raise forms.ValidationError("Pick a date between 2000 and 2100.")
-        return day
-
-    def value(self, name: str):
-        """The cleaned value of one field, or None when it was missing or invalid."""
-        if not self.is_bound:
-            return None
-        self.is_valid()
-        return self.cleaned_data.get(name)
 
     def filter_fields(self):
         """(field, chosen id) of each filter shown, for the hand-rendered selects."""

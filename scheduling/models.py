@@ -585,3 +585,20 @@ class MakeupCredit(models.Model):
 
     def __str__(self) -> str:
         return f"Make-up credit for {self.missed}, until {self.expires_on}"
+
+
+class ScheduleVersion(models.Model):
+    """One row: a token that changes after every committed write that could change
+    what the schedule shows; the rendered schedule is cached under it
+    (scheduling.schedule_cache). Its table name does not start with "scheduling_":
+    changing the token is not such a write."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    token = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "schedule_version"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="schedule_version_one_row")]
+
+    def __str__(self) -> str:
+        return self.token

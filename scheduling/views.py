@@ -7,7 +7,9 @@ from datetime import date, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -15,14 +17,15 @@ from django_htmx.http import trigger_client_event
 
 from clients.models import Client
 from opus.lib.errors import BusinessRuleError
-from opus.lib.htmx import is_fragment_request, page_or_fragment
+from opus.lib.htmx import is_fragment_request
 from opus.lib.undo import success_with_undo
 from scheduling.attendance import mark_all_present, mark_attendance
-from scheduling.calendar import time_grid
-from scheduling.forms import ScheduleForm
+from scheduling.calendar import STEP, time_grid
+from scheduling.forms import ScheduleForm, SchedulePeriodForm
 from scheduling.models import Attendance, SessionDate, Subscription
 from scheduling.permissions import can_close, can_mark_attendance, can_transfer, can_unenroll
 from scheduling.policy import policy_for
+from scheduling.schedule_cache import cached_fragment
 from scheduling.selectors import places_text, roster_for, schedule_slots, week_start
 from scheduling.services import undo_unenroll_from_date, unenroll_from_date
 
@@ -81,10 +84,29 @@ def period_for(view: str, day: date) -> Period:
 
 
 def schedule(request):
-    """The schedule: a week (default), a day or a month of session dates."""
-    form = ScheduleForm(request.GET or None, user=request.user)
+    """The schedule: a week (default), a day or a month of session dates. Rendered
+    from the schedule cache (scheduling/schedule_cache.py) when it holds it."""
     today = timezone.localdate()
-    period = period_for(form.value("view") or "week", form.value("date") or today)
+    now = timezone.localtime()
+    asked = SchedulePeriodForm(request.GET or None)
+    period = period_for(asked.value("view") or "week", asked.value("date") or today)
+    # the grid of a period with today in it marks the quarter-hour now
+    moment = None
+    if period.view != "month" and period.start <= today < period.end:
+        moment = (now.hour * 60 + now.minute) // STEP
+    html = cached_fragment(
+        request,
+        ("schedule", today, moment),
+        lambda extra: _render_schedule(request, period, today, now, extra),
+    )
+    if is_fragment_request(request):
+        return HttpResponse(html)
+    context = {"section": "schedule", "schedule_html": html}
+    return render(request, "scheduling/schedule.html", context)
+
+
+def _render_schedule(request, period: Period, today: date, now, extra: dict) -> str:
+    form = ScheduleForm(request.GET or None, user=request.user)
     chosen = {name: form.value(name) for name in ("practitioner", "service", "room")}
     slots = schedule_slots(request.user, start=period.start, end=period.end, **chosen)
     by_day = defaultdict(list)
@@ -95,13 +117,9 @@ def schedule(request):
     grid = None
     if period.view != "month":
         grid = time_grid(
-            slots,
-            days=period.days,
-            now=timezone.localtime(),
-            across=across if period.view == "day" else None,
+            slots, days=period.days, now=now, across=across if period.view == "day" else None
         )
     context = {
-        "section": "schedule",
         "form": form,
         "period": period,
         "today": today,
@@ -110,10 +128,9 @@ def schedule(request):
         "filtered": any(chosen.values()),
         "grid": grid,
         "across": across,
+        **extra,
     }
-    return render(
-        request, page_or_fragment(request, "scheduling/schedule.html", "schedule"), context
-    )
+    return render_to_string("scheduling/schedule.html#schedule", context, request)
 
 
 def _visible_session_date(request, session_date_id: int) -> SessionDate:
@@ -152,8 +169,24 @@ def session_date(request, session_date_id: int):
     """One session date: its details and its roster; a panel over the schedule
     when asked for by htmx, a page of its own otherwise."""
     sd = _visible_session_date(request, session_date_id)
-    template = page_or_fragment(request, "scheduling/session_date.html", "panel")
-    return render(request, template, _session_date_context(request, sd))
+    panel = cached_fragment(
+        request,
+        ("panel", sd.pk, sd.is_past),
+        lambda extra: render_to_string(
+            "scheduling/session_date.html#panel",
+            _session_date_context(request, sd, **extra),
+            request,
+        ),
+    )
+    if is_fragment_request(request):
+        return HttpResponse(panel)
+    context = {
+        "section": "schedule",
+        "sd": sd,
+        "schedule_url": f"{reverse('scheduling:schedule')}?date={sd.date:%Y-%m-%d}",
+        "panel_html": panel,
+    }
+    return render(request, "scheduling/session_date.html", context)
 
 
 def _roster_change(
