@@ -36,7 +36,7 @@ TRIVIAL = ("trivial page", "/password/done/", {})
 
 def pick_objects() -> dict:
     """Ids of what the pages are about; makes the transfer drafts the first time."""
-    from django.db.models import Count
+    from django.db.models import Count, F, Q
     from django.utils import timezone
 
     from billing.models import Invoice
@@ -46,6 +46,7 @@ def pick_objects() -> dict:
     from opus.models import User
     from relationships.models import Relationship
     from scheduling.models import Session, SessionDate, Subscription
+    from scheduling.services import FullDates
 
     today = timezone.localdate()
     busiest = Session.objects.annotate(n=Count("subscriptions")).order_by("-n", "pk").first()
@@ -77,11 +78,12 @@ def pick_objects() -> dict:
         )
     target_draft, payment_draft = drafts
     if payment_draft.first_date is None:
+        # the session with the most places free (the transfer's plan has lines to show)
         target = (
-            Session.objects.filter(service=subscription.session.service, last_date=None)
+            Session.objects.filter(last_date=None)
             .exclude(pk=subscription.session_id)
-            .annotate(n=Count("subscriptions"))
-            .order_by("n", "pk")
+            .annotate(n=Count("subscriptions", filter=Q(subscriptions__end_date=None)))
+            .order_by(F("n") - F("capacity"), "pk")
             .first()
         )
         transfers.choose_target(draft=payment_draft, session=target, actor=actor)
@@ -92,12 +94,11 @@ def pick_objects() -> dict:
             .order_by("date")
             .first()
         )
-        transfers.choose_dates(
-            draft=payment_draft,
-            first_date=first.date,
-            end_date=payment_draft.end_date,
-            actor=actor,
-        )
+        options = {"first_date": first.date, "end_date": payment_draft.end_date, "actor": actor}
+        try:
+            transfers.choose_dates(draft=payment_draft, **options)
+        except FullDates as full:  # a later date full: skipped, as the user may accept
+            transfers.choose_dates(draft=payment_draft, skip=full.dates, **options)
     return {
         "date": date.pk,
         "client": client.pk,
@@ -159,10 +160,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+class QueryCounter(list):
+    def __call__(self, execute, sql, params, many, context):
+        self.append(sql)
+        return execute(sql, params, many, context)
+
+
 def measure(repeat: int, ids: dict) -> list[dict]:
     from django.db import connection
     from django.test import Client as Browser
-    from django.test.utils import CaptureQueriesContext
 
     from opus.models import User
 
@@ -178,7 +184,8 @@ def measure(repeat: int, ids: dict) -> list[dict]:
             return response
 
         size = len(get().content)  # warm-up
-        with CaptureQueriesContext(connection) as queries:
+        queries = QueryCounter()
+        with connection.execute_wrapper(queries):
             get()
         times = []
         for _ in range(repeat):

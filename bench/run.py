@@ -192,7 +192,7 @@ def inprocess(env: dict, repeat: int, *, history: bool = False) -> dict:
     if history:
         command.append("--history")
     out = subprocess.run(  # noqa: S603
-        command, cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        command, cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True
     ).stdout
     line = next(line for line in out.splitlines() if line.startswith("JSON "))
     return json.loads(line.removeprefix("JSON "))
