@@ -2,7 +2,7 @@
 PYTHON ?= python3
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "$(PYTHON) -m uv")
 
-.PHONY: run test sync lint bench test-any-day
+.PHONY: run test sync lint bench bench-growth test-any-day
 
 sync:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -24,3 +24,7 @@ lint: sync
 
 bench: sync
 	@.venv/bin/python bench/run.py
+
+# Large practice vs 100x: each page's in-process time (builds the 100x practice once: slow)
+bench-growth: sync
+	@.venv/bin/python bench/growth.py

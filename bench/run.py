@@ -1,14 +1,20 @@
 """Benchmark of the staff pages: gunicorn on loopback, the large demo practice, wrk.
 
-    make bench                      # or: .venv/bin/python bench/run.py --seconds 5 --rounds 2
+    make bench          # or: .venv/bin/python bench/run.py [--seconds 5] [--rounds 3] [--only X]
+    make bench-growth   # bench/growth.py: in-process times, large practice vs 100x
 
 The large practice lives in its own data folder (.data/bench), so the
 development database is untouched. gunicorn runs the production way (2 sync
 workers, DEBUG off, persistent database connections through DATABASE_URL) on a
 free port of 127.0.0.1; nothing is sent anywhere else. Each page is measured
 against a trivial logged-in page of the same app (same middleware, same base
-template: the "password changed" page), A and B alternating, and reported as a
-ratio of throughput, with its 95th percentile latency at 4 connections.
+template: the "password changed" page), in interleaved rounds (trivial, page 1,
+trivial, page 2, ..., trivial; then again), and reported as a ratio of throughput
+(the median of the rounds, with their spread), with its 95th percentile latency
+at 4 connections, its query count and in-process time (bench/pages.py lists the
+pages). Each run is written to bench/results/ as JSON and printed next to the
+previous run's ratios. It reports; it never fails (the machine's load moves the
+absolute figures: compare ratios, and say the load average).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,10 +42,11 @@ RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
 USER, PASSWORD = "frontdesk", "opus-demo-2026"  # the documented demo login (staff: sees all)
 CONNECTIONS = 4
-TARGETS = {  # minimum share of the trivial page's throughput
-    "schedule week": 0.08,
-    "client profile": 0.20,
-    "clients search fragment": 0.40,
+DEFAULT_TARGET = 0.10  # issue 17: no page below 10 % of the trivial page's throughput ...
+TARGETS = {  # ... and these above their own share
+    "schedule week": 0.15,
+    "transfer target step": 0.20,
+    "transfer payment step": 0.20,
 }
 P95_LIMIT_MS = 100.0
 
@@ -59,10 +67,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def setup_environment() -> tuple[dict, bool]:
+def setup_environment(data_dir: Path = DATA_DIR) -> tuple[dict, bool]:
     """Start (or attach to) the bench's embedded PostgreSQL; return the environment
     of every process of the run, and whether this run started the server."""
-    os.environ["OPUS_DATA_DIR"] = str(DATA_DIR)
+    os.environ["OPUS_DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
     sys.path.insert(0, str(ROOT))
     from devkit import devdb
@@ -72,7 +80,7 @@ def setup_environment() -> tuple[dict, bool]:
         devdb.ensure_broker_folders()
     env = {
         **os.environ,
-        "OPUS_DATA_DIR": str(DATA_DIR),
+        "OPUS_DATA_DIR": str(data_dir),
         "DATABASE_URL": url,
         "OPUS_ENV": "development",  # no HTTPS redirect on loopback ...
         "DEBUG": "0",  # ... but otherwise the production way
@@ -85,29 +93,6 @@ def setup_environment() -> tuple[dict, bool]:
 
 def manage(env: dict, *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
-
-
-def pick_objects(env: dict) -> dict:
-    """Ids of a busy coming session date and of the client with the most on their profile."""
-    code = (
-        "import json; from django.db.models import Count; from django.utils import timezone;"
-        "from scheduling.models import Session, SessionDate; from clients.models import Client;"
-        "s = Session.objects.annotate(n=Count('subscriptions')).order_by('-n', 'pk').first();"
-        "d = SessionDate.objects.filter(session=s, date__gte=timezone.localdate())"
-        ".order_by('date').first();"
-        "c = Client.objects.annotate(i=Count('invoices', distinct=True), "
-        "s=Count('subscriptions', distinct=True)).order_by('-i', '-s', 'pk').first();"
-        "print(json.dumps({'date': d.pk, 'client': c.pk}))"
-    )
-    out = subprocess.run(  # noqa: S603
-        [PYTHON, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def start_gunicorn(env: dict, port: int, control_dir: str) -> subprocess.Popen:
@@ -200,10 +185,34 @@ def wrk(base: str, path: str, cookie: str, headers: dict, seconds: float, lua: s
     }
 
 
+def inprocess(env: dict, repeat: int, *, history: bool = False) -> dict:
+    """bench/pages.py in a process of its own: the pages, their ids, in-process times
+    and query counts."""
+    command = [PYTHON, str(ROOT / "bench" / "pages.py"), "--repeat", str(repeat)]
+    if history:
+        command.append("--history")
+    out = subprocess.run(  # noqa: S603
+        command, cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("JSON "))
+    return json.loads(line.removeprefix("JSON "))
+
+
+def last_results() -> dict | None:
+    runs = sorted(RESULTS.glob("bench-*.json"))
+    if not runs:
+        return None
+    try:
+        return json.loads(runs[-1].read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=4, help="per measurement (default 4)")
-    parser.add_argument("--rounds", type=int, default=2, help="A/B pairs per page (default 2)")
+    parser.add_argument("--seconds", type=float, default=5, help="per window (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--only", default="", help="measure only the pages whose name has this")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is required: apt-get install -y wrk", file=sys.stderr)
@@ -213,75 +222,96 @@ def main() -> int:
     gunicorn = None
     control_dir = tempfile.mkdtemp(prefix="opus-bench-")
     try:
-        manage(env, "migrate", "--no-input", "-v", "0")
-        manage(env, "createcachetable")
-        print("Loading the large demo practice (only the first time) ...", flush=True)
-        manage(env, "seed_demo", "--size", "large")
-        ids = pick_objects(env)
+        prepare(env, "large")
+        print("Counting each page's queries in-process ...", flush=True)
+        measured = inprocess(env, repeat=3)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         gunicorn = start_gunicorn(env, port, control_dir)
         cookie = log_in(base)
-        hx = {"HX-Request": "true"}
-        trivial = ("trivial page", "/password/done/", {})
-        pages = [
-            ("schedule week", "/schedule/", {}),
-            ("calendar day (practitioners)", "/schedule/?view=day", {}),
-            ("calendar day (rooms)", "/schedule/?view=day&across=room", {}),
-            ("schedule month", "/schedule/?view=month", {}),
-            ("today", "/", {}),
-            ("quick search fragment", "/search/?q=ava", hx),
-            ("session-date view", f"/schedule/dates/{ids['date']}/", {}),
-            ("clients list", "/clients/", {}),
-            ("clients search fragment", "/clients/?q=ava", hx),
-            ("client profile", f"/clients/{ids['client']}/", {}),
-        ]
+        trivial_path = measured["pages"][0]["path"]
+        pages = [p for p in measured["pages"][1:] if args.only.lower() in p["page"].lower()]
         lua = os.path.join(control_dir, "report.lua")
         Path(lua).write_text(LUA)
-        sizes = {name: check_page(base, path, cookie, h) for name, path, h in [trivial, *pages]}
-        for _, path, headers in [trivial, *pages]:  # warm up both workers
-            wrk(base, path, cookie, headers, 1, lua)
+        sizes = {p["page"]: check_page(base, p["path"], cookie, p["headers"]) for p in pages}
+        check_page(base, trivial_path, cookie, {})
+        for page in [{"path": trivial_path, "headers": {}}, *pages]:  # warm up both workers
+            wrk(base, page["path"], cookie, page["headers"], 1, lua)
+
+        load_before = os.getloadavg()
+        # Interleaved: each round runs trivial, page 1, trivial, page 2, ..., trivial, so
+        # every page sits between two trivial windows; a page's ratio in a round is its
+        # throughput over the mean of those two. Rounds repeat the whole sequence, so a
+        # slow minute of the machine spreads over every page instead of sinking one.
+        ratios = {p["page"]: [] for p in pages}
+        runs = {p["page"]: [] for p in pages}
+        trivial_runs = []
+        for round_number in range(args.rounds):
+            before = wrk(base, trivial_path, cookie, {}, args.seconds, lua)
+            trivial_runs.append(before)
+            for page in pages:
+                result = wrk(base, page["path"], cookie, page["headers"], args.seconds, lua)
+                after = wrk(base, trivial_path, cookie, {}, args.seconds, lua)
+                trivial_runs.append(after)
+                runs[page["page"]].append(result)
+                ratios[page["page"]].append(result["rps"] / ((before["rps"] + after["rps"]) / 2))
+                before = after
+            print(f"  round {round_number + 1} of {args.rounds} done", flush=True)
+        load_after = os.getloadavg()
 
         rows = []
-        load_before = os.getloadavg()[0]
-        for name, path, headers in pages:
-            a_runs, b_runs = [], []
-            for _ in range(args.rounds):
-                a_runs.append(wrk(base, trivial[1], cookie, {}, args.seconds, lua))
-                b_runs.append(wrk(base, path, cookie, headers, args.seconds, lua))
-            a_rps = sum(r["rps"] for r in a_runs) / len(a_runs)
-            b_rps = sum(r["rps"] for r in b_runs) / len(b_runs)
+        for page in pages:
+            name, page_runs = page["page"], runs[page["page"]]
             rows.append(
                 {
                     "page": name,
-                    "path": path,
+                    "path": page["path"],
                     "bytes": sizes[name],
-                    "rps": b_rps,
-                    "trivial_rps": a_rps,
-                    "ratio": b_rps / a_rps,
-                    "target": TARGETS.get(name),
-                    "p50_ms": max(r["p50_ms"] for r in b_runs),
-                    "p95_ms": max(r["p95_ms"] for r in b_runs),
-                    "trivial_p95_ms": max(r["p95_ms"] for r in a_runs),
-                    "errors": sum(r["errors"] for r in a_runs + b_runs),
+                    "queries": page["queries"],
+                    "inprocess_ms": page["median_ms"],
+                    "rps": statistics.median(r["rps"] for r in page_runs),
+                    "ratio": statistics.median(ratios[name]),
+                    "ratios": ratios[name],
+                    "spread": (max(ratios[name]) - min(ratios[name])) / 2,
+                    "target": target_of(name),
+                    "p50_ms": statistics.median(r["p50_ms"] for r in page_runs),
+                    "p95_ms": max(r["p95_ms"] for r in page_runs),
+                    "errors": sum(r["errors"] for r in page_runs),
                 }
             )
-            print(f"  measured {name}", flush=True)
-        print_table(rows, args)
+        trivial = {
+            "rps": statistics.median(r["rps"] for r in trivial_runs),
+            "rps_min": min(r["rps"] for r in trivial_runs),
+            "rps_max": max(r["rps"] for r in trivial_runs),
+            "p95_ms": max(r["p95_ms"] for r in trivial_runs),
+            "errors": sum(r["errors"] for r in trivial_runs),
+        }
+        previous = last_results()
+        print_table(rows, trivial, args, previous)
         print(
-            f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
-            f"on {os.cpu_count()} cores: other processes on the machine inflate latencies"
+            f"load average (1/5/15 min) {fmt_load(load_before)} before, {fmt_load(load_after)} "
+            f"after, on {os.cpu_count()} cores: other processes on the machine inflate latencies"
         )
         RESULTS.mkdir(exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(rows, indent=2))
-        met = all(
-            (r["target"] is None or r["ratio"] >= r["target"])
-            and r["p95_ms"] < P95_LIMIT_MS
-            and r["errors"] == 0
-            for r in rows
+        path = RESULTS / f"bench-{stamp}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "seconds": args.seconds,
+                    "rounds": args.rounds,
+                    "connections": CONNECTIONS,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "trivial": trivial,
+                    "rows": rows,
+                },
+                indent=2,
+            )
         )
-        return 0 if met else 1
+        print(f"written to {path.relative_to(ROOT)}")
+        return 0  # it reports; it does not fail
     finally:
         if gunicorn is not None and gunicorn.poll() is None:
             os.killpg(gunicorn.pid, signal.SIGTERM)
@@ -297,27 +327,51 @@ def main() -> int:
             devdb.stop()
 
 
-def print_table(rows: list[dict], args) -> None:
+def prepare(env: dict, size: str) -> None:
+    manage(env, "migrate", "--no-input", "-v", "0")
+    manage(env, "createcachetable")
+    print(f"Loading the {size} demo practice (only the first time) ...", flush=True)
+    manage(env, "seed_demo", "--size", size)
+
+
+def target_of(name: str) -> float:
+    return TARGETS.get(name, DEFAULT_TARGET)
+
+
+def fmt_load(load) -> str:
+    return "/".join(f"{value:.1f}" for value in load)
+
+
+def print_table(rows: list[dict], trivial: dict, args, previous: dict | None) -> None:
     print()
     print(
-        f"gunicorn 2 sync workers, wrk {CONNECTIONS} connections, "
-        f"{args.rounds} x {args.seconds:g} s per page and per trivial page, alternating"
+        f"gunicorn 2 sync workers, wrk {CONNECTIONS} connections, {args.rounds} interleaved "
+        f"rounds of {args.seconds:g} s windows; trivial page {trivial['rps']:.0f} req/s "
+        f"(from {trivial['rps_min']:.0f} to {trivial['rps_max']:.0f}), p95 "
+        f"{trivial['p95_ms']:.1f} ms"
     )
+    before = {r["page"]: r for r in (previous or {}).get("rows", [])}
     header = (
-        f"{'page':<25} {'req/s':>8} {'trivial':>8} {'ratio':>7} {'target':>7} "
-        f"{'p50 ms':>7} {'p95 ms':>7} {'KiB':>6}  ok"
+        f"{'page':<26} {'ratio':>7} {'spread':>7} {'target':>7} {'last':>7} {'req/s':>7} "
+        f"{'p95 ms':>7} {'queries':>7} {'in-proc':>8} {'KiB':>6}  met"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        target = f"{r['target']:.0%}" if r["target"] else "-"
-        ok = (r["target"] is None or r["ratio"] >= r["target"]) and r["p95_ms"] < P95_LIMIT_MS
+        last = before.get(r["page"])
+        met = r["ratio"] >= r["target"] and r["p95_ms"] < P95_LIMIT_MS and not r["errors"]
         print(
-            f"{r['page']:<25} {r['rps']:>8.0f} {r['trivial_rps']:>8.0f} {r['ratio']:>7.1%} "
-            f"{target:>7} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['bytes'] / 1024:>6.1f}  "
-            f"{'yes' if ok and not r['errors'] else 'NO'}"
+            f"{r['page']:<26} {r['ratio']:>7.1%} {'±' + format(r['spread'], '.1%'):>7} "
+            f"{r['target']:>7.0%} {format(last['ratio'], '.1%') if last else '-':>7} "
+            f"{r['rps']:>7.0f} {r['p95_ms']:>7.1f} {r['queries']:>7d} "
+            f"{r['inprocess_ms']:>6.1f}ms {r['bytes'] / 1024:>6.1f}  {'yes' if met else 'no'}"
         )
-    print(f"(p95 limit {P95_LIMIT_MS:.0f} ms on every page; errors must be 0)")
+    print(
+        f"(ratio: the page's throughput over the trivial page's, median of the rounds; spread: "
+        f"half the range of the rounds' ratios; last: the previous run in bench/results/; "
+        f"target: the issue's, with p95 under {P95_LIMIT_MS:.0f} ms and no errors. The bench "
+        "reports: it never fails)"
+    )
 
 
 if __name__ == "__main__":

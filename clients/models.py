@@ -1,13 +1,40 @@
 from datetime import date
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVector
 from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import F, Func, Q
+from django.db.models.functions import Lower, Reverse
 
 from clients import fields
 from opus.lib.visibility import practitioner_scope
+
+
+class DigitsOnly(Func):
+    """regexp_replace(phone, '\\D', '', 'g'): '07700 900-123' -> '07700900123'."""
+
+    template = "regexp_replace(%(expressions)s, '\\D', '', 'g')"
+
+
+# What the client search matches, each under an index core PostgreSQL has (no pg_trgm):
+# a word of the name by its start (full text, so "Baker" finds "Adams-Baker"), the
+# email by its start, the phone's digits by their start or their end.
+def name_words():
+    return SearchVector("first_name", "last_name", config="simple")
+
+
+def email_lower():
+    return Lower("email")
+
+
+def phone_digits():
+    return DigitsOnly(F("phone"))
+
+
+def phone_digits_reversed():
+    return Reverse(DigitsOnly(F("phone")))
 
 
 class ClientQuerySet(models.QuerySet):
@@ -78,6 +105,17 @@ class Client(models.Model):
         indexes = [
             models.Index(Lower("last_name"), Lower("first_name"), name="client_name_idx"),
             models.Index(Lower("email"), name="client_email_idx"),
+            GinIndex(name_words(), name="client_name_words_idx"),
+            models.Index(
+                OpClass(email_lower(), name="text_pattern_ops"), name="client_email_prefix_idx"
+            ),
+            models.Index(
+                OpClass(phone_digits(), name="text_pattern_ops"), name="client_phone_prefix_idx"
+            ),
+            models.Index(
+                OpClass(phone_digits_reversed(), name="text_pattern_ops"),
+                name="client_phone_suffix_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

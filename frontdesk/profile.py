@@ -5,8 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlencode
 
-from django.db.models import DecimalField, Exists, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import Coalesce
 
 from billing.models import Invoice, Payment
@@ -49,6 +63,30 @@ def invoices_with_balance(user, client):
     )
 
 
+INVOICES_SHOWN = 10  # the latest; "All N invoices" opens the invoice list
+
+
+def latest_invoices(user, client) -> list:
+    """The client's latest INVOICES_SHOWN invoices, each with ``owed`` (what is left
+    to pay on an open invoice; nothing on any other), and, on each row, the count
+    of all of them and what is owed on all of them (window aggregates: one query,
+    the rows read stay ten whatever the years of invoices)."""
+    money = DecimalField(max_digits=14, decimal_places=3)
+    owed = Case(
+        When(status=Invoice.Status.OPEN, then=F("total") - F("paid")),
+        default=Value(Decimal(0)),
+        output_field=money,
+    )
+    invoices = list(
+        invoices_with_balance(user, client).annotate(
+            owed=owed,
+            invoice_count=Window(Count("pk")),
+            owed_in_all=Window(Sum(owed, output_field=money)),
+        )[:INVOICES_SHOWN]
+    )
+    return invoices
+
+
 @dataclass
 class Profile:
     active_subscriptions: list
@@ -56,8 +94,10 @@ class Profile:
     as_attendee: list
     as_payer: list
     coming: list
-    invoices: list
-    owed: Decimal
+    invoices: list  # the latest INVOICES_SHOWN
+    invoice_count: int  # all of them
+    owed: Decimal  # on all of them
+    all_invoices_query: str  # the invoice list's filter by this payer
     currency: str
     events: list
     more_events: bool
@@ -223,10 +263,7 @@ def profile_for(client: Client, user, *, today: date) -> Profile:
     else:  # annotated on the client: nothing to look up
         for subscription in subscriptions:
             subscription.transfer_in_record = subscription.transfer_out_record = None
-    invoices = list(invoices_with_balance(user, client))
-    for invoice in invoices:  # what is left to pay on an open invoice; nothing on any other
-        open_ = invoice.status == invoice.Status.OPEN
-        invoice.owed = invoice.total - invoice.paid if open_ else Decimal(0)
+    invoices = latest_invoices(user, client)
     events = _history(client, user)
     return Profile(
         active_subscriptions=active,
@@ -237,7 +274,9 @@ def profile_for(client: Client, user, *, today: date) -> Profile:
         ],
         coming=coming,
         invoices=invoices,
-        owed=sum((i.owed for i in invoices), Decimal(0)),
+        invoice_count=invoices[0].invoice_count if invoices else 0,
+        owed=invoices[0].owed_in_all if invoices else Decimal(0),
+        all_invoices_query=urlencode({"payer": client.full_name}),
         currency=invoices[0].currency if invoices else default_currency(),
         events=events[:HISTORY_LIMIT],
         more_events=len(events) > HISTORY_LIMIT,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from billing.selectors import (
@@ -40,29 +40,43 @@ def coming_dates(session: Session, *, today: date, limit: int = 12):
     return dates
 
 
-def transfer_targets(user, subscription: Subscription, *, service=None, practitioner=None):
+TARGETS_SHOWN = 20  # the transfer's list: this many sessions, then "Show more"
+TARGETS_MAX = 500
+
+
+def transfer_targets(
+    user, subscription: Subscription, *, service=None, practitioner=None, limit=None
+):
     """Sessions the client may move to: any other session the user can see, those
-    of the same service first, each with the free places of its next coming date."""
+    of the same service first (then by service, day and time), at most ``limit`` of
+    them, each with the free places of its next coming date: read for those rows
+    only, so the list costs the same whatever the number of sessions."""
     today = timezone.localdate()
     sessions = (
         Session.objects.visible_to(user)
         .exclude(pk=subscription.session_id)
         .filter(Q(last_date__isnull=True) | Q(last_date__gte=today))
         .select_related("service", "practitioner", "room")
-        .order_by("service__name", "weekday", "start_time", "pk")
+        .annotate(
+            other_service=Case(
+                When(service_id=subscription.session.service_id, then=Value(0)),
+                default=Value(1),
+            )
+        )
+        .order_by("other_service", "service__name", "weekday", "start_time", "pk")
     )
     if service:
         sessions = sessions.filter(service_id=service)
     if practitioner:
         sessions = sessions.filter(practitioner_id=practitioner)
-    targets = list(sessions)
+    targets = list(sessions if limit is None else sessions[:limit])
     next_dates = {}
     first_coming = (
         SessionDate.objects.filter(session__in=targets, date__gte=today, cancelled=False)
         .order_by("session_id", "date")
         .distinct("session_id")
     )
-    for session_date in with_enrollment(first_coming):
+    for session_date in with_enrollment(first_coming) if targets else ():
         next_dates[session_date.session_id] = session_date
     for session in targets:
         upcoming = next_dates.get(session.pk)
@@ -73,8 +87,7 @@ def transfer_targets(user, subscription: Subscription, *, service=None, practiti
         session.places = (
             places_text(session.capacity, upcoming.enrolled) if upcoming is not None else ""
         )
-    same = subscription.session.service_id
-    return sorted(targets, key=lambda session: session.service_id != same)  # stable
+    return targets
 
 
 # --- eligibility ---------------------------------------------------------------------

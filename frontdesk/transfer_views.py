@@ -4,6 +4,8 @@ htmx; a guard sends the user to the first step not yet complete."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
@@ -134,9 +136,22 @@ def _target_step(request, draft: TransferDraft):
                 return _go(request, _step_url(draft, "dates"))
     service = parse_id(request.GET.get("service"))
     practitioner = parse_id(request.GET.get("practitioner"))
-    sessions = selectors.transfer_targets(
-        request.user, draft.subscription, service=service, practitioner=practitioner
+    shown = min(
+        max(parse_id(request.GET.get("shown")) or 0, selectors.TARGETS_SHOWN),
+        selectors.TARGETS_MAX,
     )
+    sessions = selectors.transfer_targets(
+        request.user,
+        draft.subscription,
+        service=service,
+        practitioner=practitioner,
+        limit=shown + 1,  # one more: is there more to show?
+    )
+    more = None
+    if len(sessions) > shown and shown < selectors.TARGETS_MAX:
+        sessions = sessions[:shown]
+        more = {"shown": shown + selectors.TARGETS_SHOWN}
+        more.update({k: v for k, v in (("service", service), ("practitioner", practitioner)) if v})
     return _render(
         request,
         draft,
@@ -147,6 +162,8 @@ def _target_step(request, draft: TransferDraft):
             "practitioners": User.objects.filter(role=User.Role.PRACTITIONER, is_active=True),
             "chosen_service": service,
             "chosen_practitioner": practitioner,
+            "more_query": urlencode(more) if more else "",
+            "shown": shown,
             "error": error,
         },
     )

@@ -325,6 +325,41 @@ def test_invoices_show_the_balance_owed(staff_client, world):
     assert "£70.00 owed" in body
 
 
+def test_the_profile_shows_the_latest_invoices_and_links_to_all(
+    staff_client, world, django_assert_max_num_queries
+):
+    """Issue 17: years of invoices do not make the profile grow. The latest ten,
+    the count and what is owed on all of them (one query), and a link to the
+    invoice list filtered by the payer."""
+    today = timezone.localdate()
+    for number in range(1, 16):  # INV-000001 .. 15, a month apart; the oldest two open
+        InvoiceFactory(
+            payer=world.oliver,
+            status=Invoice.Status.OPEN if number <= 2 else Invoice.Status.PAID,
+            number=number,
+            issued_on=today - timedelta(days=30 * (16 - number)),
+            due_on=today - timedelta(days=30 * (16 - number) - 14),
+            total=Decimal("10.00"),
+        )
+    staff_client.get(profile_url(world.sam))  # the session's first writes happen here
+    with django_assert_max_num_queries(14):
+        body = text(staff_client.get(profile_url(world.oliver)))
+    section = body.split('id="invoices"')[1].split("</section>")[0]
+    shown = re.findall(r"INV-0000(\d\d)", section)
+    assert shown == [f"{n:02d}" for n in range(15, 5, -1)]  # the latest ten, newest first
+    assert "£20.00 owed" in body  # the two oldest, not shown, still owed
+    assert '<span class="count">15</span>' in body
+    assert "All 15 invoices" in section and "payer=Oliver+Grant" in section
+    listed = text(staff_client.get(reverse("billing:invoice-list"), {"payer": "Oliver Grant"}))
+    assert "INV-000001" in listed and "INV-000015" in listed
+
+
+def test_a_profile_with_few_invoices_has_no_link_to_all(staff_client, world):
+    InvoiceFactory(payer=world.oliver, status=Invoice.Status.DRAFT, total=Decimal("5.00"))
+    body = text(staff_client.get(profile_url(world.oliver)))
+    assert "All 1 invoices" not in body and '<span class="count">1</span>' in body
+
+
 def test_cards_show_brand_last_four_and_expiry_only(staff_client, world):
     card = PaymentMethodFactory(client=world.sam, brand="visa", last4="4242", exp_month=3)
     PaymentMethodFactory(client=world.sam, last4="1111", removed_at=timezone.now())

@@ -266,3 +266,25 @@ def test_the_roster_queries_use_indexes(owner_client, busy_rosters):
         url = reverse("scheduling:session-date", args=[session_date.pk])
         assert owner_client.get(url).status_code == 200
     assert_no_sequential_scan(plans_of(captured.captured_queries))
+
+
+def test_the_client_search_can_use_an_index_for_every_kind_of_term(owner):
+    """Issue 17: no full scan of the clients for a search (core PostgreSQL only:
+    full text for the name's words, text_pattern_ops for the email and phone).
+    With sequential scans priced out, each plan still reaches for an index."""
+    from clients.selectors import search_clients
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    for q, index in (
+        ("ava", "client_name_words_idx"),
+        ("ava.a", "client_email_prefix_idx"),
+        ("07700 9", "client_phone_prefix_idx"),
+        ("456", "client_phone_suffix_idx"),
+    ):
+        sql, params = search_clients(owner, q=q).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert index in plan, (q, plan)
+        assert "Seq Scan on clients_client" not in plan, (q, plan)

@@ -142,6 +142,32 @@ def test_search_matches_name_email_and_phone_whatever_the_spacing(staff):
     assert sam in search_clients(staff, q="900 456")
 
 
+def test_search_matches_the_start_of_a_word_the_start_of_an_email_or_either_end_of_a_phone(
+    staff,
+):
+    """What the indexes can answer (clients.models): no scan of every client."""
+    ClientFactory(first_name="Ava", last_name="Adams-Baker", email="ava.ab@example.org")
+    ClientFactory(first_name="O'Brien", last_name="Kelly", email="k@example.org", phone="")
+    ClientFactory(
+        first_name="Dave", last_name="Lava", email="dl@example.org", phone="020 7946 0000"
+    )
+
+    def found(q):
+        return {c.last_name for c in search_clients(staff, q=q)}
+
+    assert found("ava") == {"Adams-Baker"}  # not "Dave" nor "Lava": a word starts with it
+    assert found("baker") == {"Adams-Baker"}  # a word of a double-barrelled name
+    assert found("adams-ba") == {"Adams-Baker"}
+    assert found("o'brien") == found("brien") == {"Kelly"}
+    assert found("ava.a") == {"Adams-Baker"}  # the email by its start
+    assert found("example") == set()  # not the middle of an email
+    assert found("020") == found("0000") == {"Lava"}  # the phone by either end
+    assert found("7946") == set()
+    assert found("ava (") == {"Adams-Baker"}  # punctuation alone is skipped ...
+    assert found("o'brien & | !") == {"Kelly"}
+    assert found("ava:* | dave") == set()  # typed, not tsquery syntax
+
+
 def test_search_sorts_by_most_recent_activity(staff):
     older = ClientFactory(last_name="Older")
     newer = ClientFactory(last_name="Newer")

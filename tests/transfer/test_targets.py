@@ -38,3 +38,37 @@ def test_the_list_shows_places_as_people_say_them_same_service_first(staff_clien
     wednesday = page.index('<span class="visually-hidden"> Piano, 30 min, Wednesdays 10:00')
     friday = page.index('<span class="visually-hidden"> Guitar group, Fridays 10:00')
     assert wednesday < friday
+
+
+def test_the_list_shows_a_page_of_sessions_then_more_on_request(
+    staff_client, world, therapist, django_assert_max_num_queries
+):
+    """Issue 17: the list does not grow with the practice. The first 20 sessions
+    (same service first), their places read for those rows only, then "Show more"
+    keeps the filters; every row posts through one form (one CSRF token)."""
+    cello = ServiceFactory(name="Cello, 30 min", price=Decimal(30))
+    for weekday in range(25):
+        SessionFactory(service=cello, practitioner=therapist, weekday=weekday % 7)
+    _, draft = start(staff_client, world)
+    with django_assert_max_num_queries(8):
+        page = staff_client.get(step(draft, "target")).content.decode()
+    assert page.count('name="session"') == selectors.TARGETS_SHOWN
+    fragment = staff_client.get(step(draft, "target"), headers={"HX-Request": "true"})
+    assert fragment.content.decode().count("csrfmiddlewaretoken") == 1
+    assert page.index("Piano, 30 min, Wednesdays") < page.index("Cello, 30 min,")
+    assert "Show more sessions" in page and "shown=40" in page
+    with django_assert_max_num_queries(8):
+        more = staff_client.get(step(draft, "target"), {"shown": "40"}).content.decode()
+    assert more.count('name="session"') == 27  # Wednesday piano, Friday guitar, 25 cello
+    assert "Show more sessions" not in more
+    narrowed = staff_client.get(step(draft, "target"), {"service": cello.pk}).content.decode()
+    assert narrowed.count('name="session"') == 20
+    assert f"service={cello.pk}" in narrowed and "Piano, 30 min, Wednesdays" not in narrowed
+    for shown in ("-5", "abc", "99999999999999999999"):
+        assert staff_client.get(step(draft, "target"), {"shown": shown}).status_code == 200
+
+
+def test_choosing_a_session_from_the_one_form_moves_on(staff_client, world):
+    _, draft = start(staff_client, world)
+    response = staff_client.post(step(draft, "target"), {"session": world["wednesday"].pk})
+    assert response.status_code == 302 and response.url == step(draft, "dates")

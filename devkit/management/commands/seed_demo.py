@@ -1,7 +1,8 @@
 """Load the demo practice: every feature has something to show.
 
 Idempotent: a database that already holds a practice is left as it is.
-``--size large`` builds a practice ten times larger, for benchmarks.
+``--size large`` builds a practice ten times larger, for benchmarks; ``--size huge``
+a hundred times (the bench's growth check: bench/growth.py).
 """
 
 import random
@@ -111,19 +112,20 @@ DURATIONS = {
     "Maths tutoring, 60 min": 60,
 }
 ROOMS = ["Studio A", "Studio B", "Blue room", "Garden room"]
+SCALES = {"normal": 1, "large": 10, "huge": 100}
 
 
 class Command(BaseCommand):
     help = "Load the demo practice (does nothing when one is already loaded)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--size", choices=["normal", "large"], default="normal")
+        parser.add_argument("--size", choices=list(SCALES), default="normal")
 
     def handle(self, *args, size: str, **options):
         if Service.objects.exists():
             self.stdout.write("A practice is already loaded; nothing to do.")
             return
-        scale = 10 if size == "large" else 1
+        scale = SCALES[size]
         with transaction.atomic():
             Seeder(scale=scale, stdout=self.stdout).run()
         self.stdout.write(self.style.SUCCESS(f"Demo practice loaded ({size})."))
