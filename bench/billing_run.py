@@ -33,6 +33,8 @@ PLACES = 8
 
 
 def build(size: int, today: date) -> None:
+    from django.db import connection
+
     from clients.models import Client
     from opus.models import User
     from relationships.models import Relationship
@@ -110,6 +112,8 @@ def build(size: int, today: date) -> None:
                 )
             )
     Subscription.objects.bulk_create(subscriptions)
+    with connection.cursor() as cursor:  # as autovacuum would have, in a practice of this size
+        cursor.execute("ANALYZE")
     print(f"  built: {len(clients)} attending clients, {len(subscriptions)} subscriptions")
 
 
