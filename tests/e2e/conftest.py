@@ -58,9 +58,12 @@ ARTIFACTS = os.path.join(os.path.dirname(__file__), "artifacts")
 
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+# One run at a time on a page (axe refuses a second): each waits for the one before.
 AXE_RUN = """async () => {
   if (!window.axe) return [];
-  const result = await axe.run(document, {resultTypes: ["violations"]});
+  const run = () => axe.run(document, {resultTypes: ["violations"]});
+  window.axeTurn = (window.axeTurn || Promise.resolve()).then(run, run);
+  const result = await window.axeTurn;
   return result.violations.map((v) => `${v.impact} ${v.id}: `
     + v.nodes.slice(0, 3).map((n) => n.html.slice(0, 120)).join(" | "));
 }"""

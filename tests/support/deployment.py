@@ -112,18 +112,22 @@ def production_env(**extra) -> dict:
 
 
 @contextlib.contextmanager
-def production_server(folder: Path, port: int, **env):
+def production_server(folder: Path, port: int, static_root: Path | None = None, **env):
     """gunicorn as docker-compose runs it, on the test database, its static files
-    collected (hashed and compressed) as the production image builds them; yields
-    its base URL. Requests must say X-Forwarded-Proto: https, as the TLS proxy does."""
-    environment = production_env(STATIC_ROOT=str(folder / "static"), **env)
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        env=environment,
-        check=True,
-        timeout=300,
-    )
+    collected (hashed and compressed) as the production image builds them, into
+    ``static_root`` if given (kept: collected again only when missing); yields its
+    base URL. Requests must say X-Forwarded-Proto: https, as the TLS proxy does."""
+    static_root = static_root or folder / "static"
+    environment = production_env(STATIC_ROOT=str(static_root), **env)
+    if not (static_root / ".collected").exists():
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env=environment,
+            check=True,
+            timeout=900,
+        )
+        (static_root / ".collected").touch()  # compressed too: whitenoise's last step
     log = open(folder / "gunicorn.log", "w+")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         compose_gunicorn_command(port, folder),
