@@ -86,6 +86,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages compressed (whitenoise serves the static files precompressed, before this).
+    # Django's gzip pads each response with random bytes against BREACH, and the CSRF
+    # token is masked per response.
+    "django.middleware.gzip.GZipMiddleware",
     "opus.lib.middleware.HealthCheckMiddleware",
     "opus.lib.middleware.ControlCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,29 +1,21 @@
 """The staff pages in a real browser, walked by the labels a user reads, as staff
-and as a practitioner, with axe-core checking each page (no serious or critical
-violations) and no console errors (CSP violations included)."""
+and as a practitioner, with axe-core checking each page (no violation of any
+impact) and no console errors (CSP violations included)."""
 
 import re
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
 from devkit.management.commands.seed_demo import DEMO_PASSWORD
+from tests.e2e.conftest import AXE_RUN
 from tests.support.browser import log_in
 
 # the roster's badge says whether the absence was told in time, by the service's policy
 ABSENT_BADGE = re.compile(r"^Absent by request, (told in time|late)$")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.html.slice(0, 120)).join(" | ")}`);
-}"""
 
 
 @pytest.fixture
@@ -33,9 +25,9 @@ def demo(live_server):
 
 @pytest.fixture
 def axe_page(page):
-    """axe-core is injected by the browser (an init script), not served by Opus:
-    the page's strict CSP stays on, so CSP violations still show as console errors."""
-    page.add_init_script(path=str(AXE))
+    """axe-core is injected by the browser (tests/e2e/conftest.py, an init script),
+    not served by Opus: the page's strict CSP stays on, so CSP violations still show
+    as console errors."""
     return page
 
 

@@ -4,7 +4,6 @@ email), answers card links and fails holds no personal data or token."""
 import logging
 import os
 import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -13,12 +12,9 @@ import time
 import urllib.error
 import urllib.request
 from datetime import date
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.tokens import default_token_generator
-from django.db import connection
 from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -35,6 +31,12 @@ from relationships.models import Relationship
 from tests.factories import ClientFactory, RelationshipFactory, UserFactory
 from tests.support.billing import open_invoice
 from tests.support.broker import free_port
+from tests.support.deployment import (
+    ROOT,
+    STRONG_KEY,
+    compose_gunicorn_command,
+    production_env,
+)
 from tests.support.transfer import build_world
 
 pytestmark = pytest.mark.django_db
@@ -125,59 +127,6 @@ def test_logs_hold_no_personal_data_or_tokens(staff, staff_client, therapist, ca
 
 
 # --- docs/quality.md Security 16: gunicorn's access log, run as production runs it ---------------
-ROOT = Path(__file__).resolve().parents[2]
-STRONG_KEY = "k7Qx" + "pR2v-Wm9sLt4Zy8NcB3hJf6DgA1eXu5KoT0iVbYq" + "Hn7Ue2Rs"
-
-
-def compose_gunicorn_command(port: int, control_dir: Path) -> list[str]:
-    """docker-compose.yml's gunicorn command line, bound to a free loopback port."""
-    compose = (ROOT / "docker-compose.yml").read_text()
-    words = shlex.split(re.search(r"gunicorn opus\.wsgi[^\"]*", compose).group(0))
-    command, skip = [], False
-    for word in words:
-        if skip:
-            skip = False
-        elif word in ("--bind", "-b", "--control-socket"):
-            skip = True
-        else:
-            command.append(word)
-    command[0] = str(Path(sys.executable).parent / "gunicorn")
-    return [
-        *command,
-        *("--bind", f"127.0.0.1:{port}"),
-        *("--control-socket", str(control_dir / "gunicorn.ctl")),
-        *("--workers", "1"),
-    ]
-
-
-def url_of_the_test_database() -> str:
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = quote(db["PASSWORD"] or "", safe="")
-    host = db["HOST"] or db["OPTIONS"].get("host", "")
-    if host.startswith("/"):  # a unix socket folder (the embedded server)
-        return f"postgres://{user}:{password}@/{db['NAME']}?host={quote(host, safe='/')}"
-    return f"postgres://{user}:{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def production_env(**extra) -> dict:
-    env = {
-        **os.environ,
-        "OPUS_ENV": "production",
-        "SECRET_KEY": STRONG_KEY,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "EMAIL_PROVIDER": "postmark",
-        "ANYMAIL_POSTMARK_SERVER_TOKEN": "test-token",
-        "OPUS_PAYMENT_GATEWAY": "tests.foundation.stand_in_gateway.StandInGateway",
-        "DATABASE_URL": url_of_the_test_database(),
-        "LOG_LEVEL": "INFO",
-        **extra,
-    }
-    for name in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"):
-        env.pop(name, None)
-    return env
-
-
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_access_log_as_compose_runs_it_holds_no_token_or_search(settings, tmp_path):
     settings.SECRET_KEY = STRONG_KEY  # the server's key: its links and sessions
