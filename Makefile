@@ -19,6 +19,10 @@ test: sync
 test-any-day: sync
 	@sh tests/any_day.sh $(DATES)
 
+# Lighthouse on every main page, phone and desktop (10 to 40 minutes; scores follow the load).
+audit: sync
+	@.venv/bin/python -m pytest -m audit tests/judges/test_lighthouse.py
+
 lint: sync
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/djangofmt --check templates
 
