@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from opus.lib.fields import currency_field, money_field
 from opus.lib.visibility import practitioner_scope
@@ -922,6 +923,10 @@ class CreditNote(models.Model):
     @property
     def display_number(self) -> str:
         return f"CN-{self.year}-{self.number:04d}"
+
+    @property
+    def issued_on(self):
+        return timezone.localdate(self.created_at)
 
 
 # --- refunds ---------------------------------------------------------------------------------
