@@ -22,7 +22,7 @@ from django.utils import timezone
 from billing.models import AccountEntry, CreditNote, Invoice, Payment, Refund
 from billing.permissions import require_billing_actor
 from billing.services.accounts import _write_entry, lock_account
-from billing.services.invoices import lock_open, mark_void, next_invoice_number, void_invoice
+from billing.services.invoices import _mark_void, lock_open, next_invoice_number, void_invoice
 from billing.services.refunds import (
     PAID_BACK_AS,
     RefundPending,
@@ -61,7 +61,7 @@ def _void_and_document(*, invoice: Invoice, reason: str, disposition: str, actor
             "answer; try again in a few minutes."
         )
     paid = sum((refundable(p) for p in payments), Decimal(0))
-    mark_void(locked, reason=reason, actor=actor)
+    _mark_void(locked, reason=reason, actor=actor)
     if paid <= 0:  # everything paid was refunded already: nothing to document
         return locked, None, []
     year = timezone.localdate().year

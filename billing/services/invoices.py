@@ -303,10 +303,10 @@ def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
             "Payments are recorded on this invoice: void it choosing what becomes of what "
             "was paid (account credit or a refund), or close it instead."
         )
-    return mark_void(locked, reason=reason, actor=actor)
+    return _mark_void(locked, reason=reason, actor=actor)
 
 
-def mark_void(locked: Invoice, *, reason: str, actor) -> Invoice:
+def _mark_void(locked: Invoice, *, reason: str, actor) -> Invoice:
     """Void an invoice locked open by the caller's transaction (``lock_open``)."""
     _set_status(locked, Invoice.Status.VOID)
     locked.void_reason = reason[:300]
