@@ -11,8 +11,9 @@ sync:
 run: sync
 	@.venv/bin/python -m devkit.launcher
 
+# Two workers (pytest-xdist): each has its own test database on the one embedded server.
 test: sync
-	@.venv/bin/python -m pytest
+	@.venv/bin/python -m pytest -n 2
 
 # The whole suite under faketime on a Sunday, 29 February, 31 December, a Monday and
 # a summer night (slow: not part of `make test`). DATES="2027-03-28 ..." picks others.
