@@ -109,26 +109,6 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=300)
 
 
-class VoidForm(ReasonForm):
-    """Void an invoice; when payments are recorded on it, say what becomes of what
-    was paid (kept as account credit unless told otherwise)."""
-
-    disposition = forms.ChoiceField(
-        label="What was paid",
-        choices=[
-            ("credit", "Keep what was paid as account credit"),
-            ("refund", "Refund it"),
-        ],
-        initial="credit",
-        widget=forms.RadioSelect,
-    )
-
-    def __init__(self, *args, paid: bool = False, **kwargs):
-        super().__init__(*args, prefix="void", **kwargs)
-        if not paid:
-            del self.fields["disposition"]
-
-
 class IssueForm(forms.Form):
     due_on = forms.DateField(
         label="Due on", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")

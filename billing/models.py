@@ -2,7 +2,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from opus.lib.fields import currency_field, money_field
 from opus.lib.visibility import practitioner_scope
@@ -790,9 +789,8 @@ class AccountEntry(models.Model):
         APPLIED = "applied", "Applied to an invoice"
         REFUNDED = "refunded", "Paid out by a refund"
         REFUND_FAILED = "refund_failed", "Refund failed: credit restored"
-        VOIDED = "voided", "Paid on a voided invoice"
 
-    CREDITS = ("transfer", "rebooking", "overpayment", "goodwill", "refund_failed", "voided")
+    CREDITS = ("transfer", "rebooking", "overpayment", "goodwill", "refund_failed")
     USES = ("applied", "refunded")
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
@@ -847,14 +845,7 @@ class AccountEntry(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(
-                    kind__in=[
-                        "transfer",
-                        "rebooking",
-                        "overpayment",
-                        "goodwill",
-                        "refund_failed",
-                        "voided",
-                    ],
+                    kind__in=["transfer", "rebooking", "overpayment", "goodwill", "refund_failed"],
                     amount__gt=0,
                 )
                 | Q(kind__in=["applied", "refunded"], amount__lt=0),
@@ -881,52 +872,6 @@ class AccountEntry(models.Model):
     def size(self):
         """The amount without its sign, as the page writes it after its sign."""
         return abs(self.amount)
-
-
-# --- credit notes ---------------------------------------------------------------------------
-
-
-class CreditNote(models.Model):
-    """What voiding an invoice with payments did with the money paid on it: kept as
-    the payer's account credit, or refunded. Numbered per year from a series of its
-    own (``CN-2026-0001``), gapless as invoices are: the counter row is locked by
-    the voiding transaction. One per invoice (a double submit makes one)."""
-
-    class Disposition(models.TextChoices):
-        CREDIT = "credit", "Kept as account credit"
-        REFUND = "refund", "Refunded"
-
-    year = models.PositiveSmallIntegerField()
-    number = models.PositiveIntegerField()
-    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="credit_note")
-    amount = money_field()
-    currency = currency_field()
-    disposition = models.CharField(max_length=10, choices=Disposition.choices)
-    reason = models.CharField(max_length=300)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-year", "-number"]
-        constraints = [
-            models.UniqueConstraint(fields=["year", "number"], name="credit_note_number_unique"),
-            models.CheckConstraint(condition=Q(number__gte=1), name="credit_note_number_positive"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
-            models.CheckConstraint(condition=~Q(reason=""), name="credit_note_has_reason"),
-        ]
-
-    def __str__(self) -> str:
-        return self.display_number
-
-    @property
-    def display_number(self) -> str:
-        return f"CN-{self.year}-{self.number:04d}"
-
-    @property
-    def issued_on(self):
-        return timezone.localdate(self.created_at)
 
 
 # --- refunds ---------------------------------------------------------------------------------

@@ -14,10 +14,7 @@ hold (below zero: the practice owes them). Each row moves it by ``charge``
 - account credit granted (a transfer's unused value, a rebooking, an
   overpayment, goodwill) is a credit; credit set aside for an invoice not issued
   yet is a charge (it left the account, and no invoice charges it yet);
-- a refund paying out account credit is a charge (money went back to the payer),
-  as is a refund of a voided invoice's payment (the void credited the whole
-  invoice; what was paid and is kept becomes account credit, which is no row: it
-  is the same money, moved);
+- a refund paying out account credit is a charge (money went back to the payer);
   a refund of an invoice's payment is both a charge and a credit: money went
   back, and it was taken off what the payer owed on that invoice (Opus keeps the
   invoice's payments as they were: a refund does not reopen it). A refund counts
@@ -114,7 +111,6 @@ def statement_rows(payer_id: int) -> dict[str, list[StatementRow]]:
     def add(currency: str, row: StatementRow) -> None:
         rows.setdefault(currency, []).append(row)
 
-    voids: dict[int, StatementRow] = {}
     for invoice in _invoices(payer_id).order_by():
         gross = invoice.total + invoice.account_credit
         note = ""
@@ -132,14 +128,16 @@ def statement_rows(payer_id: int) -> dict[str, list[StatementRow]]:
         )
         changed = invoice.status_changed_at or _at(invoice.issued_on)
         if invoice.status == Invoice.Status.VOID:
-            voids[invoice.pk] = StatementRow(
-                day=_day(changed),
-                description=f"Invoice {invoice.display_number} voided: {invoice.void_reason}",
-                credit=gross,
-                invoice=invoice,
-                order=(changed, 1, invoice.pk),
+            add(
+                invoice.currency,
+                StatementRow(
+                    day=_day(changed),
+                    description=f"Invoice {invoice.display_number} voided: {invoice.void_reason}",
+                    credit=gross,
+                    invoice=invoice,
+                    order=(changed, 1, invoice.pk),
+                ),
             )
-            add(invoice.currency, voids[invoice.pk])
         elif invoice.status == Invoice.Status.CLOSED:
             rest = invoice.total - invoice.paid_amount
             if rest > 0:
@@ -179,21 +177,10 @@ def statement_rows(payer_id: int) -> dict[str, list[StatementRow]]:
         invoice = refund.payment.invoice
         how = refund.get_method_display().lower()
         pending = " (waiting for the card processor)" if refund.status == "pending" else ""
-        void = voids.get(invoice.pk)
-        if void is not None and not refund.from_account and refund.created_at < void.order[0]:
-            void.credit -= refund.amount  # taken off the invoice before it was voided
-            void = None
-        if refund.from_account or void is not None:
-            # paid back out of credit, or of a voided invoice's payments (the void
-            # took the whole invoice off what the payer owed)
+        if refund.from_account:
             row = StatementRow(
                 day=_day(refund.created_at),
-                description=(
-                    f"Account credit paid back ({how}){pending}: {refund.reason}"
-                    if refund.from_account
-                    else f"Refund of a payment on {invoice.display_number} ({how}){pending}: "
-                    f"{refund.reason}"
-                ),
+                description=f"Account credit paid back ({how}){pending}: {refund.reason}",
                 charge=refund.amount,
                 invoice=invoice,
             )

@@ -37,17 +37,9 @@ from billing.forms import (
     SendForm,
     StatementForm,
     StripePayForm,
-    VoidForm,
 )
 from billing.gateway import CardError, GatewayError, get_gateway
-from billing.models import (
-    BillingRun,
-    CreditNote,
-    Invoice,
-    PaymentAttempt,
-    PaymentCardRequest,
-    Refund,
-)
+from billing.models import BillingRun, Invoice, PaymentAttempt, PaymentCardRequest, Refund
 from billing.permissions import can_manage_billing
 from billing.services import gateway_events, runs
 from billing.statements import statement_for
@@ -153,12 +145,7 @@ def _detail_context(request, invoice: Invoice, **forms) -> dict:
         ),
         "autopay": getattr(invoice, "autopay", None),
         "events": list(invoice.events.all()),
-        "void_form": forms.get("void_form") or VoidForm(paid=bool(payments)),
-        "credit_note": (
-            CreditNote.objects.filter(invoice=invoice).select_related("created_by").first()
-            if invoice.status == Invoice.Status.VOID
-            else None
-        ),
+        "void_form": forms.get("void_form") or ReasonForm(prefix="void"),
         "close_form": forms.get("close_form") or ReasonForm(prefix="close"),
         "issue_form": forms.get("issue_form")
         or IssueForm(initial={"due_on": services.default_due_on(timezone.localdate())}),
@@ -304,27 +291,10 @@ def invoice_send(request, invoice_id: int):
 @require_POST
 def invoice_void(request, invoice_id: int):
     def action(invoice, data):
-        voided, note, problems = services.void_with_credit_note(
-            invoice=invoice,
-            reason=data["reason"],
-            disposition=data.get("disposition") or "credit",
-            actor=request.user,
-        )
-        said = f"{voided.display_number} voided."
-        if note is not None:
-            said += (
-                f" Credit note {note.display_number}: {format_money(note.amount, note.currency)} "
-                + (
-                    f"kept as account credit for {invoice.payer.full_name}."
-                    if note.disposition == CreditNote.Disposition.CREDIT
-                    else "refunded."
-                )
-            )
-        return " ".join([said, *problems])
+        voided = services.void_invoice(invoice=invoice, reason=data["reason"], actor=request.user)
+        return f"{voided.display_number} voided."
 
-    def form(invoice):
-        return VoidForm(request.POST, paid=invoice.payments.exists())
-
+    form = ReasonForm(request.POST, prefix="void")
     return _invoice_action(request, invoice_id, form, "void_form", action)
 
 

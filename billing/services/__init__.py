@@ -45,7 +45,6 @@ from billing.services.collection import (
     send_due_reminders,
     set_autopay,
 )
-from billing.services.credit_notes import void_with_credit_note
 from billing.services.invoices import (
     add_charge,
     add_credit,
@@ -153,5 +152,4 @@ __all__ = [  # the API other apps call
     "start_card_attempt",
     "start_refund",
     "void_invoice",
-    "void_with_credit_note",
 ]

@@ -300,14 +300,9 @@ def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
     locked = lock_open(invoice, "voiding is possible")
     if locked.payments.exists():
         raise BusinessRuleError(
-            "Payments are recorded on this invoice: void it choosing what becomes of what "
-            "was paid (account credit or a refund), or close it instead."
+            "Payments are recorded on this invoice, so it cannot be voided. Close it "
+            "instead, or credit the difference on the next invoice."
         )
-    return _mark_void(locked, reason=reason, actor=actor)
-
-
-def _mark_void(locked: Invoice, *, reason: str, actor) -> Invoice:
-    """Void an invoice locked open by the caller's transaction (``lock_open``)."""
     _set_status(locked, Invoice.Status.VOID)
     locked.void_reason = reason[:300]
     locked.save(update_fields=["status", "void_reason", "status_changed_at"])

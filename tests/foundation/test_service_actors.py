@@ -55,7 +55,6 @@ SERVICE_MODULES = (
     "billing.services.followup",
     "billing.services.accounts",
     "billing.services.refunds",
-    "billing.services.credit_notes",
     "billing.services.statements",
     "frontdesk.transfers",
     "frontdesk.relationship_flows",
@@ -369,9 +368,6 @@ CALLS = {
     ),
     "billing.run_refund": lambda w, a: _billing("run_refund")(refund=w.refund, actor=a),
     "billing.void_invoice": lambda w, a: _billing("void_invoice")(
-        invoice=w.invoice, reason="x", actor=a
-    ),
-    "billing.void_with_credit_note": lambda w, a: _billing("void_with_credit_note")(
         invoice=w.invoice, reason="x", actor=a
     ),
     "billing.close_invoice": lambda w, a: _billing("close_invoice")(
