@@ -471,7 +471,8 @@ def statement_sent(row) -> None:
 
 
 def statement_failed(row) -> None:
-    payer = Client.objects.filter(pk=(row.context or {}).get("client_id")).first()
+    client_id = (row.context or {}).get("client_id")
+    payer = Client.objects.filter(pk=client_id).first() if client_id else None
     if payer is not None:
         record_event(
             actor=SYSTEM,

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
@@ -169,6 +171,9 @@ class InvoiceLine(models.Model):
 
 
 class Payment(models.Model):
+    # Set by record_payment, not stored: what of this payment went to the account as credit.
+    excess: Any = None
+
     class Method(models.TextChoices):
         CARD = "card", "Card on file"
         CASH = "cash", "Cash"

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from billing.models import Account, AccountEntry, Invoice, InvoiceLine, Payment, Refund
 from billing.selectors import with_balance
+from clients.models import Client
 
 MONEY = DecimalField(max_digits=14, decimal_places=3)
 ZERO = Decimal(0)
@@ -77,7 +78,7 @@ class CurrencyStatement:
 
 @dataclass
 class Statement:
-    payer: object
+    payer: Client
     start: date
     end: date
     sections: list[CurrencyStatement]
@@ -202,6 +203,7 @@ def statement_rows(payer_id: int) -> dict[str, list[StatementRow]]:
     )
     for entry in entries.select_related("account", "invoice").order_by():
         if entry.kind == AccountEntry.Kind.APPLIED:
+            assert entry.invoice is not None  # the database holds: an application names its invoice
             row = StatementRow(
                 day=_day(entry.created_at),
                 description=(

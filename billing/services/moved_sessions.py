@@ -57,7 +57,7 @@ class PaidBack:
             return None
         currency = self.credits[0].account.currency
         kept = sum((entry.amount for entry in self.credits), Decimal(0))
-        numbers = ", ".join(entry.invoice.display_number for entry in self.credits)
+        numbers = ", ".join(entry.invoice.display_number for entry in self.credits if entry.invoice)
         paid = f"{format_money(kept, currency)} paid by {payer_name} for moved sessions"
         if not self.refunds:
             return f"{paid} is kept as account credit for their next invoices ({numbers})."

@@ -1,43 +1,16 @@
 """Browser tests: Playwright driving the system Chromium (never a downloaded one)."""
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail(
-            "Chromium is not installed: apt-get install -y chromium (browser tests "
-            "must run, not skip)"
-        )
-    return path
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args():
-    return {"executable_path": chromium_path(), "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args():
-    return {"viewport": {"width": 1280, "height": 800}, "locale": "en-GB"}
-
+from tests.support.browser_setup import (  # noqa: F401 (fixtures)
+    AXE,
+    AXE_RUN,
+    browser_context_args,
+    browser_type_launch_args,
+)
 
 # Playwright's sync API runs an event loop in the main thread; the tests' own ORM
 # calls (and pytest-django's flushes) are still synchronous and safe. Set once,
@@ -55,18 +28,6 @@ def console_errors(page):
 
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "artifacts")
-
-
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-# One run at a time on a page (axe refuses a second): each waits for the one before.
-AXE_RUN = """async () => {
-  if (!window.axe) return [];
-  const run = () => axe.run(document, {resultTypes: ["violations"]});
-  window.axeTurn = (window.axeTurn || Promise.resolve()).then(run, run);
-  const result = await window.axeTurn;
-  return result.violations.map((v) => `${v.impact} ${v.id}: `
-    + v.nodes.slice(0, 3).map((n) => n.html.slice(0, 120)).join(" | "));
-}"""
 
 
 @pytest.fixture(autouse=True)

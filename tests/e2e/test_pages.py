@@ -9,8 +9,8 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from devkit.management.commands.seed_demo import DEMO_PASSWORD
-from tests.e2e.conftest import AXE_RUN
 from tests.support.browser import log_in
+from tests.support.browser_setup import AXE_RUN
 
 # the roster's badge says whether the absence was told in time, by the service's policy
 ABSENT_BADGE = re.compile(r"^Absent by request, (told in time|late)$")

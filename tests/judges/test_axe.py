@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from devkit.management.commands.seed_demo import DEMO_PASSWORD
-from tests.e2e.conftest import AXE
+from tests.support.browser_setup import AXE
 from tests.support.judges import public_pages, staff_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
