@@ -19,9 +19,8 @@ from opus.lib.errors import BusinessRuleError
 from opus.models import OutboundEmail
 from opus.services import send_outbound
 from tests.factories import RelationshipFactory, SessionFactory, SubscriptionFactory
-from tests.reports.test_invoice_pdf import DETAILS, text_of
 from tests.support.practice import assume_practice
-from tests.support.reports import at, issued, paid
+from tests.support.reports import DETAILS, at, issued, paid, text_of
 
 pytestmark = pytest.mark.django_db
 

@@ -4,14 +4,12 @@ invoice email by the worker as it sends."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.urls import reverse
-from pypdf import PdfReader
 
 from billing import services as billing
 from billing.pdf import invoice_pdf
@@ -20,24 +18,9 @@ from opus.models import OutboundEmail
 from opus.services import send_outbound
 from tests.factories import RelationshipFactory, SessionFactory, SubscriptionFactory
 from tests.support.practice import assume_practice
+from tests.support.reports import DETAILS, text_of
 
 pytestmark = pytest.mark.django_db
-
-DETAILS = {
-    "name": "Harbour Lane Music",
-    "address": "12 Quay Street\nPortsmouth PO1 2AB",
-    "email": "office@harbourlane.example",
-    "phone": "+44 23 9200 1234",
-    "tax_number": "GB 123 4567 89",
-    "payment_instructions": "Harbour Lane Ltd, sort code 12-34-56, account 12345678",
-    "invoice_footer": "Thank you for learning with us.",
-}
-
-
-def text_of(pdf: bytes) -> str:
-    assert pdf.startswith(b"%PDF-")
-    reader = PdfReader(io.BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
 
 
 def _invoice(staff, practitioner, *, currency=None):
